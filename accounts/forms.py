@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.template.loader import render_to_string
+from django.utils.translation import gettext_lazy as _
+
+from portal.tasks import queue_email
+
+from . import throttle
+
+
+class LoginForm(AuthenticationForm):
+    username = forms.EmailField(
+        label=_("E-mail address"),
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _(
+            "That e-mail address and password do not match an account here. "
+            "Check both, or reset your password."
+        ),
+        "throttled": _(
+            "Too many failed attempts. Wait %(minutes)d minutes, or reset your password."
+        ),
+    }
+
+    def clean(self):
+        email = (self.cleaned_data.get("username") or "").lower()
+        address = throttle.client_address(self.request)
+        if email and throttle.is_locked(email, address):
+            raise forms.ValidationError(
+                self.error_messages["throttled"],
+                code="throttled",
+                params={"minutes": max(1, settings.LOGIN_THROTTLE_WINDOW // 60)},
+            )
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            if email:
+                throttle.record_failure(email, address)
+            raise
+        throttle.clear(email)
+        return cleaned
+
+
+class QueuedPasswordResetForm(PasswordResetForm):
+    """Sends the reset e-mail from a Celery task after commit."""
+
+    email = forms.EmailField(
+        label=_("E-mail address"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ):
+        subject = "".join(render_to_string(subject_template_name, context).splitlines())
+        body = render_to_string(email_template_name, context)
+        provider = context.get("provider")
+        reply_to = [provider.support_email] if provider and provider.support_email else None
+        queue_email(subject=subject, body=body, to=[to_email], reply_to=reply_to)

@@ -1,0 +1,39 @@
+"""Login throttling: failed attempts counted in the cache (per provider, since
+cache keys carry the schema), per e-mail address and per client address."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+
+
+def client_address(request) -> str:
+    if settings.SECURE_PROXY_SSL_HEADER:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _keys(email: str, address: str) -> list[tuple[str, int]]:
+    limit = settings.LOGIN_THROTTLE_ATTEMPTS
+    return [(f"login-fail:email:{email.lower()}", limit), (f"login-fail:ip:{address}", limit * 10)]
+
+
+def is_locked(email: str, address: str) -> bool:
+    counts = cache.get_many([key for key, _ in _keys(email, address)])
+    return any(counts.get(key, 0) >= limit for key, limit in _keys(email, address))
+
+
+def record_failure(email: str, address: str) -> None:
+    for key, _ in _keys(email, address):
+        # add() starts the window; incr() keeps its expiry.
+        cache.add(key, 0, timeout=settings.LOGIN_THROTTLE_WINDOW)
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=settings.LOGIN_THROTTLE_WINDOW)
+
+
+def clear(email: str) -> None:
+    cache.delete(f"login-fail:email:{email.lower()}")

@@ -1,0 +1,109 @@
+"""Test set-up shared by every app: the demo providers are created once per
+test session (committed), and each test runs in a transaction on top."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # sync Playwright in pytest
+
+HOSTS = {"aquakids": "aquakids.localhost", "leaps": "leaps.localhost", "public": "localhost"}
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Migrate once, then create the demo providers and families once."""
+    with django_db_blocker.unblock():
+        call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+        connection.set_schema_to_public()
+        cache.clear()
+    yield
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        # Worker and server processes may still hold sessions: end them so the
+        # test database can be dropped.
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+@pytest.fixture(autouse=True)
+def _public_schema_and_clean_cache(request):
+    """Each test starts in the public schema with an empty cache (the suite has
+    its own Redis database)."""
+    yield
+    connection.set_schema_to_public()
+    if "db" in request.fixturenames or "transactional_db" in request.fixturenames:
+        cache.clear()
+
+
+@pytest.fixture
+def aquakids(db):
+    from providers.models import Provider
+
+    return Provider.objects.get(slug="aquakids")
+
+
+@pytest.fixture
+def leaps(db):
+    from providers.models import Provider
+
+    return Provider.objects.get(slug="leaps")
+
+
+@pytest.fixture
+def in_aquakids(aquakids):
+    connection.set_tenant(aquakids)
+    yield aquakids
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def in_leaps(leaps):
+    connection.set_tenant(leaps)
+    yield leaps
+    connection.set_schema_to_public()
+
+
+def client_for(slug: str) -> Client:
+    return Client(HTTP_HOST=HOSTS[slug])
+
+
+@pytest.fixture
+def aquakids_client(aquakids) -> Client:
+    return client_for("aquakids")
+
+
+@pytest.fixture
+def leaps_client(leaps) -> Client:
+    return client_for("leaps")
+
+
+def login(client: Client, provider, email: str) -> Client:
+    """Log `email` in on `client` (at `provider`'s host), as the login form would."""
+    from accounts.models import User
+
+    connection.set_tenant(provider)
+    client.force_login(User.objects.get(email=email))
+    return client
+
+
+@pytest.fixture
+def ana(aquakids_client, aquakids) -> Client:
+    return login(aquakids_client, aquakids, "ana@aquakids.test")
+
+
+@pytest.fixture
+def ben(aquakids) -> Client:
+    return login(client_for("aquakids"), aquakids, "ben@aquakids.test")
+
+
+@pytest.fixture
+def cara(leaps_client, leaps) -> Client:
+    return login(leaps_client, leaps, "cara@leaps.test")

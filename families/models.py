@@ -1,0 +1,112 @@
+"""A family is the unit a parent account sees: its guardians and students.
+Every parent-facing lookup is scoped by the logged-in guardian's family."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+# Avatar colours for children; each carries white text at 4.5:1 or more.
+AVATAR_COLOURS = ["#1d6b4f", "#7b3fa0", "#b3261e", "#0b6e99", "#8a5300", "#3f51b5", "#ad1457"]
+
+
+class Family(models.Model):
+    name = models.CharField(_("family name"), max_length=120)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("family")
+        verbose_name_plural = _("families")
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Guardian(models.Model):
+    """A parent or other responsible adult. The primary guardian manages the
+    others and grants them permissions; a guardian without a user cannot log in."""
+
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="guardians")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="guardian",
+    )
+    first_name = models.CharField(_("first name"), max_length=80)
+    last_name = models.CharField(_("last name"), max_length=80)
+    is_primary = models.BooleanField(_("primary guardian"), default=False)
+    can_pay = models.BooleanField(_("may pay"), default=False)
+    can_edit_students = models.BooleanField(_("may edit students"), default=False)
+    can_manage_enrollments = models.BooleanField(_("may manage enrolments"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("guardian")
+        verbose_name_plural = _("guardians")
+        ordering = ["-is_primary", "first_name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["family"],
+                condition=models.Q(is_primary=True),
+                name="one_primary_guardian_per_family",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def may_pay(self) -> bool:
+        return self.is_primary or self.can_pay
+
+    @property
+    def may_edit_students(self) -> bool:
+        return self.is_primary or self.can_edit_students
+
+    @property
+    def may_manage_enrollments(self) -> bool:
+        return self.is_primary or self.can_manage_enrollments
+
+
+class Student(models.Model):
+    class Gender(models.TextChoices):
+        FEMALE = "f", _("Female")
+        MALE = "m", _("Male")
+        OTHER = "x", _("Other")
+
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="students")
+    first_name = models.CharField(_("first name"), max_length=80)
+    last_name = models.CharField(_("last name"), max_length=80)
+    date_of_birth = models.DateField(_("date of birth"), null=True, blank=True)
+    gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True)
+    medical_notes = models.TextField(_("medical or allergy notes"), blank=True)
+    colour = models.CharField(_("colour"), max_length=7, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("student")
+        verbose_name_plural = _("students")
+        ordering = ["date_of_birth", "first_name", "pk"]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def initials(self) -> str:
+        return (self.first_name[:1] + self.last_name[:1]).upper()
+
+    @property
+    def avatar_colour(self) -> str:
+        return self.colour or AVATAR_COLOURS[(self.pk or 0) % len(AVATAR_COLOURS)]

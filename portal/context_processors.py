@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils.functional import SimpleLazyObject
+
+
+def portal(request):
+    provider = getattr(request, "tenant", None)
+    if provider is None:
+        return {}
+
+    def guardian():
+        from families.selectors import guardian_for_user
+
+        return guardian_for_user(request.user)
+
+    return {
+        "provider": provider,
+        "theme_css": provider.theme.css(),
+        "current_guardian": SimpleLazyObject(guardian),
+        "DEBUG_OUTBOX": settings.DEBUG,
+    }

@@ -1,0 +1,125 @@
+"""Demo data for `make run`: idempotent, so every run can call it.
+
+Providers and logins here are relied upon by the README and by checks: keep
+their names, hosts and e-mail addresses stable. Each app adds its own demo data
+in `<app>/demo.py` (a `seed(provider)` function run in the provider's schema).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django_tenants.utils import schema_context
+
+from accounts.models import User
+from providers.models import Domain, Provider
+from providers.services import provider_create, staff_user_ensure
+
+DEMO_PASSWORD = "portal-demo"
+DEMO_APPS = ["families", "enrollments", "benefits", "billing"]
+
+PROVIDERS = [
+    {
+        "slug": "aquakids",
+        "name": "Aqua Kids Swim School",
+        "kind": Provider.Kind.SWIM,
+        "currency": "EUR",
+        "time_zone": "Europe/Ljubljana",
+        "language": "en",
+        "country": "SI",
+        "primary_colour": "#0b63ce",
+        "accent_colour": "#ffb703",
+        "support_email": "hello@aquakids.test",
+        "support_phone": "+386 1 555 0100",
+        "website": "https://aquakids.example",
+        "cancellation_policy": (
+            "Tell us 24 hours before a lesson and you get a make-up token for it. "
+            "Cancelled lessons by the school always give a token."
+        ),
+        "makeup_policy": (
+            "Make-up tokens are valid for 60 days at any of our pools, in a class of the "
+            "same level with a free place."
+        ),
+        "online_payments": True,
+        "invoices_enabled": True,
+        "makeup_tokens_enabled": True,
+        "transfer_enabled": True,
+        "drop_enabled": True,
+        "qr_codes_enabled": True,
+        "livestream_enabled": True,
+        "pass_redemption_enabled": True,
+        "embed_origins": "http://127.0.0.1:8001",
+        "staff": "staff@aquakids.test",
+    },
+    {
+        "slug": "leaps",
+        "name": "Leaps Gymnastics Club",
+        "kind": Provider.Kind.GYM,
+        "currency": "GBP",
+        "time_zone": "Europe/London",
+        "language": "en-gb",
+        "country": "GB",
+        "primary_colour": "#8e24aa",
+        "accent_colour": "#00a896",
+        "support_email": "office@leaps.test",
+        "support_phone": "+44 20 7946 0321",
+        "website": "https://leaps.example",
+        "cancellation_policy": "Tell the office before the session if your gymnast cannot come.",
+        "makeup_policy": "Ask for a make-up in the portal; the office confirms within a day.",
+        "payment_instructions": (
+            "Pay by bank transfer to Leaps Gymnastics Club, sort code 20-00-00, "
+            "account 55779911. Quote your family name and order number."
+        ),
+        "online_payments": False,
+        "invoices_enabled": True,
+        "makeup_requests_enabled": True,
+        "staff": "staff@leaps.test",
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Create or update the demo providers, families and data (idempotent)."
+
+    def handle(self, *args, **options):
+        self.ensure_public()
+        for spec in PROVIDERS:
+            provider = self.ensure_provider(dict(spec))
+            for app in DEMO_APPS:
+                try:
+                    module = importlib.import_module(f"{app}.demo")
+                except ModuleNotFoundError:
+                    continue
+                with schema_context(provider.schema_name), transaction.atomic():
+                    module.seed(provider, password=DEMO_PASSWORD)
+        self.stdout.write("Demo data is ready.")
+
+    def ensure_public(self) -> None:
+        public = Provider.objects.filter(schema_name="public").first()
+        if public is None:
+            public = Provider(schema_name="public", slug="public", name="Family portal")
+            public.save()
+        for index, host in enumerate([settings.PORTAL_BASE_DOMAIN, "127.0.0.1"]):
+            Domain.objects.get_or_create(
+                domain=host, defaults={"tenant": public, "is_primary": index == 0}
+            )
+        if not User.objects.filter(email__iexact="admin@portal.test").exists():
+            User.objects.create_superuser(
+                "admin@portal.test", DEMO_PASSWORD, full_name="Platform operator"
+            )
+
+    def ensure_provider(self, spec: dict) -> Provider:
+        staff = spec.pop("staff")
+        provider = Provider.objects.filter(slug=spec["slug"]).first()
+        if provider is None:
+            provider = provider_create(
+                domains=[f"{spec['slug']}.{settings.PORTAL_BASE_DOMAIN}"], **spec
+            )
+            self.stdout.write(f"Created provider {provider.name}")
+        staff_user_ensure(
+            provider=provider, email=staff, password=DEMO_PASSWORD, full_name="Front desk"
+        )
+        return provider

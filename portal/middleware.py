@@ -1,0 +1,61 @@
+"""Middleware for a portal that lives inside other websites' iframes."""
+
+from __future__ import annotations
+
+from http.cookies import Morsel
+
+from django.conf import settings
+from django.utils import timezone, translation
+
+# Python 3.11's Morsel does not know the CHIPS `Partitioned` attribute, and
+# Django 5.2 cannot set it. Teach Morsel once; EmbeddingMiddleware sets it.
+if "partitioned" not in Morsel._reserved:  # type: ignore[attr-defined]
+    Morsel._reserved["partitioned"] = "Partitioned"  # type: ignore[attr-defined]
+    Morsel._flags.add("partitioned")  # type: ignore[attr-defined]
+
+
+def frame_ancestors(request) -> str:
+    provider = getattr(request, "tenant", None)
+    origins = provider.allowed_frame_origins if provider is not None else []
+    return " ".join(["'self'", *origins])
+
+
+class EmbeddingMiddleware:
+    """Lets exactly the provider's own websites frame the portal
+    (CSP frame-ancestors) and partitions the session and CSRF cookies so they
+    keep working in a third-party iframe."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.headers.setdefault(
+            "Content-Security-Policy", f"frame-ancestors {frame_ancestors(request)}"
+        )
+        for name in settings.PARTITIONED_COOKIES:
+            morsel = response.cookies.get(name)
+            if morsel is not None and morsel["secure"]:
+                morsel["partitioned"] = True
+        return response
+
+
+class ProviderLocaleMiddleware:
+    """Pages speak the provider's language and show its local time."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        provider = getattr(request, "tenant", None)
+        if provider is None or provider.is_public:
+            return self.get_response(request)
+        with translation.override(provider.language):
+            request.LANGUAGE_CODE = provider.language
+            timezone.activate(provider.zone)
+            try:
+                response = self.get_response(request)
+            finally:
+                timezone.deactivate()
+        response.headers.setdefault("Content-Language", provider.language)
+        return response

@@ -1,0 +1,20 @@
+"""URLs on a provider's host (tenant schema)."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+
+from . import views
+
+admin.site.site_header = _("Family portal: staff")
+admin.site.site_title = _("Family portal staff")
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("sections/<slug:key>/", views.section, name="section"),
+    path("accounts/", include("accounts.urls")),
+    path("admin/", admin.site.urls),
+    path("branding/logo", views.provider_logo, name="provider_logo"),
+    path("healthz", views.health, name="health"),
+    path("dev/outbox/", views.outbox, name="outbox"),
+]

@@ -1,0 +1,13 @@
+"""URLs on the bare host (public schema): the platform operator's admin."""
+
+from django.urls import path
+
+from providers.admin import platform_site
+
+from . import views
+
+urlpatterns = [
+    path("", views.public_home, name="public_home"),
+    path("admin/", platform_site.urls),
+    path("healthz", views.health, name="health"),
+]

@@ -1,0 +1,95 @@
+"""The platform operator's admin, on the bare host (public schema): providers
+and their domains. Provider staff use the default admin site on their own host."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from accounts.admin import UserAdmin
+from accounts.models import User
+
+from .models import Domain, Provider
+
+
+class PlatformAdminSite(admin.AdminSite):
+    site_header = _("Family portal: platform")
+    site_title = _("Family portal platform")
+    index_title = _("Providers and operators")
+
+
+platform_site = PlatformAdminSite(name="platform")
+
+
+class DomainInline(admin.TabularInline):
+    model = Domain
+    extra = 1
+
+
+@admin.register(Provider, site=platform_site)
+class ProviderAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "kind", "currency", "time_zone", "online_payments"]
+    search_fields = ["name", "slug", "domains__domain"]
+    list_filter = ["kind", "online_payments", "makeup_tokens_enabled"]
+    inlines = [DomainInline]
+    readonly_fields = ["schema_name", "created_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "kind", "schema_name", "created_at"]}),
+        (_("Locale"), {"fields": ["currency", "time_zone", "language", "country"]}),
+        (
+            _("Branding"),
+            {
+                "fields": [
+                    "primary_colour",
+                    "accent_colour",
+                    "logo",
+                    "support_email",
+                    "support_phone",
+                    "website",
+                    "embed_origins",
+                ]
+            },
+        ),
+        (
+            _("Policies"),
+            {"fields": ["cancellation_policy", "makeup_policy", "payment_instructions"]},
+        ),
+        (
+            _("Payments"),
+            {
+                "fields": [
+                    "online_payments",
+                    "echecks_enabled",
+                    "require_recurring_authorisation",
+                    "invoices_enabled",
+                    "full_ledger_history",
+                ]
+            },
+        ),
+        (
+            _("Classes and benefits"),
+            {
+                "fields": [
+                    "makeup_tokens_enabled",
+                    "makeup_requests_enabled",
+                    "cancel_waitlist_enabled",
+                    "drop_enabled",
+                    "transfer_enabled",
+                    "future_absences_enabled",
+                    "qr_codes_enabled",
+                    "pass_redemption_enabled",
+                    "livestream_enabled",
+                ]
+            },
+        ),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).exclude(schema_name="public")
+
+    def get_readonly_fields(self, request, obj=None):
+        # The slug names the schema: fixed once the provider exists.
+        return [*self.readonly_fields, "slug"] if obj else self.readonly_fields
+
+
+platform_site.register(User, UserAdmin)

@@ -1,0 +1,179 @@
+"""Providers live in the public schema: one row (and one PostgreSQL schema) per
+swim school, gym, studio or club. Everything a parent sees is inside that
+schema; this table only says who the provider is, how it looks and which
+features it has switched on."""
+
+from __future__ import annotations
+
+import zoneinfo
+from functools import cached_property
+
+from babel import Locale
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_tenants.models import DomainMixin, TenantMixin
+
+from portal.theme import Theme
+
+colour_validator = RegexValidator(
+    r"^#[0-9a-fA-F]{6}$", _("Enter a colour as # followed by six hex digits, e.g. #1f5fbf.")
+)
+
+CURRENCIES = [
+    ("EUR", "EUR"),
+    ("GBP", "GBP"),
+    ("USD", "USD"),
+    ("CHF", "CHF"),
+    ("AUD", "AUD"),
+    ("CAD", "CAD"),
+    ("NZD", "NZD"),
+    ("SEK", "SEK"),
+    ("NOK", "NOK"),
+    ("DKK", "DKK"),
+    ("PLN", "PLN"),
+    ("CZK", "CZK"),
+]
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value})
+
+
+class Provider(TenantMixin):
+    """A provider and its settings. The schema is created and migrated when the
+    row is first saved (django-tenants)."""
+
+    class Kind(models.TextChoices):
+        SWIM = "swim", _("Swim school")
+        GYM = "gym", _("Gymnastics")
+        DANCE = "dance", _("Dance studio")
+        CLUB = "club", _("Club")
+        OTHER = "other", _("Other")
+
+    slug = models.SlugField(_("slug"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.OTHER)
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCIES, default="EUR")
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default="Europe/Ljubljana", validators=[validate_time_zone]
+    )
+    language = models.CharField(
+        _("language"), max_length=10, choices=settings.LANGUAGES, default="en"
+    )
+    country = models.CharField(
+        _("country"),
+        max_length=2,
+        default="SI",
+        help_text=_("Two-letter country code; the default region for phone numbers."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Branding
+    primary_colour = models.CharField(
+        _("primary colour"), max_length=7, default="#1f5fbf", validators=[colour_validator]
+    )
+    accent_colour = models.CharField(
+        _("accent colour"), max_length=7, default="#f2a900", validators=[colour_validator]
+    )
+    logo = models.ImageField(_("logo"), upload_to="branding/", blank=True)
+    support_email = models.EmailField(_("support e-mail"), blank=True)
+    support_phone = models.CharField(_("support phone"), max_length=40, blank=True)
+    website = models.URLField(_("website"), blank=True)
+    cancellation_policy = models.TextField(_("cancellation policy"), blank=True)
+    makeup_policy = models.TextField(_("make-up policy"), blank=True)
+    payment_instructions = models.TextField(
+        _("payment instructions"),
+        blank=True,
+        help_text=_("Shown when online payment is off: bank details and the reference to quote."),
+    )
+    embed_origins = models.TextField(
+        _("websites allowed to embed the portal"),
+        blank=True,
+        help_text=_("One origin per line, e.g. https://www.example-swim.com"),
+    )
+
+    # Feature switches (seed documents). A switched-off feature is hidden and its URLs refuse.
+    online_payments = models.BooleanField(_("online payments"), default=False)
+    echecks_enabled = models.BooleanField(_("bank account payments (e-checks)"), default=False)
+    require_recurring_authorisation = models.BooleanField(
+        _("require saved payment methods authorised for recurring billing"), default=False
+    )
+    invoices_enabled = models.BooleanField(_("invoices in the portal"), default=True)
+    full_ledger_history = models.BooleanField(
+        _("full ledger history"),
+        default=False,
+        help_text=_("Parents may choose a date range; otherwise ledgers cover the last 30 days."),
+    )
+    makeup_tokens_enabled = models.BooleanField(_("make-up tokens"), default=False)
+    makeup_requests_enabled = models.BooleanField(
+        _("parents may request make-up enrolments"), default=False
+    )
+    cancel_waitlist_enabled = models.BooleanField(_("parents may leave a waitlist"), default=True)
+    drop_enabled = models.BooleanField(_("parents may drop enrolments"), default=False)
+    transfer_enabled = models.BooleanField(_("parents may transfer enrolments"), default=False)
+    future_absences_enabled = models.BooleanField(_("future absences"), default=True)
+    qr_codes_enabled = models.BooleanField(_("QR codes for check-in"), default=False)
+    pass_redemption_enabled = models.BooleanField(
+        _("parents may redeem punch passes in the portal"), default=False
+    )
+    livestream_enabled = models.BooleanField(_("livestream links"), default=False)
+
+    auto_create_schema = True
+    auto_drop_schema = False
+
+    class Meta:
+        verbose_name = _("provider")
+        verbose_name_plural = _("providers")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.schema_name:
+            self.schema_name = self.slug.replace("-", "_")
+        super().save(*args, **kwargs)
+
+    @property
+    def is_public(self) -> bool:
+        return self.schema_name == "public"
+
+    @cached_property
+    def theme(self) -> Theme:
+        return Theme.from_colours(self.primary_colour, self.accent_colour)
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    @property
+    def locale(self) -> str:
+        """Babel locale for money and dates: language plus the provider's country."""
+        language = self.language.split("-")[0]
+        try:
+            return str(Locale.parse(f"{language}_{self.country}"))
+        except (ValueError, LookupError):
+            return language
+
+    @property
+    def makeups_enabled(self) -> bool:
+        return self.makeup_tokens_enabled or self.makeup_requests_enabled
+
+    @property
+    def allowed_frame_origins(self) -> list[str]:
+        return [line.strip() for line in self.embed_origins.splitlines() if line.strip()]
+
+
+class Domain(DomainMixin):
+    """A host name that routes to a provider."""
+
+    class Meta:
+        verbose_name = _("domain")
+        verbose_name_plural = _("domains")
+
+    def __str__(self) -> str:
+        return self.domain
