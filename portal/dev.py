@@ -310,7 +310,15 @@ def services_only() -> int:
         services.stop()
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
+    # Ctrl-C and a plain `kill` both stop everything this process started
+    # (SIGINT may arrive ignored when started from a non-interactive shell).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     command = argv[0] if argv else "run"
     if command == "run":
         return run()
