@@ -1,19 +1,61 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 
-from .models import Family, Guardian, Student
+from portal.exceptions import PortalError
+
+from . import rules, services
+from .models import (
+    ContactEmail,
+    ContactPhone,
+    Family,
+    Guardian,
+    Invitation,
+    MailingAddress,
+    Student,
+)
 
 
 class GuardianInline(admin.TabularInline):
     model = Guardian
     extra = 0
-    fields = ["first_name", "last_name", "user", "is_primary", "can_pay"]
+    fields = ["first_name", "last_name", "user", "is_primary", "can_pay", "can_edit_students",
+              "can_manage_enrollments"]  # fmt: skip
     raw_id_fields = ["user"]
+    show_change_link = True
 
 
 class StudentInline(admin.TabularInline):
     model = Student
     extra = 0
-    fields = ["first_name", "last_name", "date_of_birth", "gender"]
+    fields = ["first_name", "last_name", "date_of_birth", "gender", "medical_notes"]
+    show_change_link = True
+
+
+class ContactInline(admin.TabularInline):
+    extra = 0
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # Only this family's guardians in the owner drop-down.
+        if db_field.name == "guardian" and request.resolver_match.kwargs.get("object_id"):
+            kwargs["queryset"] = Guardian.objects.filter(
+                family_id=request.resolver_match.kwargs["object_id"]
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class EmailInline(ContactInline):
+    model = ContactEmail
+    fields = ["email", "guardian", "blasts_opt_out"]
+
+
+class PhoneInline(ContactInline):
+    model = ContactPhone
+    fields = ["number", "kind", "guardian", "sms_opt_out"]
+
+
+class AddressInline(ContactInline):
+    model = MailingAddress
+    fields = ["line1", "line2", "postcode", "city", "region", "country", "guardian"]
 
 
 @admin.register(Family)
@@ -24,10 +66,99 @@ class FamilyAdmin(admin.ModelAdmin):
         "guardians__first_name",
         "guardians__last_name",
         "guardians__user__email",
+        "emails__email",
+        "phones__number",
         "students__first_name",
         "students__last_name",
     ]
-    inlines = [GuardianInline, StudentInline]
+    inlines = [GuardianInline, StudentInline, EmailInline, PhoneInline, AddressInline]
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        return queryset, True
+
+
+class InvitationInline(admin.TabularInline):
+    model = Invitation
+    extra = 0
+    fields = ["email", "created_at", "expires_at", "accepted_at", "revoked_at", "sent_by"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Guardian)
+class GuardianAdmin(admin.ModelAdmin):
+    list_display = ["full_name", "family", "is_primary", "access", "can_pay"]
+    list_select_related = ["family", "user"]
+    search_fields = [
+        "first_name",
+        "last_name",
+        "user__email",
+        "emails__email",
+        "phones__number",
+        "family__name",
+    ]
+    raw_id_fields = ["user", "family"]
+    inlines = [InvitationInline]
+    actions = ["send_invitation", "revoke_access"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("invitations")
+
+    @admin.display(description=_("access"))
+    def access(self, guardian):
+        return rules.ACCESS_LABELS[rules.access_state(guardian)]
+
+    @admin.action(description=_("Send (or re-send) a login invitation"))
+    def send_invitation(self, request, queryset):
+        base_url = f"{request.scheme}://{request.get_host()}"
+        for guardian in queryset.select_related("user"):
+            email = (
+                guardian.user.email
+                if guardian.user_id
+                else next((e.email for e in guardian.emails.all()), "")
+            )
+            if guardian.is_primary or not email:
+                self.message_user(
+                    request,
+                    _("%(name)s: no invitation (primary guardian, or no e-mail address).")
+                    % {"name": guardian.full_name},
+                    messages.WARNING,
+                )
+                continue
+            try:
+                services.invitation_send(
+                    guardian=guardian,
+                    actor=None,
+                    email=email,
+                    base_url=base_url,
+                    staff_user=request.user,
+                )
+            except PortalError as error:
+                self.message_user(request, f"{guardian.full_name}: {error}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    _("Invitation sent to %(email)s.") % {"email": email},
+                    messages.SUCCESS,
+                )
+
+    @admin.action(description=_("Revoke login access"))
+    def revoke_access(self, request, queryset):
+        for guardian in queryset:
+            try:
+                services.invitation_revoke(guardian=guardian, actor=None)
+            except PortalError as error:
+                self.message_user(request, f"{guardian.full_name}: {error}", messages.WARNING)
+            else:
+                self.message_user(
+                    request,
+                    _("%(name)s can no longer log in.") % {"name": guardian.full_name},
+                    messages.SUCCESS,
+                )
 
 
 @admin.register(Student)

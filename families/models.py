@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
 
 # Avatar colours for children; each carries white text at 4.5:1 or more.
 AVATAR_COLOURS = ["#1d6b4f", "#7b3fa0", "#b3261e", "#0b6e99", "#8a5300", "#3f51b5", "#ad1457"]
@@ -89,6 +90,7 @@ class Student(models.Model):
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True)
     medical_notes = models.TextField(_("medical or allergy notes"), blank=True)
     colour = models.CharField(_("colour"), max_length=7, blank=True)
+    photo = models.ImageField(_("photo"), upload_to="students/", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -110,3 +112,104 @@ class Student(models.Model):
     @property
     def avatar_colour(self) -> str:
         return self.colour or AVATAR_COLOURS[(self.pk or 0) % len(AVATAR_COLOURS)]
+
+
+class Invitation(models.Model):
+    """A signed, single-use, expiring link that lets a guardian set a password
+    and log in. Sending again supersedes the previous link."""
+
+    guardian = models.ForeignKey(Guardian, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(_("e-mail address"))
+    nonce = models.CharField(max_length=32, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        ordering = ["-created_at", "-pk"]
+        get_latest_by = "created_at"
+
+    def __str__(self) -> str:
+        return f"{self.guardian} <{self.email}>"
+
+
+class ContactEmail(models.Model):
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="emails")
+    guardian = models.ForeignKey(
+        Guardian, on_delete=models.SET_NULL, null=True, blank=True, related_name="emails"
+    )
+    email = models.EmailField(_("e-mail address"))
+    blasts_opt_out = models.BooleanField(
+        _("unsubscribed from e-mail blasts"),
+        default=False,
+        help_text=_("Receipts and account e-mails are still sent."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("e-mail address")
+        verbose_name_plural = _("e-mail addresses")
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["family", "email"], name="email_once_per_family")
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_login(self) -> bool:
+        user = self.guardian.user if self.guardian_id and self.guardian else None
+        return bool(user and user.email == self.email.lower())
+
+
+class ContactPhone(models.Model):
+    class Kind(models.TextChoices):
+        MOBILE = "mobile", _("Mobile")
+        HOME = "home", _("Home")
+        WORK = "work", _("Work")
+
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="phones")
+    guardian = models.ForeignKey(
+        Guardian, on_delete=models.SET_NULL, null=True, blank=True, related_name="phones"
+    )
+    number = PhoneNumberField(_("phone number"))
+    kind = models.CharField(_("type"), max_length=10, choices=Kind.choices, default=Kind.MOBILE)
+    sms_opt_out = models.BooleanField(_("unsubscribed from SMS and voice messages"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("phone number")
+        verbose_name_plural = _("phone numbers")
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return str(self.number)
+
+
+class MailingAddress(models.Model):
+    family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="addresses")
+    guardian = models.ForeignKey(
+        Guardian, on_delete=models.SET_NULL, null=True, blank=True, related_name="addresses"
+    )
+    line1 = models.CharField(_("address"), max_length=120)
+    line2 = models.CharField(_("address line 2"), max_length=120, blank=True)
+    city = models.CharField(_("town or city"), max_length=80)
+    postcode = models.CharField(_("postcode"), max_length=20)
+    region = models.CharField(_("region"), max_length=80, blank=True)
+    country = models.CharField(_("country"), max_length=2, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("mailing address")
+        verbose_name_plural = _("mailing addresses")
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return ", ".join(p for p in [self.line1, self.line2, f"{self.postcode} {self.city}"] if p)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from django.http import Http404
+from dataclasses import dataclass, field
 
-from .models import Guardian, Student
+from django.db.models import Prefetch
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from . import rules
+from .models import ContactEmail, ContactPhone, Guardian, Invitation, MailingAddress, Student
 
 
 def guardian_for_user(user) -> Guardian | None:
@@ -32,3 +37,79 @@ def focused_student(students: list[Student], raw: str | None) -> Student | None:
         if str(student.pk) == raw:
             return student
     raise Http404("No such child in this family.")
+
+
+@dataclass
+class GuardianColumn:
+    """One column of the contact details: a guardian (or Unassigned) and their values."""
+
+    guardian: Guardian | None
+    emails: list = field(default_factory=list)
+    phones: list = field(default_factory=list)
+    addresses: list = field(default_factory=list)
+    editable: bool = False
+    access: str = ""
+
+    @property
+    def access_label(self):
+        return rules.ACCESS_LABELS.get(self.access, "")
+
+    @property
+    def key(self) -> str:
+        return str(self.guardian.pk) if self.guardian else "unassigned"
+
+
+def family_guardians(family) -> list[Guardian]:
+    return list(
+        Guardian.objects.filter(family=family)
+        .select_related("user")
+        .prefetch_related(
+            Prefetch("invitations", queryset=Invitation.objects.order_by("-created_at", "-pk"))
+        )
+    )
+
+
+def contact_columns(viewer: Guardian, guardians: list[Guardian]) -> list[GuardianColumn]:
+    """A column per guardian plus Unassigned, in a constant number of queries."""
+    family = viewer.family
+    by_id = {g.pk: g for g in guardians}
+    columns = {
+        g.pk: GuardianColumn(
+            guardian=g,
+            editable=rules.may_edit_details_of(viewer, g),
+            access=rules.access_state(g),
+        )
+        for g in guardians
+    }
+    unassigned = GuardianColumn(guardian=None, editable=rules.may_edit_details_of(viewer, None))
+    for attr, model in (
+        ("emails", ContactEmail),
+        ("phones", ContactPhone),
+        ("addresses", MailingAddress),
+    ):
+        for value in model.objects.filter(family=family):
+            if value.guardian_id:
+                value.guardian = by_id[value.guardian_id]  # reuse, no query per row
+            getattr(columns.get(value.guardian_id, unassigned), attr).append(value)
+    result = list(columns.values())
+    if unassigned.emails or unassigned.phones or unassigned.addresses or unassigned.editable:
+        result.append(unassigned)
+    return result
+
+
+def guardian_in_family(family, pk) -> Guardian:
+    return get_object_or_404(
+        Guardian.objects.select_related("user").prefetch_related(
+            Prefetch("invitations", queryset=Invitation.objects.order_by("-created_at", "-pk"))
+        ),
+        pk=pk,
+        family=family,
+    )
+
+
+def student_in_family(family, pk) -> Student:
+    return get_object_or_404(Student, pk=pk, family=family)
+
+
+def contact_in_family(model, family, pk):
+    return get_object_or_404(model.objects.select_related("guardian__user"), pk=pk, family=family)

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("sections/<slug:key>/", views.section, name="section"),
     path("accounts/", include("accounts.urls")),
+    path("", include("families.urls")),
     path("admin/", admin.site.urls),
     path("branding/logo", views.provider_logo, name="provider_logo"),
     path("healthz", views.health, name="health"),

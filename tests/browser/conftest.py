@@ -15,6 +15,7 @@ from django.db import connections
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = ROOT / ".data" / "screenshots"
 
 
 class QuietHandler(WSGIRequestHandler):

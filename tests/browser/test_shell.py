@@ -3,14 +3,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.conf import settings
 
-from .conftest import assert_accessible, log_in
+from .conftest import SCREENSHOTS, assert_accessible, log_in
 
 # django_db: so the test database is set up; the server thread commits on its own.
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
-
-SCREENSHOTS = settings.DATA_DIR / "screenshots"
 
 
 def rgb(hex_colour: str) -> str:

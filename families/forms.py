@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.db import connection
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from phonenumber_field.formfields import PhoneNumberField
+
+from .models import ContactEmail, ContactPhone, MailingAddress, Student
+
+MAX_PHOTO_BYTES = 5 * 1024 * 1024
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+class StudentForm(forms.ModelForm):
+    class Meta:
+        model = Student
+        fields = ["first_name", "last_name", "date_of_birth", "gender", "medical_notes", "photo"]
+        widgets = {
+            "date_of_birth": DateInput(),
+            "medical_notes": forms.Textarea(attrs={"rows": 3}),
+            "photo": forms.ClearableFileInput(attrs={"accept": "image/*"}),
+        }
+        help_texts = {
+            "medical_notes": _("Allergies, conditions or anything the instructor should know."),
+            "photo": _("Optional. Without a photo we show initials. JPEG or PNG, up to 5 MB."),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["date_of_birth"].required = True
+        self.fields["gender"].required = False
+        self.fields["first_name"].widget.attrs["autocomplete"] = "off"
+
+    def clean_date_of_birth(self):
+        born = self.cleaned_data["date_of_birth"]
+        today = timezone.localdate()
+        if born > today:
+            raise forms.ValidationError(_("The date of birth cannot be in the future."))
+        if born.year < today.year - 100:
+            raise forms.ValidationError(_("Check the year: that is more than 100 years ago."))
+        return born
+
+    def clean_photo(self):
+        photo = self.cleaned_data.get("photo")
+        if photo and getattr(photo, "size", 0) > MAX_PHOTO_BYTES:
+            raise forms.ValidationError(_("The photo is larger than 5 MB. Choose a smaller one."))
+        return photo
+
+
+class PermissionsMixin(forms.Form):
+    can_pay = forms.BooleanField(label=_("May pay"), required=False)
+    can_edit_students = forms.BooleanField(label=_("May edit students"), required=False)
+    can_manage_enrollments = forms.BooleanField(label=_("May manage enrolments"), required=False)
+
+
+class GuardianAddForm(PermissionsMixin):
+    first_name = forms.CharField(label=_("First name"), max_length=80)
+    last_name = forms.CharField(label=_("Last name"), max_length=80)
+    email = forms.EmailField(
+        label=_("E-mail address"),
+        required=False,
+        help_text=_("Needed to send a login invitation."),
+    )
+    send_invitation = forms.BooleanField(
+        label=_("Send a login invitation now"), required=False, initial=True
+    )
+    field_order = ["first_name", "last_name", "email", "send_invitation"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("send_invitation") and not cleaned.get("email"):
+            self.add_error("email", _("Enter an e-mail address to send the invitation to."))
+        return cleaned
+
+
+class GuardianEditForm(PermissionsMixin):
+    first_name = forms.CharField(label=_("First name"), max_length=80)
+    last_name = forms.CharField(label=_("Last name"), max_length=80)
+    field_order = ["first_name", "last_name"]
+
+    def __init__(self, *args, names_editable: bool, permissions_editable: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not names_editable:
+            del self.fields["first_name"], self.fields["last_name"]
+        if not permissions_editable:
+            for name in ("can_pay", "can_edit_students", "can_manage_enrollments"):
+                del self.fields[name]
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label=_("E-mail address"))
+
+
+class AcceptInvitationForm(forms.Form):
+    new_password1 = forms.CharField(
+        label=_("Choose a password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    new_password2 = forms.CharField(
+        label=_("Type it again"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean_new_password2(self):
+        first = self.cleaned_data.get("new_password1")
+        second = self.cleaned_data.get("new_password2")
+        if first and second and first != second:
+            raise forms.ValidationError(_("The two passwords differ. Type the same one twice."))
+        return second
+
+
+class ContactEmailForm(forms.ModelForm):
+    class Meta:
+        model = ContactEmail
+        fields = ["email", "blasts_opt_out"]
+
+
+class ContactPhoneForm(forms.ModelForm):
+    class Meta:
+        model = ContactPhone
+        fields = ["number", "kind", "sms_opt_out"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        region = getattr(connection.tenant, "country", None) or None
+        self.fields["number"] = PhoneNumberField(
+            label=_("Phone number"),
+            region=region,
+            help_text=_(
+                "Local numbers are read as %(country)s; add + and a country code otherwise."
+            )
+            % {"country": region},
+            widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
+            error_messages={
+                "invalid": _("Enter a valid phone number, e.g. 041 123 456 or +44 20 7946 0321.")
+            },
+        )
+
+
+class AddressForm(forms.ModelForm):
+    class Meta:
+        model = MailingAddress
+        fields = ["line1", "line2", "postcode", "city", "region", "country"]
+        widgets = {
+            "line1": forms.TextInput(attrs={"autocomplete": "address-line1"}),
+            "line2": forms.TextInput(attrs={"autocomplete": "address-line2"}),
+            "postcode": forms.TextInput(attrs={"autocomplete": "postal-code"}),
+            "city": forms.TextInput(attrs={"autocomplete": "address-level2"}),
+            "country": forms.TextInput(attrs={"autocomplete": "country", "maxlength": 2}),
+        }
+        help_texts = {"country": _("Two-letter code, e.g. SI or GB.")}
+
+    def clean_country(self):
+        return (self.cleaned_data.get("country") or "").upper()
+
+
+CONTACT_FORMS = {"email": ContactEmailForm, "phone": ContactPhoneForm, "address": AddressForm}

@@ -1,0 +1,341 @@
+"""Writes for families: students, guardians and their access, contact details.
+
+Every function takes the acting guardian and checks what they may do here, in
+one place (`families.rules`), so views stay thin and the rules are testable.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth import password_validation
+from django.core import signing
+from django.db import IntegrityError, connection, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.forms import QueuedPasswordResetForm
+from accounts.models import User
+from portal.tasks import queue_email
+
+from . import rules
+from .exceptions import InvitationInvalid, NotAllowed
+from .models import (
+    AVATAR_COLOURS,
+    ContactEmail,
+    ContactPhone,
+    Family,
+    Guardian,
+    Invitation,
+    MailingAddress,
+    Student,
+)
+
+INVITATION_DAYS = 7
+INVITATION_SALT = "families.invitation"
+CONTACT_MODELS = {"email": ContactEmail, "phone": ContactPhone, "address": MailingAddress}
+
+
+def _require(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise NotAllowed(message)
+
+
+# --- Students --------------------------------------------------------------------
+
+
+def student_create(*, family: Family, actor: Guardian, **fields) -> Student:
+    _require(rules.may_edit_students(actor), _("You may not add students to this family."))
+    student = Student(family=family, **fields)
+    student.full_clean()
+    student.save()
+    if not student.colour:
+        student.colour = AVATAR_COLOURS[student.pk % len(AVATAR_COLOURS)]
+        student.save(update_fields=["colour"])
+    return student
+
+
+def student_update(*, student: Student, actor: Guardian, **fields) -> Student:
+    _require(rules.may_edit_students(actor), _("You may not edit students of this family."))
+    for name, value in fields.items():
+        setattr(student, name, value)
+    student.full_clean()
+    student.save()
+    return student
+
+
+# --- Guardians and access ----------------------------------------------------------
+
+
+def guardian_add(
+    *,
+    family: Family,
+    actor: Guardian,
+    first_name: str,
+    last_name: str,
+    email: str = "",
+    can_pay: bool = False,
+    can_edit_students: bool = False,
+    can_manage_enrollments: bool = False,
+) -> Guardian:
+    _require(actor.is_primary, _("Only the primary guardian adds guardians."))
+    with transaction.atomic():
+        guardian = Guardian.objects.create(
+            family=family,
+            first_name=first_name,
+            last_name=last_name,
+            can_pay=can_pay,
+            can_edit_students=can_edit_students,
+            can_manage_enrollments=can_manage_enrollments,
+        )
+        if email:
+            ContactEmail.objects.update_or_create(
+                family=family, email=email.lower(), defaults={"guardian": guardian}
+            )
+    return guardian
+
+
+def guardian_update(*, guardian: Guardian, actor: Guardian, **fields) -> Guardian:
+    """Names (the guardian themselves, or the primary until they can log in) and
+    permissions (the primary guardian, for the others)."""
+    permission_fields = {"can_pay", "can_edit_students", "can_manage_enrollments"}
+    name_fields = {"first_name", "last_name"}
+    unknown = set(fields) - permission_fields - name_fields
+    if unknown:
+        raise ValueError(f"unknown guardian fields: {unknown}")
+    if name_fields & set(fields):
+        _require(
+            rules.may_edit_details_of(actor, guardian),
+            _("Only this guardian can change their own details now that they can log in."),
+        )
+    if permission_fields & set(fields):
+        _require(
+            actor.is_primary and not guardian.is_primary,
+            _("Only the primary guardian sets what other guardians may do."),
+        )
+    for name, value in fields.items():
+        setattr(guardian, name, value)
+    guardian.full_clean()
+    guardian.save()
+    return guardian
+
+
+def _invitation_token(invitation: Invitation) -> str:
+    return signing.dumps({"i": invitation.pk, "n": invitation.nonce}, salt=INVITATION_SALT)
+
+
+def invitation_send(
+    *, guardian: Guardian, actor: Guardian | None, email: str, base_url: str, staff_user=None
+) -> Invitation:
+    """Send (or send again) a login invitation; earlier links stop working.
+    `actor` is the primary guardian, or None when provider staff send it from
+    admin (`staff_user`)."""
+    if actor is not None:
+        _require(actor.is_primary, _("Only the primary guardian sends invitations."))
+    _require(not guardian.is_primary, _("The primary guardian can log in already."))
+    email = email.strip().lower()
+    taken = User.objects.filter(email=email).exclude(pk=guardian.user_id).exists()
+    if taken:
+        raise NotAllowed(
+            _("%(email)s already has a login here. Use another address.") % {"email": email},
+            field="email",
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        Guardian.objects.select_for_update().get(pk=guardian.pk)
+        guardian.invitations.filter(accepted_at=None, revoked_at=None).update(revoked_at=now)
+        invitation = Invitation.objects.create(
+            guardian=guardian,
+            email=email,
+            nonce=secrets.token_hex(16),
+            expires_at=now + timedelta(days=INVITATION_DAYS),
+            sent_by=actor.user if actor else staff_user,
+        )
+        ContactEmail.objects.get_or_create(
+            family=guardian.family, email=email, defaults={"guardian": guardian}
+        )
+        link = base_url + reverse(
+            "families:invitation_accept", args=[_invitation_token(invitation)]
+        )
+        provider_name = connection.tenant.name
+        inviter = actor.full_name if actor else provider_name
+        context = {
+            "guardian": guardian,
+            "inviter": inviter,
+            "link": link,
+            "provider_name": provider_name,
+            "days": INVITATION_DAYS,
+        }
+        queue_email(
+            subject=_("%(name)s invited you to the family portal of %(provider)s")
+            % {"name": inviter, "provider": provider_name},
+            body=render_to_string("families/email/invitation.txt", context),
+            to=[email],
+        )
+    return invitation
+
+
+def invitation_revoke(*, guardian: Guardian, actor: Guardian | None) -> None:
+    """Stop a pending invitation, or end the login of a guardian who accepted.
+    `actor` None: provider staff, from admin."""
+    if actor is not None:
+        _require(actor.is_primary, _("Only the primary guardian revokes access."))
+        _require(guardian != actor, _("You cannot revoke your own access."))
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Guardian.objects.select_for_update().get(pk=guardian.pk)
+        changed = locked.invitations.filter(revoked_at=None).update(revoked_at=now)
+        if locked.user_id:
+            changed += User.objects.filter(pk=locked.user_id, is_active=True).update(
+                is_active=False
+            )
+        if not changed:
+            raise NotAllowed(_("There is no access to revoke."))
+
+
+def invitation_check(token: str) -> Invitation:
+    """The invitation behind a link, or InvitationInvalid saying why not."""
+    try:
+        data = signing.loads(token, salt=INVITATION_SALT)
+    except signing.BadSignature as error:
+        raise InvitationInvalid(
+            _("This invitation link is not valid. Check that you copied all of it."),
+            reason="invalid",
+        ) from error
+    invitation = (
+        Invitation.objects.select_related("guardian__family", "guardian__user")
+        .filter(pk=data.get("i"), nonce=data.get("n"))
+        .first()
+    )
+    if invitation is None:
+        raise InvitationInvalid(_("This invitation link is not valid."), reason="invalid")
+    if invitation.accepted_at:
+        raise InvitationInvalid(
+            _("This invitation was used already. Log in with the password you chose."),
+            reason="used",
+        )
+    if invitation.revoked_at:
+        raise InvitationInvalid(
+            _("This invitation was withdrawn. Ask the family's primary guardian for a new one."),
+            reason="revoked",
+        )
+    if invitation.expires_at <= timezone.now():
+        raise InvitationInvalid(
+            _("This invitation has expired. Ask the family's primary guardian to send it again."),
+            reason="expired",
+        )
+    return invitation
+
+
+def invitation_accept(*, token: str, password: str) -> User:
+    """Set the password, link the login to the guardian, and use up the link."""
+    with transaction.atomic():
+        invitation = invitation_check(token)
+        # Lock, then check again: two tabs accepting at once use it once.
+        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if invitation.accepted_at or invitation.revoked_at:
+            raise InvitationInvalid(_("This invitation was used already."), reason="used")
+        guardian = Guardian.objects.select_for_update().get(pk=invitation.guardian_id)
+        user = guardian.user
+        if user is None:
+            user = User(email=invitation.email, full_name=guardian.full_name)
+        password_validation.validate_password(password, user)
+        user.email = invitation.email
+        user.is_active = True
+        user.set_password(password)
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError as error:
+            raise InvitationInvalid(
+                _("%(email)s already has a login here. Log in with it instead.")
+                % {"email": invitation.email},
+                reason="taken",
+            ) from error
+        guardian.user = user
+        guardian.save(update_fields=["user"])
+        invitation.accepted_at = timezone.now()
+        invitation.save(update_fields=["accepted_at"])
+    return user
+
+
+def guardian_password_reset(*, guardian: Guardian, actor: Guardian, request) -> None:
+    """E-mail a secondary guardian a link to choose a new password."""
+    _require(actor.is_primary, _("Only the primary guardian resets passwords."))
+    _require(
+        guardian.user_id is not None and guardian.user.is_active,
+        _("This guardian cannot log in, so there is no password to reset."),
+    )
+    form = QueuedPasswordResetForm(data={"email": guardian.user.email})
+    form.is_valid()
+    form.save(
+        request=request,
+        use_https=request.is_secure(),
+        subject_template_name="registration/password_reset_subject.txt",
+        email_template_name="registration/password_reset_email.txt",
+        extra_email_context={"provider": request.tenant},
+    )
+
+
+# --- Contact details ---------------------------------------------------------------
+
+
+def contact_save(*, contact, actor: Guardian, owner: Guardian | None):
+    """Create or update an e-mail, phone or address, owned by `owner` (None: Unassigned)."""
+    if contact.pk:
+        previous = type(contact).objects.select_related("guardian__user").get(pk=contact.pk)
+        _require(
+            rules.may_edit_details_of(actor, previous.guardian),
+            _("Only this guardian can change their own contact details."),
+        )
+        if isinstance(contact, ContactEmail) and previous.is_login:
+            _require(
+                contact.email.lower() == previous.email,
+                _("This is the login e-mail address: it cannot be changed here."),
+            )
+    _require(
+        rules.may_edit_details_of(actor, owner),
+        _("Only this guardian can change their own contact details."),
+    )
+    contact.family = actor.family
+    contact.guardian = owner
+    if isinstance(contact, ContactEmail):
+        contact.email = contact.email.strip().lower()
+    try:
+        with transaction.atomic():
+            contact.save()
+    except IntegrityError as error:
+        raise NotAllowed(
+            _("This family has that e-mail address already."), field="email"
+        ) from error
+    return contact
+
+
+def contact_delete(*, contact, actor: Guardian) -> None:
+    _require(
+        rules.may_edit_details_of(actor, contact.guardian),
+        _("Only this guardian can remove their own contact details."),
+    )
+    if isinstance(contact, ContactEmail) and contact.is_login:
+        raise NotAllowed(_("The login e-mail address cannot be deleted."))
+    contact.delete()
+
+
+def contact_assign(*, contact, actor: Guardian, owner: Guardian | None):
+    """Move a value to another guardian's column (or back to Unassigned)."""
+    _require(
+        rules.may_edit_details_of(actor, contact.guardian),
+        _("Only this guardian can move their own contact details."),
+    )
+    if isinstance(contact, ContactEmail) and contact.is_login:
+        raise NotAllowed(_("The login e-mail address stays with its guardian."))
+    _require(
+        owner is None or owner == actor or actor.is_primary,
+        _("Only the primary guardian assigns details to other guardians."),
+    )
+    contact.guardian = owner
+    contact.save(update_fields=["guardian"])
+    return contact
