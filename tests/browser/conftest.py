@@ -96,6 +96,27 @@ def assert_accessible(page) -> None:
     )
 
 
+def committed(fn):
+    """Run `fn` on a database connection of its own, committed at once: browser
+    tests hold the test transaction, so clean-up done there would roll back."""
+    outcome: list = []
+
+    def target():
+        try:
+            outcome.append(fn())
+        except BaseException as error:  # re-raised in the test's thread
+            outcome.append(error)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if outcome and isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0] if outcome else None
+
+
 def log_in(page, portal_server, slug: str, email: str, password: str = "portal-demo") -> None:
     page.goto(portal_server.url(slug, "/accounts/login/"))
     assert_accessible(page)

@@ -4,13 +4,12 @@ import re
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django_tenants.utils import schema_context
 
 from accounts.models import User
 from families.models import ContactEmail, Guardian
 
-from .conftest import SCREENSHOTS, assert_accessible, log_in
+from .conftest import SCREENSHOTS, assert_accessible, committed, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
@@ -18,11 +17,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 @pytest.fixture
 def cleanup_grace():
     yield
-    with schema_context("aquakids"):
-        Guardian.objects.filter(first_name="Grace", family__name="Novak").delete()
-        User.objects.filter(email="grace@example.com").delete()
-        ContactEmail.objects.filter(email="grace@example.com").delete()
-    connection.set_schema_to_public()
+
+    def remove():
+        with schema_context("aquakids"):
+            Guardian.objects.filter(first_name="Grace", family__name="Novak").delete()
+            User.objects.filter(email="grace@example.com").delete()
+            ContactEmail.objects.filter(email="grace@example.com").delete()
+
+    committed(remove)
 
 
 def test_ana_invites_a_guardian_who_accepts_in_another_browser(
