@@ -91,6 +91,8 @@ class Student(models.Model):
     medical_notes = models.TextField(_("medical or allergy notes"), blank=True)
     colour = models.CharField(_("colour"), max_length=7, blank=True)
     photo = models.ImageField(_("photo"), upload_to="students/", blank=True)
+    # Opaque code in the check-in QR code (never the database id); made on first use.
+    checkin_token = models.CharField(max_length=43, unique=True, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

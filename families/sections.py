@@ -7,24 +7,10 @@ from django.utils.translation import gettext_lazy as _
 from portal.sections import Level, Section, Viewer, register
 
 
-def children_context(viewer: Viewer) -> dict:
-    return {"students": viewer.focused_students}
-
-
 def guardians_context(viewer: Viewer) -> dict:
     return {"guardians": list(viewer.family.guardians.all()), "me": viewer.guardian}
 
 
-register(
-    Section(
-        key="children",
-        title=_("Children"),
-        level=Level.CHILD,
-        template="families/sections.html#children",
-        order=10,
-        context=children_context,
-    )
-)
 register(
     Section(
         key="guardians",

@@ -14,6 +14,7 @@ urlpatterns = [
     path("sections/<slug:key>/", views.section, name="section"),
     path("accounts/", include("accounts.urls")),
     path("", include("families.urls")),
+    path("", include("enrollments.urls")),
     path("admin/", admin.site.urls),
     path("branding/logo", views.provider_logo, name="provider_logo"),
     path("healthz", views.health, name="health"),

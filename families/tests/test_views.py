@@ -315,7 +315,7 @@ def test_every_family_url_is_not_found_for_another_family(aquakids, ben):
         f"/account/contacts/address/{address.pk}/assign/",
         f"/account/contacts/phone/add/?guardian={sam_g.pk}",
         f"/?child={mia.pk}",
-        f"/sections/children/?child={mia.pk}",
+        f"/sections/bookings/?child={mia.pk}",
     ]
     from django.urls import resolve
 

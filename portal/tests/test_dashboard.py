@@ -19,7 +19,7 @@ def test_dashboard_shows_the_shell_family_bar_sections_and_quick_menu(ana):
     html = ana.get("/").content.decode()
     assert 'aria-label="Family members"' in html
     assert "Whole family" in html
-    for section in ("children", "guardians"):
+    for section in ("upcoming", "bookings", "guardians"):
         assert f'id="{section}"' in html
         assert f'href="#{section}"' in html  # quick menu entry
     assert 'class="quick-menu"' in html
@@ -28,9 +28,11 @@ def test_dashboard_shows_the_shell_family_bar_sections_and_quick_menu(ana):
 def test_focusing_a_child_filters_child_sections_and_explains_family_sections(aquakids, ana):
     mia = student(aquakids, "Mia")
     html = ana.get(f"/?child={mia.pk}").content.decode()
-    children = html.split('id="children"')[1].split("</section>")[0]
-    assert "Mia Novak" in children and "Leo Novak" not in children
-    assert "For Mia" in children
+    bookings = html.split('id="bookings"')[1].split("</section>")[0]
+    assert "Swim Level 2" in bookings and "Swim Level 1" not in bookings
+    assert "For Mia" in bookings
+    everyone = ana.get("/").content.decode().split('id="bookings"')[1].split("</section>")[0]
+    assert "Swim Level 2" in everyone and "Swim Level 1" in everyone
     guardians = html.split('id="guardians"')[1].split("</section>")[0]
     assert "Shared by the whole family" in guardians
     assert "Ana Novak" in guardians and "Sam Novak" in guardians
@@ -54,7 +56,7 @@ def test_another_familys_child_or_a_bad_id_is_not_found(aquakids, ana):
     noah = student(aquakids, "Noah")
     assert ana.get(f"/?child={noah.pk}").status_code == 404
     assert ana.get("/?child=abc").status_code == 404
-    assert ana.get(f"/sections/children/?child={noah.pk}").status_code == 404
+    assert ana.get(f"/sections/bookings/?child={noah.pk}").status_code == 404
 
 
 def test_a_section_on_its_own_as_page_and_fragment(aquakids, ana):

@@ -22,7 +22,7 @@ def test_ana_logs_in_and_sees_the_shell_in_aquakids_colours(portal_server, page)
     assert topbar.evaluate("el => getComputedStyle(el).backgroundColor") == rgb("#0b63ce")
     assert page.get_by_role("heading", level=1).inner_text() == "The Novak family"
     family_bar = page.get_by_role("navigation", name="Family members")
-    assert family_bar.get_by_role("link", name="Mia").is_visible()
+    assert family_bar.get_by_role("link", name="Mia", exact=True).is_visible()
     assert page.get_by_role("navigation", name="Jump to section").is_visible()
     # Fits a 360 px phone: nothing scrolls sideways.
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
@@ -33,11 +33,14 @@ def test_ana_logs_in_and_sees_the_shell_in_aquakids_colours(portal_server, page)
 
 def test_focusing_a_child_swaps_in_place_and_back_works(portal_server, page):
     log_in(page, portal_server, "aquakids", "ana@aquakids.test")
-    page.get_by_role("link", name="Mia").click()
+    page.get_by_role("navigation", name="Family members").get_by_role(
+        "link", name="Mia", exact=True
+    ).click()
     page.wait_for_url(re.compile(r"\?child=\d+$"))
     assert page.get_by_role("heading", level=1).inner_text() == "Mia’s dashboard"
-    children = page.locator("#children")
-    assert "Leo" not in children.inner_text()
+    bookings = page.locator("#bookings")
+    assert "Swim Level 2" in bookings.inner_text()
+    assert "Swim Level 1" not in bookings.inner_text()
     assert "Shared by the whole family" in page.locator("#guardians").inner_text()
     # Keyboard focus stays on the chip that was activated, and it is announced.
     expect(page.locator("#live")).to_have_text("Showing Mia")

@@ -12,7 +12,7 @@ import importlib
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django_tenants.utils import schema_context
+from django_tenants.utils import tenant_context
 
 from accounts.models import User
 from providers.models import Domain, Provider
@@ -93,7 +93,7 @@ class Command(BaseCommand):
                     module = importlib.import_module(f"{app}.demo")
                 except ModuleNotFoundError:
                     continue
-                with schema_context(provider.schema_name), transaction.atomic():
+                with tenant_context(provider), transaction.atomic():
                     module.seed(provider, password=DEMO_PASSWORD)
         self.stdout.write("Demo data is ready.")
 

@@ -1,0 +1,306 @@
+"""Reads for classes and enrolments, scoped to students the caller already
+resolved through the family. Every function runs a fixed number of queries,
+however many students, enrolments or sessions there are."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta  # noqa: F401
+
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from families.models import Student
+from portal.clock import local, today
+
+from .models import (
+    AbsenceMark,
+    Attendance,
+    Class,
+    Enrollment,
+    Evaluation,
+    Session,
+    Skill,
+)
+
+ENROLLMENT_RELATED = (
+    "student",
+    "klass__programme",
+    "klass__location",
+    "klass__instructor",
+    "klass__level",
+    "session",
+)
+
+
+@dataclass
+class SessionItem:
+    """One student at one session."""
+
+    session: Session
+    student: Student
+    enrollment: Enrollment
+    absence_reported: bool = False
+    attendance: str = ""
+
+    @property
+    def klass(self) -> Class:
+        return self.session.klass
+
+
+def _covers(enrollment: Enrollment, session: Session) -> bool:
+    if enrollment.kind != Enrollment.Kind.REGULAR:
+        return enrollment.session_id == session.pk
+    day = local(session.starts_at).date()
+    return enrollment.start_date <= day and (
+        enrollment.end_date is None or day <= enrollment.end_date
+    )
+
+
+def _absence_marks(session_ids, student_ids) -> set[tuple[int, int]]:
+    return set(
+        AbsenceMark.objects.filter(
+            session_id__in=session_ids,
+            absence__student_id__in=student_ids,
+            absence__cancelled_at__isnull=True,
+        ).values_list("session_id", "absence__student_id")
+    )
+
+
+def attending_enrollments(students) -> list[Enrollment]:
+    """Active enrolments (regular, make-up, trial) of these students."""
+    return list(
+        Enrollment.objects.filter(student__in=students, status=Enrollment.Status.ACTIVE)
+        .select_related(*ENROLLMENT_RELATED)
+        .order_by("start_date", "pk")
+    )
+
+
+def sessions_for(
+    students, *, start: datetime, end: datetime, limit: int | None = None
+) -> list[SessionItem]:
+    """Each student's sessions in [start, end), cancelled ones included, in
+    time order. Three queries."""
+    students = list(students)
+    enrollments = attending_enrollments(students)
+    class_ids = {e.klass_id for e in enrollments if e.kind == Enrollment.Kind.REGULAR}
+    single_ids = {e.session_id for e in enrollments if e.session_id}
+    if not class_ids and not single_ids:
+        return []
+    sessions = (
+        Session.objects.filter(Q(klass_id__in=class_ids) | Q(pk__in=single_ids))
+        .filter(starts_at__gte=start, starts_at__lt=end)
+        .select_related("klass__programme", "klass__location", "klass__instructor")
+        .order_by("starts_at", "pk")
+    )
+    by_class = defaultdict(list)
+    for enrollment in enrollments:
+        by_class[enrollment.klass_id].append(enrollment)
+    items: list[SessionItem] = []
+    for session in sessions:
+        for enrollment in by_class[session.klass_id]:
+            if _covers(enrollment, session):
+                items.append(SessionItem(session, enrollment.student, enrollment))
+        if limit and len(items) >= limit:
+            break
+    items = items[:limit] if limit else items
+    marks = _absence_marks({i.session.pk for i in items}, {s.pk for s in students})
+    for item in items:
+        item.absence_reported = (item.session.pk, item.student.pk) in marks
+    return items
+
+
+def upcoming_sessions(students, *, limit: int = 8, days: int = 120) -> list[SessionItem]:
+    now = timezone.now()
+    return sessions_for(students, start=now, end=now + timedelta(days=days), limit=limit)
+
+
+def bookings(students) -> dict[str, list[Enrollment]]:
+    """Active and open (waitlisted) bookings that have not ended."""
+    current = list(
+        Enrollment.objects.filter(
+            student__in=students,
+            status__in=[Enrollment.Status.ACTIVE, Enrollment.Status.WAITLISTED],
+        )
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=today()))
+        .exclude(~Q(kind=Enrollment.Kind.REGULAR), session__starts_at__lt=timezone.now())
+        .select_related(*ENROLLMENT_RELATED)
+        .order_by("student__date_of_birth", "student_id", "status", "start_date")
+    )
+    return {
+        "active": [e for e in current if e.status == Enrollment.Status.ACTIVE],
+        "open": [e for e in current if e.status == Enrollment.Status.WAITLISTED],
+    }
+
+
+def student_enrollments(student: Student) -> dict[str, list[Enrollment]]:
+    """Current, waitlisted and past enrolments of one student."""
+    everything = list(
+        Enrollment.objects.filter(student=student)
+        .select_related(*ENROLLMENT_RELATED, "transferred_to__klass__programme")
+        .order_by("-start_date", "-pk")
+    )
+    day = today()
+
+    def is_past(e: Enrollment) -> bool:
+        if e.status not in (Enrollment.Status.ACTIVE, Enrollment.Status.WAITLISTED):
+            return True
+        if e.session_id:
+            return e.session.starts_at < timezone.now()
+        return e.end_date is not None and e.end_date < day
+
+    return {
+        "current": [
+            e for e in everything if e.status == Enrollment.Status.ACTIVE and not is_past(e)
+        ],
+        "waitlisted": [
+            e for e in everything if e.status == Enrollment.Status.WAITLISTED and not is_past(e)
+        ],
+        "past": [e for e in everything if is_past(e)],
+    }
+
+
+def enrollment_for_student(student: Student, pk) -> Enrollment:
+    return get_object_or_404(
+        Enrollment.objects.select_related(*ENROLLMENT_RELATED), pk=pk, student=student
+    )
+
+
+def enrollment_in_family(family, pk) -> Enrollment:
+    return get_object_or_404(
+        Enrollment.objects.select_related(*ENROLLMENT_RELATED), pk=pk, student__family=family
+    )
+
+
+@dataclass
+class AttendanceRow:
+    session: Session
+    status: str  # an Attendance.Status, "absence_reported", "cancelled" or "not_recorded"
+    label: str
+
+
+def attendance_history(enrollments: list[Enrollment]) -> dict[int, list[AttendanceRow]]:
+    """Per enrolment, its sessions up to now with what happened. Four queries."""
+    from django.utils.translation import gettext as _
+
+    if not enrollments:
+        return {}
+    now = timezone.now()
+    sessions = list(
+        Session.objects.filter(
+            Q(klass_id__in={e.klass_id for e in enrollments if not e.session_id})
+            | Q(pk__in={e.session_id for e in enrollments if e.session_id}),
+            starts_at__lt=now,
+        ).order_by("-starts_at")
+    )
+    records = {
+        (a.enrollment_id, a.session_id): a
+        for a in Attendance.objects.filter(enrollment__in=enrollments)
+    }
+    marks = _absence_marks([s.pk for s in sessions], {e.student_id for e in enrollments})
+    labels = dict(Attendance.Status.choices)
+    result: dict[int, list[AttendanceRow]] = {}
+    for enrollment in enrollments:
+        rows = []
+        for session in sessions:
+            if session.klass_id != enrollment.klass_id or not _covers(enrollment, session):
+                continue
+            record = records.get((enrollment.pk, session.pk))
+            if record:
+                rows.append(AttendanceRow(session, record.status, labels[record.status]))
+            elif session.is_cancelled:
+                rows.append(AttendanceRow(session, "cancelled", _("Cancelled")))
+            elif (session.pk, enrollment.student_id) in marks:
+                rows.append(AttendanceRow(session, "absence_reported", _("Absence reported")))
+            else:
+                rows.append(AttendanceRow(session, "not_recorded", _("Not recorded")))
+        result[enrollment.pk] = rows
+    return result
+
+
+@dataclass
+class SkillRow:
+    skill: Skill
+    evaluation: Evaluation | None
+
+
+def evaluations(student: Student, enrollments: list[Enrollment]) -> list[tuple]:
+    """The skills of each level the student is in, with their newest evaluation."""
+    levels = []
+    for e in enrollments:
+        if e.klass.level and e.klass.level not in levels:
+            levels.append(e.klass.level)
+    if not levels:
+        return []
+    skills = list(Skill.objects.filter(level__in=levels))
+    newest: dict[int, Evaluation] = {}
+    for evaluation in Evaluation.objects.filter(student=student, skill__in=skills).select_related(
+        "instructor"
+    ):
+        newest.setdefault(evaluation.skill_id, evaluation)  # ordered newest first
+    return [
+        (level, [SkillRow(s, newest.get(s.pk)) for s in skills if s.level_id == level.pk])
+        for level in levels
+    ]
+
+
+@dataclass
+class TransferOption:
+    klass: Class
+    free: int
+    reason: str  # why it cannot be chosen; empty when it can
+
+
+def transfer_options(enrollment: Enrollment, *, on: date, current_location=None):
+    """Classes of the same programme the student could move to, with free places."""
+    from django.utils.translation import gettext as _
+
+    classes = (
+        Class.objects.filter(programme_id=enrollment.klass.programme_id, is_active=True)
+        .exclude(pk=enrollment.klass_id)
+        .filter(term_end__gte=on)
+        .select_related("programme", "location", "instructor", "level")
+        .annotate(
+            taken=Count(
+                "enrollments",
+                filter=Q(
+                    enrollments__status=Enrollment.Status.ACTIVE,
+                    enrollments__kind=Enrollment.Kind.REGULAR,
+                )
+                & (Q(enrollments__end_date__isnull=True) | Q(enrollments__end_date__gte=on)),
+            )
+        )
+        .order_by("location__name", "weekday", "start_time")
+    )
+    options = []
+    for klass in classes:
+        free = max(0, klass.capacity - klass.taken)
+        reason = ""
+        if free == 0:
+            reason = _("Full")
+        elif enrollment.klass.level_id and klass.level_id != enrollment.klass.level_id:
+            reason = _("Another level")
+        options.append(TransferOption(klass, free, reason))
+    if current_location:
+        options.sort(key=lambda o: o.klass.location_id != current_location.pk)
+    return options
+
+
+def future_sessions_of(enrollment: Enrollment, *, after: datetime) -> list[Session]:
+    """Scheduled sessions of this enrolment from `after` on (what a drop releases)."""
+    sessions = Session.objects.filter(
+        klass_id=enrollment.klass_id,
+        starts_at__gte=after,
+        status=Session.Status.SCHEDULED,
+    ).order_by("starts_at")
+    return [s for s in sessions if _covers(enrollment, s)]
+
+
+def class_sessions_from(klass: Class, *, after: datetime) -> list[Session]:
+    return list(
+        Session.objects.filter(
+            klass=klass, starts_at__gte=after, status=Session.Status.SCHEDULED
+        ).order_by("starts_at")
+    )

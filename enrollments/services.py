@@ -1,0 +1,362 @@
+"""Enrolment actions. Each runs in one transaction, locks the class it changes
+(capacity is checked after the lock: two parents racing for the last place get
+one place between them), and writes an EnrollmentChange."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime, timedelta
+
+from django.db import connection, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from families.models import Family, Guardian, Student
+from portal.clock import local, today
+from portal.tasks import queue_email
+
+from .exceptions import ClassFull, EnrollmentError, FeatureOff
+from .models import (
+    Absence,
+    AbsenceMark,
+    CalendarFeed,
+    Class,
+    Enrollment,
+    EnrollmentChange,
+    Session,
+    local_datetime,
+    weekly_dates,
+)
+from .selectors import _covers
+
+
+def _provider():
+    return connection.tenant
+
+
+def _require_feature(enabled: bool) -> None:
+    if not enabled:
+        raise FeatureOff(_("This is not available at this provider."))
+
+
+def _require_manager(actor: Guardian) -> None:
+    if not actor.may_manage_enrollments:
+        raise EnrollmentError(_("You may not change enrolments in this family."))
+
+
+def places_taken(klass: Class, on: date) -> int:
+    return Enrollment.objects.filter(klass=klass).holding_a_place().covering(on).count()
+
+
+def _lock_class(klass: Class) -> Class:
+    return Class.objects.select_for_update().get(pk=klass.pk)
+
+
+def _lock_enrollment(enrollment: Enrollment) -> Enrollment:
+    return Enrollment.objects.select_for_update().select_related("klass").get(pk=enrollment.pk)
+
+
+def enrollment_create(
+    *,
+    student: Student,
+    klass: Class,
+    start_date: date,
+    actor_user=None,
+    waitlist_if_full: bool = True,
+) -> Enrollment:
+    """A regular enrolment, or a waitlist entry when the class is full."""
+    with transaction.atomic():
+        klass = _lock_class(klass)
+        full = places_taken(klass, start_date) >= klass.capacity
+        if full and not waitlist_if_full:
+            raise ClassFull(_("This class is full."))
+        status = Enrollment.Status.WAITLISTED if full else Enrollment.Status.ACTIVE
+        enrollment = Enrollment.objects.create(
+            student=student, klass=klass, start_date=start_date, status=status
+        )
+        EnrollmentChange.objects.create(
+            enrollment=enrollment,
+            action=EnrollmentChange.Action.WAITLISTED if full else EnrollmentChange.Action.ENROLLED,
+            effective_date=start_date,
+            actor=actor_user,
+        )
+    return enrollment
+
+
+def waitlist_cancel(*, enrollment: Enrollment, actor: Guardian) -> Enrollment:
+    _require_feature(_provider().cancel_waitlist_enabled)
+    _require_manager(actor)
+    with transaction.atomic():
+        enrollment = _lock_enrollment(enrollment)
+        if enrollment.status != Enrollment.Status.WAITLISTED:
+            raise EnrollmentError(_("This is not on a waitlist any more."))
+        enrollment.status = Enrollment.Status.CANCELLED
+        enrollment.end_date = today()
+        enrollment.save(update_fields=["status", "end_date"])
+        EnrollmentChange.objects.create(
+            enrollment=enrollment,
+            action=EnrollmentChange.Action.WAITLIST_CANCELLED,
+            effective_date=enrollment.end_date,
+            actor=actor.user,
+        )
+    return enrollment
+
+
+def drop_effective_date() -> date:
+    """A drop takes effect today: sessions from now on are released."""
+    return today()
+
+
+def enrollment_drop(*, enrollment: Enrollment, actor: Guardian) -> Enrollment:
+    _require_feature(_provider().drop_enabled)
+    _require_manager(actor)
+    effective = drop_effective_date()
+    with transaction.atomic():
+        enrollment = _lock_enrollment(enrollment)
+        if enrollment.status != Enrollment.Status.ACTIVE or enrollment.kind != "regular":
+            raise EnrollmentError(_("Only a current enrolment can be dropped."))
+        if enrollment.end_date and enrollment.end_date < effective:
+            raise EnrollmentError(_("This enrolment has ended already."))
+        enrollment.status = Enrollment.Status.DROPPED
+        enrollment.end_date = effective - timedelta(days=1)
+        enrollment.save(update_fields=["status", "end_date"])
+        EnrollmentChange.objects.create(
+            enrollment=enrollment,
+            action=EnrollmentChange.Action.DROPPED,
+            effective_date=effective,
+            actor=actor.user,
+        )
+    return enrollment
+
+
+def enrollment_transfer(*, enrollment: Enrollment, to_class: Class, actor: Guardian) -> Enrollment:
+    """Move to another class of the same programme with a free place, from today."""
+    _require_feature(_provider().transfer_enabled)
+    _require_manager(actor)
+    effective = today()
+    with transaction.atomic():
+        # Lock in a fixed order (by id) so two opposite transfers cannot deadlock.
+        for klass in sorted([enrollment.klass, to_class], key=lambda k: k.pk):
+            _lock_class(klass)
+        enrollment = _lock_enrollment(enrollment)
+        to_class = Class.objects.get(pk=to_class.pk)
+        if enrollment.status != Enrollment.Status.ACTIVE or enrollment.kind != "regular":
+            raise EnrollmentError(_("Only a current enrolment can be transferred."))
+        if to_class.pk == enrollment.klass_id:
+            raise EnrollmentError(_("That is the class already booked."))
+        if to_class.programme_id != enrollment.klass.programme_id or not to_class.is_active:
+            raise EnrollmentError(_("Transfers are to another class of the same programme."))
+        if to_class.term_end < effective:
+            raise EnrollmentError(_("That class has finished for this term."))
+        if places_taken(to_class, effective) >= to_class.capacity:
+            raise ClassFull(
+                _("Sorry, the last place in that class was just taken. Choose another class.")
+            )
+        new = Enrollment.objects.create(
+            student=enrollment.student,
+            klass=to_class,
+            start_date=max(effective, to_class.term_start),
+            end_date=enrollment.end_date,
+            status=Enrollment.Status.ACTIVE,
+        )
+        enrollment.status = Enrollment.Status.TRANSFERRED
+        enrollment.end_date = effective - timedelta(days=1)
+        enrollment.transferred_to = new
+        enrollment.save(update_fields=["status", "end_date", "transferred_to"])
+        EnrollmentChange.objects.create(
+            enrollment=enrollment,
+            action=EnrollmentChange.Action.TRANSFERRED,
+            effective_date=effective,
+            actor=actor.user,
+            note=str(to_class),
+        )
+        EnrollmentChange.objects.create(
+            enrollment=new,
+            action=EnrollmentChange.Action.ENROLLED,
+            effective_date=effective,
+            actor=actor.user,
+            note=_("Transferred from %(klass)s") % {"klass": enrollment.klass},
+        )
+    return new
+
+
+# --- Future absences -----------------------------------------------------------------
+
+
+def _mark_sessions(absence: Absence, items: list[tuple[Session, Enrollment]]) -> Absence:
+    if not items:
+        raise EnrollmentError(_("No sessions fall in that time, so there is nothing to report."))
+    AbsenceMark.objects.bulk_create(
+        [AbsenceMark(absence=absence, session=s, enrollment=e) for s, e in items]
+    )
+    return absence
+
+
+def absence_report_by_date(
+    *, student: Student, actor: Guardian, starts_at: datetime, ends_at: datetime, reason: str = ""
+) -> Absence:
+    """An absence over a time range, across every enrolment of the student."""
+    _require_feature(_provider().future_absences_enabled)
+    if ends_at <= starts_at:
+        raise EnrollmentError(_("The end must be after the start."), field="ends_at")
+    if ends_at <= timezone.now():
+        raise EnrollmentError(_("Future absences must end in the future."), field="ends_at")
+    with transaction.atomic():
+        enrollments = list(
+            Enrollment.objects.filter(student=student, status=Enrollment.Status.ACTIVE)
+        )
+        sessions = Session.objects.filter(
+            klass_id__in={e.klass_id for e in enrollments},
+            starts_at__lt=ends_at,
+            ends_at__gt=max(starts_at, timezone.now()),
+            status=Session.Status.SCHEDULED,
+        )
+        items = [
+            (s, e)
+            for s in sessions
+            for e in enrollments
+            if e.klass_id == s.klass_id and _covers(e, s)
+        ]
+        absence = Absence.objects.create(
+            student=student,
+            kind=Absence.Kind.BY_DATE,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            reason=reason,
+            created_by=actor.user,
+        )
+        return _mark_sessions(absence, items)
+
+
+def absence_report_by_enrollment(
+    *, enrollment: Enrollment, actor: Guardian, sessions: list[Session], reason: str = ""
+) -> Absence:
+    """An absence for chosen sessions of one enrolment."""
+    _require_feature(_provider().future_absences_enabled)
+    now = timezone.now()
+    chosen = [s for s in sessions if _covers(enrollment, s) and s.starts_at > now]
+    if not chosen:
+        raise EnrollmentError(_("Choose at least one upcoming session."), field="sessions")
+    with transaction.atomic():
+        absence = Absence.objects.create(
+            student=enrollment.student,
+            kind=Absence.Kind.BY_ENROLLMENT,
+            starts_at=min(s.starts_at for s in chosen),
+            ends_at=max(s.ends_at for s in chosen),
+            reason=reason,
+            created_by=actor.user,
+        )
+        return _mark_sessions(absence, [(s, enrollment) for s in chosen])
+
+
+def absence_cancel(*, absence: Absence, actor: Guardian) -> Absence:
+    _require_feature(_provider().future_absences_enabled)
+    with transaction.atomic():
+        absence = Absence.objects.select_for_update().get(pk=absence.pk)
+        if absence.cancelled_at:
+            raise EnrollmentError(_("This absence was cancelled already."))
+        if absence.starts_at <= timezone.now():
+            raise EnrollmentError(_("This absence has started, so it can no longer be cancelled."))
+        absence.cancelled_at = timezone.now()
+        absence.save(update_fields=["cancelled_at"])
+    return absence
+
+
+# --- Check-in codes and calendar feeds ----------------------------------------------
+
+
+def student_checkin_token(*, student: Student) -> str:
+    """The opaque code in a student's check-in QR code, made on first use."""
+    if not student.checkin_token:
+        Student.objects.filter(pk=student.pk, checkin_token__isnull=True).update(
+            checkin_token=secrets.token_urlsafe(32)
+        )
+        student.refresh_from_db(fields=["checkin_token"])
+    return student.checkin_token
+
+
+def calendar_feed_get(*, family: Family, student: Student | None = None) -> CalendarFeed:
+    with transaction.atomic():
+        feed = CalendarFeed.objects.filter(
+            family=family, student=student, revoked_at__isnull=True
+        ).first()
+        return feed or CalendarFeed.objects.create(family=family, student=student)
+
+
+def calendar_feed_reset(*, family: Family, student: Student | None = None) -> CalendarFeed:
+    """A new secret URL; the old one stops working at once."""
+    with transaction.atomic():
+        CalendarFeed.objects.select_for_update().filter(
+            family=family, student=student, revoked_at__isnull=True
+        ).update(revoked_at=timezone.now())
+        return CalendarFeed.objects.create(family=family, student=student)
+
+
+# --- Staff actions ----------------------------------------------------------------------
+
+
+def sessions_generate(*, klass: Class, start: date | None = None, end: date | None = None) -> int:
+    """Create the weekly sessions of a class's term (idempotent), at the local
+    start time in the provider's zone so DST changes keep the wall-clock time."""
+    zone = _provider().zone
+    created = 0
+    for day in weekly_dates(start or klass.term_start, end or klass.term_end, klass.weekday):
+        starts = local_datetime(day, klass.start_time, zone)
+        _, made = Session.objects.get_or_create(
+            klass=klass,
+            starts_at=starts,
+            defaults={
+                "ends_at": starts + timedelta(minutes=klass.duration_minutes),
+                "livestream_url": klass.livestream_url,
+            },
+        )
+        created += made
+    return created
+
+
+def session_cancel(*, session: Session, reason: str, livestream_url: str = "") -> list[str]:
+    """Cancel a session and e-mail the guardians of every student booked on it.
+    Returns the addresses notified."""
+    with transaction.atomic():
+        session = Session.objects.select_for_update().select_related("klass").get(pk=session.pk)
+        if session.is_cancelled:
+            raise EnrollmentError(_("This session is cancelled already."))
+        session.status = Session.Status.CANCELLED
+        session.cancel_reason = reason
+        if livestream_url:
+            session.livestream_url = livestream_url
+        session.sequence += 1
+        session.save()
+        enrollments = Enrollment.objects.filter(
+            klass=session.klass, status=Enrollment.Status.ACTIVE
+        ).select_related("student")
+        students = [e.student for e in enrollments if _covers(e, session)]
+        guardians = (
+            Guardian.objects.filter(
+                family__students__in=students, user__isnull=False, user__is_active=True
+            )
+            .select_related("user")
+            .distinct()
+        )
+        recipients = sorted({g.user.email for g in guardians})
+        provider = _provider()
+        for email in recipients:
+            names = ", ".join(
+                s.first_name
+                for s in students
+                if any(g.user.email == email and g.family_id == s.family_id for g in guardians)
+            )
+            queue_email(
+                subject=_("Cancelled: %(klass)s on %(day)s")
+                % {
+                    "klass": session.klass.programme.name,
+                    "day": local(session.starts_at).strftime("%d %b %H:%M"),
+                },
+                body=render_to_string(
+                    "enrollments/email/session_cancelled.txt",
+                    {"session": session, "names": names, "provider": provider},
+                ),
+                to=[email],
+            )
+    return recipients
