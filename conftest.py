@@ -17,20 +17,47 @@ HOSTS = {"aquakids": "aquakids.localhost", "leaps": "leaps.localhost", "public":
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
-    """Migrate once, then create the demo providers and families once."""
+def django_db_setup(
+    request,
+    django_test_environment,
+    django_db_blocker,
+    django_db_keepdb,
+    django_db_modify_db_settings,
+):
+    """Create and migrate the test database once (whatever the selected tests
+    are marked with), then the demo providers and families once, committed."""
+    from django.test.utils import setup_databases, teardown_databases
+
     with django_db_blocker.unblock():
+        config = setup_databases(
+            verbosity=request.config.option.verbose,
+            interactive=False,
+            aliases={"default"},
+            keepdb=django_db_keepdb,
+        )
         call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
         connection.set_schema_to_public()
         cache.clear()
     yield
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        # Worker and server processes may still hold sessions: end them so the
-        # test database can be dropped.
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            # Worker and server processes may still hold sessions: end them so
+            # the test database can be dropped.
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        if not django_db_keepdb:
+            teardown_databases(config, verbosity=request.config.option.verbose)
+
+
+@pytest.fixture
+def committed(django_db_setup, django_db_blocker):
+    """Real commits, for tests with threads or other processes (not marked
+    django_db): the test removes what it made."""
+    with django_db_blocker.unblock():
+        yield
+    connection.set_schema_to_public()
 
 
 @pytest.fixture(autouse=True)

@@ -68,9 +68,10 @@ def tab_enrollments(request, guardian, student):
 def tab_attendance(request, guardian, student):
     groups = selectors.student_enrollments(student)
     show_past = request.GET.get("past") == "1"
-    shown = groups["current"] + (
-        [e for e in groups["past"] if e.status != Enrollment.Status.CANCELLED] if show_past else []
-    )
+    attended = [e for e in groups["past"] if e.status != Enrollment.Status.CANCELLED]
+    # This term's earlier classes (before a transfer or drop) always show.
+    this_term = [e for e in attended if e.klass.term_end >= today()]
+    shown = groups["current"] + (attended if show_past else this_term)
     history = selectors.attendance_history(shown)
     return {"rows": [(e, history.get(e.pk, [])) for e in shown], "show_past": show_past}
 

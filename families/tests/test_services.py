@@ -187,14 +187,6 @@ class TestInvitations:
         assert junk.status_code == 404 and b"This invitation link does not work" in junk.content
 
 
-@pytest.fixture
-def committed(django_db_setup, django_db_blocker):
-    """Real commits, for tests with threads; the test removes what it made."""
-    with django_db_blocker.unblock():
-        yield
-    connection.set_schema_to_public()
-
-
 def test_two_tabs_accepting_one_invitation_use_it_once(committed):
     with tenant_context(Provider.objects.get(slug="aquakids")):
         ana, grace = new_guardian("Racer")

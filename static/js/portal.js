@@ -9,7 +9,15 @@
     var active = document.activeElement;
     focusedId = active && active.id ? active.id : null;
   });
+  // On a phone the family bar scrolls sideways: keep the focused child in view.
+  function revealActiveChip() {
+    var chip = document.querySelector(".family-bar .chip.is-active");
+    if (chip && chip.scrollIntoView) chip.scrollIntoView({ block: "nearest", inline: "nearest" });
+  }
+  document.addEventListener("DOMContentLoaded", revealActiveChip);
+
   document.addEventListener("htmx:afterSettle", function (event) {
+    revealActiveChip();
     var trigger = event.detail && event.detail.requestConfig && event.detail.requestConfig.elt;
     var announce = trigger && trigger.getAttribute && trigger.getAttribute("data-announce");
     if (focusedId) {
