@@ -9,9 +9,11 @@ from django.core.cache import cache
 
 def client_address(request) -> str:
     if settings.SECURE_PROXY_SSL_HEADER:
+        # The last entry is the one our own proxy added; earlier ones are the
+        # client's word and could be changed on every attempt.
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         if forwarded:
-            return forwarded.split(",")[0].strip()
+            return forwarded.split(",")[-1].strip()
     return request.META.get("REMOTE_ADDR", "")
 
 

@@ -1,5 +1,20 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class BenefitsConfig(AppConfig):
     name = "benefits"
+    verbose_name = _("Benefits")
+
+    def ready(self):
+        from enrollments import services as enrollments
+
+        from . import (
+            sections,  # noqa: F401  (registers the dashboard section)
+            services,
+        )
+
+        # Tokens come from the provider's rules when an absence is reported in
+        # time or the school cancels a session.
+        enrollments.absence_reported_hooks.append(services.tokens_for_absence)
+        enrollments.session_cancelled_hooks.append(services.tokens_for_cancelled_session)

@@ -186,6 +186,7 @@ class Enrollment(models.Model):
         REGULAR = "regular", _("Regular")
         MAKEUP = "makeup", _("Make-up")
         TRIAL = "trial", _("Trial")
+        DROPIN = "dropin", _("Drop-in")
 
     class Status(models.TextChoices):
         ACTIVE = "active", _("Enrolled")
@@ -193,7 +194,7 @@ class Enrollment(models.Model):
         DROPPED = "dropped", _("Dropped")
         TRANSFERRED = "transferred", _("Transferred")
         COMPLETED = "completed", _("Completed")
-        CANCELLED = "cancelled", _("Waitlist cancelled")
+        CANCELLED = "cancelled", _("Cancelled")
 
     student = models.ForeignKey(Student, on_delete=models.PROTECT, related_name="enrollments")
     klass = models.ForeignKey(Class, on_delete=models.PROTECT, related_name="enrollments")

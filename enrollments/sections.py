@@ -9,9 +9,17 @@ from portal.sections import Level, Section, Viewer, register
 from . import selectors
 
 
+def _open_enrollments(viewer: Viewer):
+    return viewer.memo(
+        "open_enrollments", lambda: selectors.open_enrollments(viewer.focused_students)
+    )
+
+
 def upcoming_context(viewer: Viewer) -> dict:
     return {
-        "items": selectors.upcoming_sessions(viewer.focused_students, limit=6),
+        "items": selectors.upcoming_sessions(
+            viewer.focused_students, limit=6, enrollments=_open_enrollments(viewer)
+        ),
         "show_livestream": viewer.provider.livestream_enabled,
         "many_children": len(viewer.focused_students) > 1,
     }
@@ -19,7 +27,7 @@ def upcoming_context(viewer: Viewer) -> dict:
 
 def bookings_context(viewer: Viewer) -> dict:
     return {
-        **selectors.bookings(viewer.focused_students),
+        **selectors.bookings(viewer.focused_students, enrollments=_open_enrollments(viewer)),
         "many_children": len(viewer.focused_students) > 1,
     }
 

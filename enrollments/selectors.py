@@ -69,22 +69,33 @@ def _absence_marks(session_ids, student_ids) -> set[tuple[int, int]]:
     )
 
 
-def attending_enrollments(students) -> list[Enrollment]:
-    """Active enrolments (regular, make-up, trial) of these students."""
+def open_enrollments(students) -> list[Enrollment]:
+    """Active and waitlisted enrolments of these students (one query; the
+    dashboard's upcoming sessions and bookings share it)."""
     return list(
-        Enrollment.objects.filter(student__in=students, status=Enrollment.Status.ACTIVE)
+        Enrollment.objects.filter(
+            student__in=students,
+            status__in=[Enrollment.Status.ACTIVE, Enrollment.Status.WAITLISTED],
+        )
         .select_related(*ENROLLMENT_RELATED)
-        .order_by("start_date", "pk")
+        .order_by("student__date_of_birth", "student_id", "status", "start_date", "pk")
     )
 
 
 def sessions_for(
-    students, *, start: datetime, end: datetime, limit: int | None = None
+    students,
+    *,
+    start: datetime,
+    end: datetime,
+    limit: int | None = None,
+    enrollments: list[Enrollment] | None = None,
 ) -> list[SessionItem]:
     """Each student's sessions in [start, end), cancelled ones included, in
-    time order. Three queries."""
+    time order. Three queries (two when `enrollments` are given)."""
     students = list(students)
-    enrollments = attending_enrollments(students)
+    if enrollments is None:
+        enrollments = open_enrollments(students)
+    enrollments = [e for e in enrollments if e.status == Enrollment.Status.ACTIVE]
     class_ids = {e.klass_id for e in enrollments if e.kind == Enrollment.Kind.REGULAR}
     single_ids = {e.session_id for e in enrollments if e.session_id}
     if not class_ids and not single_ids:
@@ -112,23 +123,26 @@ def sessions_for(
     return items
 
 
-def upcoming_sessions(students, *, limit: int = 8, days: int = 120) -> list[SessionItem]:
+def upcoming_sessions(
+    students, *, limit: int = 8, days: int = 120, enrollments=None
+) -> list[SessionItem]:
     now = timezone.now()
-    return sessions_for(students, start=now, end=now + timedelta(days=days), limit=limit)
-
-
-def bookings(students) -> dict[str, list[Enrollment]]:
-    """Active and open (waitlisted) bookings that have not ended."""
-    current = list(
-        Enrollment.objects.filter(
-            student__in=students,
-            status__in=[Enrollment.Status.ACTIVE, Enrollment.Status.WAITLISTED],
-        )
-        .filter(Q(end_date__isnull=True) | Q(end_date__gte=today()))
-        .exclude(~Q(kind=Enrollment.Kind.REGULAR), session__starts_at__lt=timezone.now())
-        .select_related(*ENROLLMENT_RELATED)
-        .order_by("student__date_of_birth", "student_id", "status", "start_date")
+    return sessions_for(
+        students, start=now, end=now + timedelta(days=days), limit=limit, enrollments=enrollments
     )
+
+
+def bookings(students, *, enrollments=None) -> dict[str, list[Enrollment]]:
+    """Active and open (waitlisted) bookings that have not ended."""
+    if enrollments is None:
+        enrollments = open_enrollments(students)
+    day, now = today(), timezone.now()
+    current = [
+        e
+        for e in enrollments
+        if (e.end_date is None or e.end_date >= day)
+        and (e.kind == Enrollment.Kind.REGULAR or e.session.starts_at >= now)
+    ]
     return {
         "active": [e for e in current if e.status == Enrollment.Status.ACTIVE],
         "open": [e for e in current if e.status == Enrollment.Status.WAITLISTED],
@@ -304,3 +318,40 @@ def class_sessions_from(klass: Class, *, after: datetime) -> list[Session]:
             klass=klass, starts_at__gte=after, status=Session.Status.SCHEDULED
         ).order_by("starts_at")
     )
+
+
+def session_occupancy(sessions: list[Session]) -> dict[int, tuple[int, set[int]]]:
+    """Per session: places taken and the students booked, in three queries.
+    Regular students who reported an absence free their place."""
+    if not sessions:
+        return {}
+    class_ids = {s.klass_id for s in sessions}
+    regulars = list(
+        Enrollment.objects.filter(klass_id__in=class_ids)
+        .holding_a_place()
+        .values_list("klass_id", "student_id", "start_date", "end_date")
+    )
+    absent = set(
+        AbsenceMark.objects.filter(
+            session__in=sessions, absence__cancelled_at__isnull=True
+        ).values_list("session_id", "absence__student_id")
+    )
+    singles = defaultdict(set)
+    for session_id, student_id in Enrollment.objects.filter(
+        session__in=sessions, status=Enrollment.Status.ACTIVE
+    ).values_list("session_id", "student_id"):
+        singles[session_id].add(student_id)
+    result = {}
+    for session in sessions:
+        day = local(session.starts_at).date()
+        booked = {
+            student
+            for klass, student, start, end in regulars
+            if klass == session.klass_id
+            and start <= day
+            and (end is None or day <= end)
+            and (session.pk, student) not in absent
+        }
+        booked |= singles[session.pk]
+        result[session.pk] = (len(booked), booked)
+    return result

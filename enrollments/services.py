@@ -8,6 +8,7 @@ import secrets
 from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -35,6 +36,12 @@ def _provider():
     return connection.tenant
 
 
+# Other apps react to these events (benefits issues make-up tokens) by adding a
+# function here from their AppConfig.ready(); it runs inside the same transaction.
+absence_reported_hooks: list = []
+session_cancelled_hooks: list = []
+
+
 def _require_feature(enabled: bool) -> None:
     if not enabled:
         raise FeatureOff(_("This is not available at this provider."))
@@ -46,7 +53,14 @@ def _require_manager(actor: Guardian) -> None:
 
 
 def places_taken(klass: Class, on: date) -> int:
-    return Enrollment.objects.filter(klass=klass).holding_a_place().covering(on).count()
+    """Places held on `on` or later: anyone enrolled in the class from then on,
+    including enrolments that start later, counts (conservative)."""
+    return (
+        Enrollment.objects.filter(klass=klass)
+        .holding_a_place()
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=on))
+        .count()
+    )
 
 
 def _lock_class(klass: Class) -> Class:
@@ -147,17 +161,21 @@ def enrollment_transfer(*, enrollment: Enrollment, to_class: Class, actor: Guard
             raise EnrollmentError(_("That is the class already booked."))
         if to_class.programme_id != enrollment.klass.programme_id or not to_class.is_active:
             raise EnrollmentError(_("Transfers are to another class of the same programme."))
+        if enrollment.klass.level_id and to_class.level_id != enrollment.klass.level_id:
+            raise EnrollmentError(_("Transfers are to a class of the same level."))
         if to_class.term_end < effective:
             raise EnrollmentError(_("That class has finished for this term."))
-        if places_taken(to_class, effective) >= to_class.capacity:
+        start = max(effective, to_class.term_start)
+        if places_taken(to_class, start) >= to_class.capacity:
             raise ClassFull(
                 _("Sorry, the last place in that class was just taken. Choose another class.")
             )
+        end = enrollment.end_date if enrollment.end_date and enrollment.end_date >= start else None
         new = Enrollment.objects.create(
             student=enrollment.student,
             klass=to_class,
-            start_date=max(effective, to_class.term_start),
-            end_date=enrollment.end_date,
+            start_date=start,
+            end_date=end,
             status=Enrollment.Status.ACTIVE,
         )
         enrollment.status = Enrollment.Status.TRANSFERRED
@@ -184,6 +202,17 @@ def enrollment_transfer(*, enrollment: Enrollment, to_class: Class, actor: Guard
 # --- Future absences -----------------------------------------------------------------
 
 
+def _already_marked(student: Student, session_ids) -> set[int]:
+    """Sessions this student has an absence reported for already."""
+    return set(
+        AbsenceMark.objects.filter(
+            session_id__in=session_ids,
+            absence__student=student,
+            absence__cancelled_at__isnull=True,
+        ).values_list("session_id", flat=True)
+    )
+
+
 def _mark_sessions(absence: Absence, items: list[tuple[Session, Enrollment]]) -> Absence:
     if not items:
         raise EnrollmentError(_("No sessions fall in that time, so there is nothing to report."))
@@ -203,6 +232,7 @@ def absence_report_by_date(
     if ends_at <= timezone.now():
         raise EnrollmentError(_("Future absences must end in the future."), field="ends_at")
     with transaction.atomic():
+        Student.objects.select_for_update().get(pk=student.pk)  # one report at a time
         enrollments = list(
             Enrollment.objects.filter(student=student, status=Enrollment.Status.ACTIVE)
         )
@@ -226,7 +256,10 @@ def absence_report_by_date(
             reason=reason,
             created_by=actor.user,
         )
-        return _mark_sessions(absence, items)
+        _mark_sessions(absence, items)
+        for hook in absence_reported_hooks:
+            hook(absence=absence)
+        return absence
 
 
 def absence_report_by_enrollment(
@@ -234,11 +267,22 @@ def absence_report_by_enrollment(
 ) -> Absence:
     """An absence for chosen sessions of one enrolment."""
     _require_feature(_provider().future_absences_enabled)
+    if enrollment.status != Enrollment.Status.ACTIVE:
+        raise EnrollmentError(_("Absences are for classes the child attends."))
     now = timezone.now()
-    chosen = [s for s in sessions if _covers(enrollment, s) and s.starts_at > now]
-    if not chosen:
-        raise EnrollmentError(_("Choose at least one upcoming session."), field="sessions")
     with transaction.atomic():
+        Student.objects.select_for_update().get(pk=enrollment.student_id)
+        already = _already_marked(enrollment.student, [s.pk for s in sessions])
+        chosen = [
+            s
+            for s in sessions
+            if s.klass_id == enrollment.klass_id
+            and _covers(enrollment, s)
+            and s.starts_at > now
+            and s.pk not in already
+        ]
+        if not chosen:
+            raise EnrollmentError(_("Choose at least one upcoming session."), field="sessions")
         absence = Absence.objects.create(
             student=enrollment.student,
             kind=Absence.Kind.BY_ENROLLMENT,
@@ -247,7 +291,10 @@ def absence_report_by_enrollment(
             reason=reason,
             created_by=actor.user,
         )
-        return _mark_sessions(absence, [(s, enrollment) for s in chosen])
+        _mark_sessions(absence, [(s, enrollment) for s in chosen])
+        for hook in absence_reported_hooks:
+            hook(absence=absence)
+        return absence
 
 
 def absence_cancel(*, absence: Absence, actor: Guardian) -> Absence:
@@ -276,21 +323,36 @@ def student_checkin_token(*, student: Student) -> str:
     return student.checkin_token
 
 
-def calendar_feed_get(*, family: Family, student: Student | None = None) -> CalendarFeed:
+def calendar_feeds(*, family: Family, students: list[Student]) -> dict:
+    """The live feed of the family (key None) and of each child, made on first use."""
     with transaction.atomic():
-        feed = CalendarFeed.objects.filter(
-            family=family, student=student, revoked_at__isnull=True
-        ).first()
-        return feed or CalendarFeed.objects.create(family=family, student=student)
+        Family.objects.select_for_update().get(pk=family.pk)  # one creator at a time
+        feeds = {
+            f.student_id: f
+            for f in CalendarFeed.objects.filter(family=family, revoked_at__isnull=True)
+        }
+        for student in [None, *students]:
+            key = student.pk if student else None
+            if key not in feeds:
+                feeds[key] = CalendarFeed.objects.create(family=family, student=student)
+    return feeds
 
 
 def calendar_feed_reset(*, family: Family, student: Student | None = None) -> CalendarFeed:
     """A new secret URL; the old one stops working at once."""
     with transaction.atomic():
-        CalendarFeed.objects.select_for_update().filter(
-            family=family, student=student, revoked_at__isnull=True
-        ).update(revoked_at=timezone.now())
+        Family.objects.select_for_update().get(pk=family.pk)
+        CalendarFeed.objects.filter(family=family, student=student, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
         return CalendarFeed.objects.create(family=family, student=student)
+
+
+def calendar_feeds_revoke(*, family: Family) -> int:
+    """Every live feed of the family stops working (a guardian lost access)."""
+    return CalendarFeed.objects.filter(family=family, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
 
 
 # --- Staff actions ----------------------------------------------------------------------
@@ -332,6 +394,8 @@ def session_cancel(*, session: Session, reason: str, livestream_url: str = "") -
             klass=session.klass, status=Enrollment.Status.ACTIVE
         ).select_related("student")
         students = [e.student for e in enrollments if _covers(e, session)]
+        for hook in session_cancelled_hooks:
+            hook(session=session, students=students)
         guardians = (
             Guardian.objects.filter(
                 family__students__in=students, user__isnull=False, user__is_active=True
@@ -360,3 +424,73 @@ def session_cancel(*, session: Session, reason: str, livestream_url: str = "") -
                 to=[email],
             )
     return recipients
+
+
+def session_taken(session: Session) -> int:
+    """Places taken at one session: regular students who have not reported an
+    absence, plus single-session bookings (make-up, trial, drop-in)."""
+    day = local(session.starts_at).date()
+    regular = (
+        Enrollment.objects.filter(klass_id=session.klass_id)
+        .holding_a_place()
+        .covering(day)
+        .filter(
+            ~Exists(
+                AbsenceMark.objects.filter(
+                    session=session,
+                    absence__student_id=OuterRef("student_id"),
+                    absence__cancelled_at__isnull=True,
+                )
+            )
+        )
+        .count()
+    )
+    single = Enrollment.objects.filter(session=session, status=Enrollment.Status.ACTIVE).count()
+    return regular + single
+
+
+def single_booking_create(
+    *, student: Student, session: Session, kind: str, actor_user=None
+) -> Enrollment:
+    """A make-up, trial or drop-in place at one session. The caller holds the
+    class lock (`lock_class`) and has checked the rules."""
+    day = local(session.starts_at).date()
+    enrollment = Enrollment.objects.create(
+        student=student,
+        klass_id=session.klass_id,
+        session=session,
+        kind=kind,
+        start_date=day,
+        end_date=day,
+        status=Enrollment.Status.ACTIVE,
+    )
+    EnrollmentChange.objects.create(
+        enrollment=enrollment,
+        action=EnrollmentChange.Action.ENROLLED,
+        effective_date=day,
+        actor=actor_user,
+        note=enrollment.get_kind_display(),
+    )
+    return enrollment
+
+
+def single_booking_cancel(*, enrollment: Enrollment, actor_user=None) -> Enrollment:
+    """Cancel a one-session booking before it starts (caller holds the lock)."""
+    if enrollment.kind == Enrollment.Kind.REGULAR or enrollment.status != Enrollment.Status.ACTIVE:
+        raise EnrollmentError(_("This booking cannot be cancelled."))
+    if enrollment.session.starts_at <= timezone.now():
+        raise EnrollmentError(_("This session has started, so the booking stays."))
+    enrollment.status = Enrollment.Status.CANCELLED
+    enrollment.save(update_fields=["status"])
+    EnrollmentChange.objects.create(
+        enrollment=enrollment,
+        action=EnrollmentChange.Action.DROPPED,
+        effective_date=today(),
+        actor=actor_user,
+        note=_("Booking cancelled"),
+    )
+    return enrollment
+
+
+def lock_class(klass_id: int) -> Class:
+    return Class.objects.select_for_update().get(pk=klass_id)

@@ -15,6 +15,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -253,7 +254,10 @@ def location_choose(request, guardian):
     else:
         request.session.pop("location_id", None)
     target = request.POST.get("next", "")
-    return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return redirect(target if safe else "/")
 
 
 # --- Future absences --------------------------------------------------------------------
@@ -290,6 +294,8 @@ def absence_by_enrollment(request, guardian, pk, enrollment_pk):
     require_setting(request.tenant, "future_absences_enabled")
     student = student_in_family(guardian.family, pk)
     enrollment = selectors.enrollment_for_student(student, enrollment_pk)
+    if enrollment.status != Enrollment.Status.ACTIVE:
+        raise Http404("Absences are for classes the child attends.")
     upcoming = Session.objects.filter(
         klass=enrollment.klass,
         status=Session.Status.SCHEDULED,
@@ -297,7 +303,7 @@ def absence_by_enrollment(request, guardian, pk, enrollment_pk):
         starts_at__lt=timezone.now() + timedelta(weeks=10),
     ).filter(Q(starts_at__date__gte=enrollment.start_date))
     if enrollment.end_date:
-        upcoming = upcoming.filter(starts_at__date__lte=enrollment.end_date + timedelta(days=1))
+        upcoming = upcoming.filter(starts_at__date__lte=enrollment.end_date)
     form = AbsenceSessionsForm(request.POST or None, sessions=upcoming.order_by("starts_at"))
     if request.method == "POST" and form.is_valid():
         try:
@@ -337,8 +343,8 @@ def absence_cancel(request, guardian, pk):
 @family_member
 def calendar(request, guardian):
     students = family_students(guardian.family)
-    feeds_ = [(None, services.calendar_feed_get(family=guardian.family))]
-    feeds_ += [(s, services.calendar_feed_get(family=guardian.family, student=s)) for s in students]
+    live = services.calendar_feeds(family=guardian.family, students=students)
+    feeds_ = [(None, live[None])] + [(s, live[s.pk]) for s in students]
     base = f"{request.scheme}://{request.get_host()}"
     rows = [
         {

@@ -36,9 +36,12 @@ class ContactInline(admin.TabularInline):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         # Only this family's guardians in the owner drop-down.
-        if db_field.name == "guardian" and request.resolver_match.kwargs.get("object_id"):
-            kwargs["queryset"] = Guardian.objects.filter(
-                family_id=request.resolver_match.kwargs["object_id"]
+        if db_field.name == "guardian":
+            family_id = request.resolver_match.kwargs.get("object_id")
+            kwargs["queryset"] = (
+                Guardian.objects.filter(family_id=family_id)
+                if family_id
+                else Guardian.objects.none()
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import password_validation
 from django.db import connection
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.formfields import PhoneNumberField
+
+from portal.clock import today as portal_today
 
 from .models import ContactEmail, ContactPhone, MailingAddress, Student
 
@@ -41,7 +42,7 @@ class StudentForm(forms.ModelForm):
 
     def clean_date_of_birth(self):
         born = self.cleaned_data["date_of_birth"]
-        today = timezone.localdate()
+        today = portal_today()
         if born > today:
             raise forms.ValidationError(_("The date of birth cannot be in the future."))
         if born.year < today.year - 100:

@@ -88,9 +88,10 @@ def contact_columns(viewer: Guardian, guardians: list[Guardian]) -> list[Guardia
         ("addresses", MailingAddress),
     ):
         for value in model.objects.filter(family=family):
+            owner = by_id.get(value.guardian_id)
             if value.guardian_id:
-                value.guardian = by_id[value.guardian_id]  # reuse, no query per row
-            getattr(columns.get(value.guardian_id, unassigned), attr).append(value)
+                value.guardian = owner  # reuse, no query per row (None: not of this family)
+            getattr(columns.get(owner.pk if owner else None, unassigned), attr).append(value)
     result = list(columns.values())
     if unassigned.emails or unassigned.phones or unassigned.addresses or unassigned.editable:
         result.append(unassigned)

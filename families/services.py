@@ -38,6 +38,10 @@ INVITATION_DAYS = 7
 INVITATION_SALT = "families.invitation"
 CONTACT_MODELS = {"email": ContactEmail, "phone": ContactPhone, "address": MailingAddress}
 
+# Apps that hold family secrets react when a guardian loses access (enrollments
+# resets the calendar links); each runs inside the revoking transaction.
+access_revoked_hooks: list = []
+
 
 def _require(allowed: bool, message: str) -> None:
     if not allowed:
@@ -92,9 +96,17 @@ def guardian_add(
             can_manage_enrollments=can_manage_enrollments,
         )
         if email:
-            ContactEmail.objects.update_or_create(
-                family=family, email=email.lower(), defaults={"guardian": guardian}
-            )
+            existing = ContactEmail.objects.filter(family=family, email=email.lower()).first()
+            if existing and existing.guardian_id:
+                raise NotAllowed(
+                    _("%(email)s belongs to another guardian of this family.") % {"email": email},
+                    field="email",
+                )
+            if existing:  # an Unassigned value: it is theirs now
+                existing.guardian = guardian
+                existing.save(update_fields=["guardian"])
+            else:
+                ContactEmail.objects.create(family=family, email=email.lower(), guardian=guardian)
     return guardian
 
 
@@ -136,6 +148,11 @@ def invitation_send(
     if actor is not None:
         _require(actor.is_primary, _("Only the primary guardian sends invitations."))
     _require(not guardian.is_primary, _("The primary guardian can log in already."))
+    _require(
+        not (guardian.user_id and guardian.user.is_active),
+        _("%(name)s can log in already. Use “Reset password” if they forgot it.")
+        % {"name": guardian.first_name},
+    )
     email = email.strip().lower()
     taken = User.objects.filter(email=email).exclude(pk=guardian.user_id).exists()
     if taken:
@@ -194,6 +211,8 @@ def invitation_revoke(*, guardian: Guardian, actor: Guardian | None) -> None:
             )
         if not changed:
             raise NotAllowed(_("There is no access to revoke."))
+        for hook in access_revoked_hooks:
+            hook(guardian=locked)
 
 
 def invitation_check(token: str) -> Invitation:
@@ -240,6 +259,12 @@ def invitation_accept(*, token: str, password: str) -> User:
             raise InvitationInvalid(_("This invitation was used already."), reason="used")
         guardian = Guardian.objects.select_for_update().get(pk=invitation.guardian_id)
         user = guardian.user
+        if user is not None and user.is_active:
+            # Nobody takes over a login that works: only a revoked one is restored.
+            raise InvitationInvalid(
+                _("This guardian can log in already. Log in, or reset the password."),
+                reason="used",
+            )
         if user is None:
             user = User(email=invitation.email, full_name=guardian.full_name)
         password_validation.validate_password(password, user)

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -141,11 +142,15 @@ def guardian_add(request, guardian):
         data = dict(form.cleaned_data)
         send = data.pop("send_invitation")
         try:
-            added = services.guardian_add(family=guardian.family, actor=guardian, **data)
-            if send:
-                services.invitation_send(
-                    guardian=added, actor=guardian, email=data["email"], base_url=base_url(request)
-                )
+            with transaction.atomic():  # no guardian without the invitation asked for
+                added = services.guardian_add(family=guardian.family, actor=guardian, **data)
+                if send:
+                    services.invitation_send(
+                        guardian=added,
+                        actor=guardian,
+                        email=data["email"],
+                        base_url=base_url(request),
+                    )
         except PortalError as error:
             apply_error(form, error)
         else:
@@ -203,6 +208,13 @@ def guardian_invite(request, guardian, pk):
     target = selectors.guardian_in_family(guardian.family, pk)
     if target.is_primary:
         raise Http404
+    if target.user_id and target.user.is_active:
+        messages.info(
+            request,
+            _("%(name)s can log in already. Use “Reset password” if they forgot it.")
+            % {"name": target.first_name},
+        )
+        return redirect(ACCOUNT)
     latest = next(iter(target.invitations.all()), None)
     suggested = (
         target.user.email
@@ -275,6 +287,8 @@ def contact_owner(guardian, raw: str | None):
     """The guardian a value goes to: `unassigned`, or a guardian of this family."""
     if raw in (None, "", "unassigned"):
         return None
+    if not str(raw).isdigit():
+        raise Http404("No such guardian.")
     return selectors.guardian_in_family(guardian.family, raw)
 
 

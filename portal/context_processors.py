@@ -10,9 +10,9 @@ def portal(request):
         return {}
 
     def guardian():
-        from families.selectors import guardian_for_user
+        from families.selectors import guardian_for_request
 
-        return guardian_for_user(request.user)
+        return guardian_for_request(request)
 
     return {
         "provider": provider,

@@ -37,6 +37,13 @@ class Viewer:
     family: Family
     students: list[Student]
     focus: Student | None
+    # Results several sections share, computed once per request (see `memo`).
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     @property
     def focused_students(self) -> list[Student]:

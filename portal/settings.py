@@ -206,7 +206,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "portal-test" if TESTING else "portal")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "tenant_schemas_celery.scheduler.TenantAwarePersistentScheduler"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    # Entries without `tenant_schemas` are sent once per provider. Hourly, so each
+    # provider's midnight (its own time zone) is caught; the work is idempotent.
+    "benefits-daily-upkeep": {
+        "task": "benefits.tasks.daily_upkeep",
+        "schedule": 60 * 60,
+    },
+}
 
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", "")

@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("", include("families.urls")),
     path("", include("enrollments.urls")),
+    path("", include("benefits.urls")),
     path("admin/", admin.site.urls),
     path("branding/logo", views.provider_logo, name="provider_logo"),
     path("healthz", views.health, name="health"),

@@ -122,6 +122,22 @@ class Provider(TenantMixin):
     )
     livestream_enabled = models.BooleanField(_("livestream links"), default=False)
 
+    # Make-up and expiry rules
+    makeup_token_days = models.PositiveSmallIntegerField(
+        _("make-up tokens are valid for (days)"), default=60
+    )
+    makeup_notice_hours = models.PositiveSmallIntegerField(
+        _("an absence reported this many hours ahead earns a token"), default=24
+    )
+    makeup_booking_window_hours = models.PositiveSmallIntegerField(
+        _("make-up booking closes this many hours before the session"), default=2
+    )
+    expiry_reminder_days = models.PositiveSmallIntegerField(
+        _("remind families this many days before a token, pass or credit expires"),
+        default=7,
+        help_text=_("0: no reminders."),
+    )
+
     auto_create_schema = True
     auto_drop_schema = False
 

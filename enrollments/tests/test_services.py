@@ -59,7 +59,7 @@ def test_a_full_class_waitlists_and_the_waitlist_takes_no_place(in_aquakids):
 
 def test_transfer_moves_the_place_and_keeps_history(ana):
     mia = ana.family.students.get(first_name="Mia")
-    enrollment = Enrollment.objects.get(student=mia, status="active")
+    enrollment = Enrollment.objects.get(student=mia, status="active", kind="regular")
     target = Class.objects.get(programme=enrollment.klass.programme, weekday=2)
     new = services.enrollment_transfer(enrollment=enrollment, to_class=target, actor=ana)
     enrollment.refresh_from_db()
@@ -74,7 +74,7 @@ def test_transfer_moves_the_place_and_keeps_history(ana):
 
 def test_transfer_refuses_full_classes_other_programmes_and_when_switched_off(ana, aquakids):
     mia = ana.family.students.get(first_name="Mia")
-    enrollment = Enrollment.objects.get(student=mia, status="active")
+    enrollment = Enrollment.objects.get(student=mia, status="active", kind="regular")
     full = Class.objects.get(programme=enrollment.klass.programme, weekday=5)
     with pytest.raises(ClassFull):
         services.enrollment_transfer(enrollment=enrollment, to_class=full, actor=ana)
@@ -92,7 +92,7 @@ def test_transfer_refuses_full_classes_other_programmes_and_when_switched_off(an
 
 def test_only_guardians_allowed_to_manage_enrolments_may(ana):
     sam = Guardian.objects.get(user__email="sam@aquakids.test")
-    enrollment = Enrollment.objects.get(student__first_name="Mia", status="active")
+    enrollment = Enrollment.objects.get(student__first_name="Mia", status="active", kind="regular")
     with pytest.raises(EnrollmentError, match="may not change"):
         services.enrollment_drop(enrollment=enrollment, actor=sam)
     sam.can_manage_enrollments = True
@@ -102,7 +102,7 @@ def test_only_guardians_allowed_to_manage_enrolments_may(ana):
 
 def test_drop_releases_future_sessions_and_keeps_the_past(ana):
     mia = ana.family.students.get(first_name="Mia")
-    enrollment = Enrollment.objects.get(student=mia, status="active")
+    enrollment = Enrollment.objects.get(student=mia, status="active", kind="regular")
     past_before = selectors.attendance_history([enrollment])[enrollment.pk]
     services.enrollment_drop(enrollment=enrollment, actor=ana)
     enrollment.refresh_from_db()
@@ -164,7 +164,7 @@ def test_absence_rules(ana):
             starts_at=now + timedelta(minutes=1),
             ends_at=now + timedelta(minutes=2),
         )
-    enrollment = Enrollment.objects.get(student=leo, status="active")
+    enrollment = Enrollment.objects.get(student=leo, status="active", kind="regular")
     sessions = list(Session.objects.filter(klass=enrollment.klass, starts_at__gt=now)[:2])
     absence = services.absence_report_by_enrollment(
         enrollment=enrollment, actor=ana, sessions=sessions
@@ -190,7 +190,7 @@ def test_session_cancel_notifies_the_guardians_of_booked_students(
     from django.core import mail
 
     mia = ana.family.students.get(first_name="Mia")
-    klass = Enrollment.objects.get(student=mia, status="active").klass
+    klass = Enrollment.objects.get(student=mia, status="active", kind="regular").klass
     session = klass.sessions.filter(starts_at__gt=timezone.now(), status="scheduled").first()
     with django_capture_on_commit_callbacks(execute=True):
         notified = services.session_cancel(session=session, reason="Lifeguard ill")

@@ -110,7 +110,7 @@ def test_switched_off_tabs_are_hidden_and_refuse(aquakids, ana, setting, tab, ur
 )
 def test_switched_off_actions_are_hidden_and_refuse(aquakids, ana, setting, button, path):
     mia = novak(aquakids, "Mia")
-    enrollment = Enrollment.objects.get(student=mia, status="active")
+    enrollment = Enrollment.objects.get(student=mia, status="active", kind="regular")
     page = ana.get(f"/students/{mia.pk}/enrollments/").content.decode()
     assert f"/enrolments/{enrollment.pk}/{path}/" in page
     switch(aquakids, **{setting: False})
@@ -134,7 +134,7 @@ def test_leaving_the_waitlist_when_switched_off(aquakids, ana):
 
 def test_transfer_journey_confirms_what_happens_first(aquakids, ana):
     mia = novak(aquakids, "Mia")
-    enrollment = Enrollment.objects.get(student=mia, status="active")
+    enrollment = Enrollment.objects.get(student=mia, status="active", kind="regular")
     options = ana.get(f"/enrolments/{enrollment.pk}/transfer/").content.decode()
     assert "Wednesday 17:00" in options and "Kodeljevo Pool" in options
     full = Class.objects.get(programme=enrollment.klass.programme, weekday=5)
@@ -150,14 +150,14 @@ def test_transfer_journey_confirms_what_happens_first(aquakids, ana):
     bookings = ana.get(f"/sections/bookings/?child={mia.pk}").content.decode()
     assert "Wednesday 17:00" in bookings and "Monday 17:00" not in bookings
     # A full class cannot be forced through the URL.
-    new = Enrollment.objects.get(student=mia, status="active")
+    new = Enrollment.objects.get(student=mia, status="active", kind="regular")
     response = ana.post(f"/enrolments/{new.pk}/transfer/", {"to": full.pk}, follow=True)
     assert "last place in that class was just taken" in response.content.decode()
 
 
 def test_drop_journey(aquakids, ana):
     mia = novak(aquakids, "Mia")
-    enrollment = Enrollment.objects.get(student=mia, status="active")
+    enrollment = Enrollment.objects.get(student=mia, status="active", kind="regular")
     confirm = ana.get(f"/enrolments/{enrollment.pk}/drop/").content.decode()
     assert "Drop Mia from Swim Level 2?" in confirm and "are released" in confirm
     assert "Tell us 24 hours before" in confirm  # the provider's cancellation policy
@@ -169,7 +169,7 @@ def test_drop_journey(aquakids, ana):
 def test_guardians_without_permission_see_no_actions_and_are_refused(aquakids):
     sam = login(client_for("aquakids"), aquakids, "sam@aquakids.test")
     mia = novak(aquakids, "Mia")
-    enrollment = Enrollment.objects.get(student=mia, status="active")
+    enrollment = Enrollment.objects.get(student=mia, status="active", kind="regular")
     page = sam.get(f"/students/{mia.pk}/enrollments/").content.decode()
     assert f"/enrolments/{enrollment.pk}/drop/" not in page
     assert sam.post(f"/enrolments/{enrollment.pk}/drop/").status_code == 403
@@ -182,7 +182,7 @@ def test_future_absence_forms(aquakids, ana):
         {"starts_at": "2030-01-10T10:00", "ends_at": "2030-01-09T10:00", "reason": "Trip"},
     ).content.decode()
     assert "must be after" in bad and 'value="Trip"' in bad and 'value="2030-01-10T10:00"' in bad
-    enrollment = Enrollment.objects.get(student=leo, status="active")
+    enrollment = Enrollment.objects.get(student=leo, status="active", kind="regular")
     page = ana.get(f"/students/{leo.pk}/absences/by-enrolment/{enrollment.pk}/").content.decode()
     session_ids = re.findall(r'name="sessions" value="(\d+)"', page)
     assert len(session_ids) >= 2
@@ -275,7 +275,7 @@ def test_every_url_of_this_app_is_not_found_for_another_family(aquakids, ben):
 
     connection.set_tenant(aquakids)
     mia = novak(aquakids, "Mia")
-    enrollment = Enrollment.objects.get(student=mia, status="active")
+    enrollment = Enrollment.objects.get(student=mia, status="active", kind="regular")
     waiting = Enrollment.objects.get(student__first_name="Leo", status="waitlisted")
     from enrollments import services
     from families.models import Guardian

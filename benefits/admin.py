@@ -1,0 +1,339 @@
+"""Staff issue, adjust (with a reason, as a history entry) and revoke benefits.
+Histories are read-only here: every change goes through a service."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+
+from families.admin import FamilyAdmin, StudentAdmin
+from portal.exceptions import PortalError
+
+from . import rules, services
+from .models import (
+    CreditGrant,
+    CreditUse,
+    Discount,
+    DiscountUse,
+    MakeupRequest,
+    MakeupToken,
+    Pass,
+    PassEvent,
+    TokenEvent,
+    Voucher,
+    VoucherRedemption,
+)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class TokenEventInline(ReadOnlyInline):
+    model = TokenEvent
+    fields = ["at", "kind", "enrollment", "actor", "note"]
+    readonly_fields = fields
+
+
+@admin.register(MakeupToken)
+class MakeupTokenAdmin(admin.ModelAdmin):
+    list_display = ["student", "reason", "location", "expires_on", "state"]
+    list_filter = ["reason", "location"]
+    search_fields = ["student__first_name", "student__last_name", "student__family__name"]
+    autocomplete_fields = ["student"]
+    raw_id_fields = ["source_session"]
+    fields = ["student", "reason", "location", "expires_on", "source_session", "note"]
+    inlines = [TokenEventInline]
+    actions = ["revoke"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("student", "location")
+            .prefetch_related("events__enrollment__session")
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields if obj else []
+
+    @admin.display(description=_("state"))
+    def state(self, token):
+        return rules.token_state(token)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        token = services.token_issue(
+            student=obj.student,
+            reason=obj.reason,
+            expires_on=obj.expires_on,
+            location=obj.location,
+            source_session=obj.source_session,
+            actor_user=request.user,
+            note=obj.note,
+        )
+        obj.pk = token.pk
+
+    def save_related(self, request, form, formsets, change):
+        pass  # events are written by the service
+
+    @admin.action(description=_("Revoke the selected tokens"))
+    def revoke(self, request, queryset):
+        for token in queryset:
+            try:
+                services.token_revoke(token=token, actor_user=request.user, note="Revoked in admin")
+            except PortalError as error:
+                self.message_user(request, f"{token}: {error}", messages.WARNING)
+
+
+class PassEventInline(ReadOnlyInline):
+    model = PassEvent
+    fields = ["at", "kind", "punches", "enrollment", "actor", "note"]
+    readonly_fields = fields
+
+
+class PassForm(forms.ModelForm):
+    punches = forms.IntegerField(
+        label=_("visits (punch cards)"), required=False, min_value=1, help_text=_("When adding.")
+    )
+    valid_days = forms.IntegerField(label=_("valid for days"), required=False, min_value=1)
+    adjust_by = forms.IntegerField(
+        label=_("adjust visits by"), required=False, help_text=_("e.g. 2 or -1; needs a reason")
+    )
+    adjust_reason = forms.CharField(label=_("reason"), required=False)
+
+    class Meta:
+        model = Pass
+        fields = ["family", "student", "name", "kind", "programme", "amount_paid"]
+
+
+@admin.register(Pass)
+class PassAdmin(admin.ModelAdmin):
+    form = PassForm
+    list_display = ["name", "family", "student", "kind", "purchased_on", "expires_on", "left"]
+    search_fields = ["name", "family__name"]
+    list_filter = ["kind"]
+    autocomplete_fields = ["family", "student"]
+    inlines = [PassEventInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("events")
+
+    def get_fields(self, request, obj=None):
+        if obj:
+            return ["name", "kind", "family", "student", "adjust_by", "adjust_reason"]
+        return [
+            "family",
+            "student",
+            "name",
+            "kind",
+            "programme",
+            "punches",
+            "valid_days",
+            "amount_paid",
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["name", "kind", "family", "student"] if obj else []
+
+    @admin.display(description=_("visits left"))
+    def left(self, pass_obj):
+        left = rules.pass_punches_left(pass_obj)
+        return "∞" if left is None else left
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            if data.get("adjust_by"):
+                try:
+                    services.pass_adjust(
+                        pass_obj=obj,
+                        punches=data["adjust_by"],
+                        note=data.get("adjust_reason", ""),
+                        actor_user=request.user,
+                    )
+                except PortalError as error:
+                    self.message_user(request, str(error), messages.ERROR)
+            return
+        created = services.pass_create(
+            family=data["family"],
+            student=data.get("student"),
+            kind=data["kind"],
+            name=data["name"],
+            punches=data.get("punches"),
+            valid_days=data.get("valid_days"),
+            amount_paid=data.get("amount_paid") or 0,
+            programme=data.get("programme"),
+            actor_user=request.user,
+        )
+        obj.pk = created.pk
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+
+class CreditUseInline(ReadOnlyInline):
+    model = CreditUse
+    fields = ["at", "kind", "amount", "where", "reference", "actor"]
+    readonly_fields = fields
+
+
+class CreditForm(forms.ModelForm):
+    withdraw_amount = forms.DecimalField(label=_("withdraw"), required=False, min_value=0)
+    withdraw_reason = forms.CharField(label=_("reason"), required=False)
+
+    class Meta:
+        model = CreditGrant
+        fields = ["family", "amount", "source", "description", "expires_on"]
+
+
+@admin.register(CreditGrant)
+class CreditGrantAdmin(admin.ModelAdmin):
+    form = CreditForm
+    list_display = ["family", "amount", "source", "description", "granted_at", "expires_on"]
+    search_fields = ["family__name", "description"]
+    autocomplete_fields = ["family"]
+    inlines = [CreditUseInline]
+
+    def get_fields(self, request, obj=None):
+        base = ["family", "amount", "source", "description", "expires_on"]
+        return [*base, "withdraw_amount", "withdraw_reason"] if obj else base
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["family", "amount", "source", "description", "expires_on"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            if data.get("withdraw_amount"):
+                try:
+                    services.credit_withdraw(
+                        grant=obj,
+                        amount=data["withdraw_amount"],
+                        note=data.get("withdraw_reason", ""),
+                        actor_user=request.user,
+                    )
+                except PortalError as error:
+                    self.message_user(request, str(error), messages.ERROR)
+            return
+        grant = services.credit_grant(
+            family=data["family"],
+            amount=data["amount"],
+            source=data["source"],
+            description=data["description"],
+            expires_on=data.get("expires_on"),
+            actor_user=request.user,
+        )
+        obj.pk = grant.pk
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class DiscountUseInline(ReadOnlyInline):
+    model = DiscountUse
+    fields = ["at", "amount", "where", "reference"]
+    readonly_fields = fields
+
+
+@admin.register(Discount)
+class DiscountAdmin(admin.ModelAdmin):
+    list_display = ["description", "family", "student", "kind", "percent", "amount", "valid_until"]
+    search_fields = ["description", "family__name"]
+    list_filter = ["kind"]
+    autocomplete_fields = ["family", "student"]
+    inlines = [DiscountUseInline]
+
+
+class RedemptionInline(ReadOnlyInline):
+    model = VoucherRedemption
+    fields = ["at", "family", "actor", "result"]
+    readonly_fields = fields
+
+
+@admin.register(Voucher)
+class VoucherAdmin(admin.ModelAdmin):
+    list_display = ["code", "kind", "description", "max_redemptions", "valid_until", "active"]
+    search_fields = ["code", "description"]
+    list_filter = ["kind", "active"]
+    inlines = [RedemptionInline]
+
+
+@admin.register(MakeupRequest)
+class MakeupRequestAdmin(admin.ModelAdmin):
+    list_display = ["student", "session", "status", "requested_at", "note"]
+    list_filter = ["status"]
+    search_fields = ["student__first_name", "student__last_name"]
+    readonly_fields = ["student", "session", "note", "requested_by", "requested_at", "enrollment",
+                       "decided_by", "decided_at", "status"]  # fmt: skip
+    fields = [*readonly_fields, "decision_note"]
+    actions = ["approve", "decline"]
+
+    def _decide(self, request, queryset, approve):
+        for item in queryset:
+            try:
+                services.makeup_request_decide(
+                    request=item, approve=approve, staff_user=request.user
+                )
+            except PortalError as error:
+                self.message_user(request, f"{item}: {error}", messages.WARNING)
+            else:
+                self.message_user(request, f"{item}: {item.get_status_display()}", messages.SUCCESS)
+
+    @admin.action(description=_("Approve (books the make-up place)"))
+    def approve(self, request, queryset):
+        self._decide(request, queryset, True)
+
+    @admin.action(description=_("Decline"))
+    def decline(self, request, queryset):
+        self._decide(request, queryset, False)
+
+
+# A family's benefits in one place: on the family page and the student page.
+class FamilyPassInline(ReadOnlyInline):
+    model = Pass
+    fields = ["name", "kind", "student", "purchased_on", "expires_on"]
+    readonly_fields = fields
+    show_change_link = True
+
+
+class FamilyCreditInline(ReadOnlyInline):
+    model = CreditGrant
+    fields = ["amount", "source", "description", "expires_on"]
+    readonly_fields = fields
+    show_change_link = True
+
+
+class FamilyDiscountInline(ReadOnlyInline):
+    model = Discount
+    fields = ["description", "kind", "student", "valid_until"]
+    readonly_fields = fields
+    show_change_link = True
+
+
+class StudentTokenInline(ReadOnlyInline):
+    model = MakeupToken
+    fields = ["reason", "location", "expires_on"]
+    readonly_fields = fields
+    show_change_link = True
+
+
+FamilyAdmin.inlines = [
+    *FamilyAdmin.inlines,
+    FamilyPassInline,
+    FamilyCreditInline,
+    FamilyDiscountInline,
+]
+StudentAdmin.inlines = [*getattr(StudentAdmin, "inlines", []), StudentTokenInline]

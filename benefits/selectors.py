@@ -1,0 +1,350 @@
+"""Reads for benefit pages: what is left and where the rest went. Constant
+query counts: histories are prefetched, balances summed in the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from enrollments.models import Enrollment, Session
+from enrollments.selectors import session_occupancy
+from portal.clock import today
+
+from . import rules
+from .models import (
+    ZERO,
+    CreditGrant,
+    CreditUse,
+    Discount,
+    MakeupRequest,
+    MakeupToken,
+    Pass,
+    PassEvent,
+    TokenEvent,
+)
+
+EVENTS = Prefetch(
+    "events",
+    queryset=TokenEvent.objects.select_related(
+        "enrollment__session__klass__location", "enrollment__session__klass__programme"
+    ).order_by("at", "pk"),
+)
+
+
+# --- Tokens ------------------------------------------------------------------------------
+
+
+@dataclass
+class TokenGroups:
+    here: list = field(default_factory=list)  # available at the current location (or anywhere)
+    elsewhere: list = field(default_factory=list)  # available at other locations
+    pending: list = field(default_factory=list)
+    expired: list = field(default_factory=list)
+    spent: list = field(default_factory=list)
+
+    @property
+    def available(self) -> list:
+        return self.here + self.elsewhere
+
+    @property
+    def history(self) -> list:
+        return self.pending + self.spent + self.expired
+
+
+def tokens_with_state(queryset):
+    """Tokens annotated with their newest event: state in the same query."""
+    last = TokenEvent.objects.filter(token=OuterRef("pk")).order_by("-at", "-pk")
+    return queryset.annotate(
+        last_kind=Subquery(last.values("kind")[:1]),
+        last_starts=Subquery(last.values("enrollment__session__starts_at")[:1]),
+    )
+
+
+def token_groups(
+    students, location_id: int | None = None, *, with_history: bool = True
+) -> TokenGroups:
+    """Tokens by state. Without history: one query (the dashboard)."""
+    groups = TokenGroups()
+    tokens = tokens_with_state(
+        MakeupToken.objects.filter(student__in=students)
+        .select_related("student", "location", "source_session__klass__programme")
+        .order_by("expires_on", "pk")
+    )
+    if with_history:
+        tokens = tokens.prefetch_related(EVENTS)
+    for token in tokens:
+        token.state = rules.token_state(token)
+        token.applied = rules.applied_event(token) if with_history else None
+        if token.state == rules.AVAILABLE:
+            if location_id is None or token.location_id in (None, location_id):
+                groups.here.append(token)
+            else:
+                groups.elsewhere.append(token)
+        elif token.state == rules.PENDING:
+            groups.pending.append(token)
+        elif token.state == rules.SPENT:
+            groups.spent.append(token)
+        else:
+            groups.expired.append(token)
+    return groups
+
+
+def token_in_family(family, pk) -> MakeupToken:
+    token = get_object_or_404(
+        MakeupToken.objects.select_related("student", "location").prefetch_related(EVENTS),
+        pk=pk,
+        student__family=family,
+    )
+    token.state = rules.token_state(token)
+    return token
+
+
+def makeup_offers(token: MakeupToken, *, weeks: int = 6) -> list[rules.Offer]:
+    """Sessions a token could be used for, each with the reasons it cannot
+    (the same rules the booking enforces)."""
+    levels, programmes, own_classes = rules.student_levels_and_programmes(token.student)
+    now = timezone.now()
+    sessions = list(
+        Session.objects.filter(starts_at__gt=now, starts_at__lt=now + timedelta(weeks=weeks))
+        .filter(Q(klass__programme_id__in=programmes) | Q(klass__level_id__in=levels))
+        .exclude(klass_id__in=own_classes)
+        .filter(klass__is_active=True)
+        .select_related("klass__location", "klass__programme", "klass__level", "klass__instructor")
+        .order_by("starts_at")
+    )
+    occupancy = session_occupancy(sessions)
+    offers = []
+    for session in sessions:
+        taken, booked = occupancy[session.pk]
+        free = session.klass.capacity - taken
+        offers.append(
+            rules.Offer(
+                session,
+                free,
+                rules.session_reasons(
+                    session=session,
+                    free=free,
+                    student_booked=token.student_id in booked,
+                    levels=levels,
+                    token=token,
+                ),
+            )
+        )
+    return offers
+
+
+def makeup_request_sessions(student, *, weeks: int = 6) -> list[rules.Offer]:
+    levels, programmes, own_classes = rules.student_levels_and_programmes(student)
+    now = timezone.now()
+    sessions = list(
+        Session.objects.filter(starts_at__gt=now, starts_at__lt=now + timedelta(weeks=weeks))
+        .filter(Q(klass__programme_id__in=programmes) | Q(klass__level_id__in=levels))
+        .exclude(klass_id__in=own_classes)
+        .select_related("klass__location", "klass__programme", "klass__level")
+        .order_by("starts_at")
+    )
+    occupancy = session_occupancy(sessions)
+    return [
+        rules.Offer(
+            s,
+            s.klass.capacity - occupancy[s.pk][0],
+            rules.session_reasons(
+                session=s,
+                free=s.klass.capacity - occupancy[s.pk][0],
+                student_booked=student.pk in occupancy[s.pk][1],
+                levels=levels,
+            ),
+        )
+        for s in sessions
+    ]
+
+
+def makeup_requests(students) -> list[MakeupRequest]:
+    return list(
+        MakeupRequest.objects.filter(student__in=students)
+        .select_related("student", "session__klass__programme", "session__klass__location")
+        .order_by("-requested_at")
+    )
+
+
+def past_makeups(students) -> list[Enrollment]:
+    return list(
+        Enrollment.objects.filter(student__in=students, kind=Enrollment.Kind.MAKEUP)
+        .select_related("student", "session__klass__programme", "session__klass__location")
+        .order_by("-start_date")
+    )
+
+
+# --- Passes ------------------------------------------------------------------------------
+
+
+@dataclass
+class PassGroups:
+    available: list = field(default_factory=list)
+    unavailable: list = field(default_factory=list)  # used up or revoked
+    expired: list = field(default_factory=list)
+
+
+def pass_groups(family, students, *, with_history: bool = True) -> PassGroups:
+    """Passes by availability; punches left and visits used summed in the query."""
+    groups = PassGroups()
+    passes = (
+        Pass.objects.filter(family=family)
+        .filter(Q(student__isnull=True) | Q(student__in=students))
+        .select_related("student", "programme")
+        .annotate(
+            punches_sum=Coalesce(Sum("events__punches"), 0),
+            visits=Count("events", filter=Q(events__kind="punch"))
+            - Count("events", filter=Q(events__kind="returned")),
+            ended=Exists(
+                PassEvent.objects.filter(pass_obj=OuterRef("pk"), kind__in=["expired", "revoked"])
+            ),
+        )
+    )
+    if with_history:
+        passes = passes.prefetch_related(
+            Prefetch(
+                "events",
+                queryset=PassEvent.objects.select_related(
+                    "enrollment__session__klass__programme", "enrollment__student"
+                ).order_by("at", "pk"),
+            )
+        )
+    day = today()
+    for pass_obj in passes:
+        pass_obj.left = rules.pass_punches_left(pass_obj)
+        pass_obj.used = pass_obj.visits
+        pass_obj.usable = rules.pass_is_usable(pass_obj)
+        if pass_obj.usable:
+            groups.available.append(pass_obj)
+        elif pass_obj.expires_on and pass_obj.expires_on < day:
+            groups.expired.append(pass_obj)
+        else:
+            groups.unavailable.append(pass_obj)
+    return groups
+
+
+def pass_in_family(family, pk) -> Pass:
+    return get_object_or_404(Pass.objects.prefetch_related("events"), pk=pk, family=family)
+
+
+def dropin_offers(pass_obj: Pass, student, *, weeks: int = 4) -> list[rules.Offer]:
+    now = timezone.now()
+    sessions = Session.objects.filter(
+        starts_at__gt=now, starts_at__lt=now + timedelta(weeks=weeks), klass__is_active=True
+    )
+    if pass_obj.programme_id:
+        sessions = sessions.filter(klass__programme_id=pass_obj.programme_id)
+    sessions = list(
+        sessions.select_related("klass__location", "klass__programme", "klass__level").order_by(
+            "starts_at"
+        )
+    )
+    occupancy = session_occupancy(sessions)
+    offers = []
+    for s in sessions:
+        taken, booked = occupancy[s.pk]
+        offers.append(
+            rules.Offer(
+                s,
+                s.klass.capacity - taken,
+                rules.session_reasons(
+                    session=s,
+                    free=s.klass.capacity - taken,
+                    student_booked=student.pk in booked,
+                    levels=set(),
+                    pass_obj=pass_obj,
+                ),
+            )
+        )
+    return offers
+
+
+# --- Credits -----------------------------------------------------------------------------
+
+
+def grant_remaining(grant: CreditGrant) -> Decimal:
+    used = grant.uses.aggregate(total=Sum("amount"))["total"] or ZERO
+    return grant.amount - used
+
+
+@dataclass
+class CreditSummary:
+    balance: Decimal
+    recently_used: list
+    other: list
+
+
+def credit_summary(family, *, recent_days: int = 30) -> CreditSummary:
+    """Grants, each with what is left and where the rest went; grouped as
+    recently used and other credits. The balance is a sum in the database."""
+    grants = list(
+        CreditGrant.objects.filter(family=family)
+        .prefetch_related(Prefetch("uses", queryset=CreditUse.objects.order_by("-at", "-pk")))
+        .order_by("-granted_at", "-pk")
+    )
+    day = today()
+    since = timezone.now() - timedelta(days=recent_days)
+    recent, other = [], []
+    balance = ZERO
+    for grant in grants:
+        uses = list(grant.uses.all())
+        grant.left = grant.amount - sum((u.amount for u in uses), ZERO)
+        grant.expired = bool(grant.expires_on and grant.expires_on < day)
+        if grant.left > 0 and not grant.expired:
+            balance += grant.left
+        (recent if any(u.at >= since and u.kind == "spent" for u in uses) else other).append(grant)
+    return CreditSummary(balance=balance, recently_used=recent, other=other)
+
+
+def family_credit_balance(family) -> Decimal:
+    """What the family can spend, in one aggregate query (dashboard, billing)."""
+    used = (
+        CreditUse.objects.filter(grant=OuterRef("pk"))
+        .values("grant")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return (
+        CreditGrant.objects.filter(family=family)
+        .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today()))
+        .annotate(used=Coalesce(Subquery(used), ZERO))
+        .aggregate(total=Coalesce(Sum(F("amount") - F("used")), ZERO))["total"]
+    )
+
+
+# --- Discounts ---------------------------------------------------------------------------
+
+
+@dataclass
+class DiscountGroups:
+    available: list = field(default_factory=list)
+    used: list = field(default_factory=list)
+    expired: list = field(default_factory=list)
+
+
+def discount_groups(family, students, *, with_history: bool = True) -> DiscountGroups:
+    groups = DiscountGroups()
+    day = today()
+    discounts = (
+        Discount.objects.filter(family=family)
+        .filter(Q(student__isnull=True) | Q(student__in=students))
+        .select_related("student")
+        .annotate(times_used=Count("uses"))
+    )
+    if with_history:
+        discounts = discounts.prefetch_related("uses")
+    for discount in discounts:
+        if discount.revoked_at or (discount.valid_until and discount.valid_until < day):
+            groups.expired.append(discount)
+        elif discount.max_uses is not None and discount.times_used >= discount.max_uses:
+            groups.used.append(discount)
+        else:
+            groups.available.append(discount)
+    return groups

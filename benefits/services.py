@@ -1,0 +1,571 @@
+"""Benefit actions. Spending runs in one transaction that locks what it spends
+(the token, pass, credit grants or voucher row) before checking that it is
+still there, then writes the history entry that spends it. A second request
+racing for the same thing waits for the lock, finds it gone, and gets a clear
+message."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from enrollments import services as enrollment_services
+from enrollments.models import Enrollment, Session
+from families.models import Family, Guardian, Student
+from portal.clock import today
+from portal.exceptions import PortalError
+from portal.money import to_decimal
+
+from . import rules
+from .models import (
+    ZERO,
+    CreditGrant,
+    CreditUse,
+    Discount,
+    MakeupRequest,
+    MakeupToken,
+    Pass,
+    PassEvent,
+    TokenEvent,
+    Voucher,
+    VoucherRedemption,
+)
+
+
+class BenefitError(PortalError):
+    pass
+
+
+def _provider():
+    return connection.tenant
+
+
+def _token_locked(token_id: int) -> MakeupToken:
+    token = MakeupToken.objects.select_for_update().select_related("location").get(pk=token_id)
+    # Fresh events after the lock (not a prefetch from before it).
+    token._prefetched_objects_cache = {
+        "events": list(
+            TokenEvent.objects.filter(token=token)
+            .select_related("enrollment__session")
+            .order_by("at", "pk")
+        )
+    }
+    return token
+
+
+# --- Make-up tokens ------------------------------------------------------------------------
+
+
+def token_issue(
+    *,
+    student: Student,
+    reason: str,
+    expires_on: date | None = None,
+    location=None,
+    source_session: Session | None = None,
+    actor_user=None,
+    note: str = "",
+) -> MakeupToken:
+    """Issue a token; a second call for the same missed session returns the first."""
+    expires_on = expires_on or today() + timedelta(days=_provider().makeup_token_days)
+    try:
+        with transaction.atomic():
+            token = MakeupToken.objects.create(
+                student=student,
+                reason=reason,
+                expires_on=expires_on,
+                location=location,
+                source_session=source_session,
+                issued_by=actor_user,
+                note=note,
+            )
+            TokenEvent.objects.create(token=token, kind=TokenEvent.Kind.ISSUED, actor=actor_user)
+    except IntegrityError:
+        return MakeupToken.objects.get(student=student, source_session=source_session)
+    return token
+
+
+def tokens_for_absence(*, absence) -> list[MakeupToken]:
+    """Provider rule: an absence reported early enough earns a token per session."""
+    provider = _provider()
+    if not provider.makeup_tokens_enabled:
+        return []
+    notice = timedelta(hours=provider.makeup_notice_hours)
+    issued = []
+    for mark in absence.marks.select_related("session__klass"):
+        if mark.session.starts_at - notice >= absence.created_at:
+            issued.append(
+                token_issue(
+                    student=absence.student,
+                    reason=MakeupToken.Reason.ABSENCE,
+                    location=mark.session.klass.location,
+                    source_session=mark.session,
+                    actor_user=absence.created_by,
+                )
+            )
+    return issued
+
+
+def tokens_for_cancelled_session(*, session: Session, students) -> list[MakeupToken]:
+    if not _provider().makeup_tokens_enabled:
+        return []
+    return [
+        token_issue(
+            student=student,
+            reason=MakeupToken.Reason.CANCELLED,
+            location=session.klass.location,
+            source_session=session,
+        )
+        for student in students
+    ]
+
+
+def makeup_book(*, token: MakeupToken, session: Session, actor: Guardian) -> Enrollment:
+    """Spend a token on a make-up place at a session."""
+    if not _provider().makeup_tokens_enabled:
+        raise BenefitError(_("Make-up tokens are not used here."))
+    if not actor.may_manage_enrollments:
+        raise BenefitError(_("You may not book for this family."))
+    with transaction.atomic():
+        token = _token_locked(token.pk)
+        state = rules.token_state(token)
+        if state != rules.AVAILABLE:
+            raise BenefitError(
+                _("This token was used already.")
+                if state in (rules.PENDING, rules.SPENT)
+                else _("This token can no longer be used (%(state)s).") % {"state": state}
+            )
+        session = Session.objects.select_related("klass__location").get(pk=session.pk)
+        enrollment_services.lock_class(session.klass_id)
+        levels, _programmes, own_classes = rules.student_levels_and_programmes(token.student)
+        taken = enrollment_services.session_taken(session)
+        booked = (
+            Enrollment.objects.filter(
+                student=token.student, session=session, status=Enrollment.Status.ACTIVE
+            ).exists()
+            or session.klass_id in own_classes
+        )
+        reasons = rules.session_reasons(
+            session=session,
+            free=session.klass.capacity - taken,
+            student_booked=booked,
+            levels=levels,
+            token=token,
+        )
+        if reasons:
+            raise BenefitError(" ".join(reasons))
+        enrollment = enrollment_services.single_booking_create(
+            student=token.student,
+            session=session,
+            kind=Enrollment.Kind.MAKEUP,
+            actor_user=actor.user,
+        )
+        TokenEvent.objects.create(
+            token=token, kind=TokenEvent.Kind.APPLIED, enrollment=enrollment, actor=actor.user
+        )
+    return enrollment
+
+
+def single_booking_cancel(*, enrollment: Enrollment, actor: Guardian) -> Enrollment:
+    """Cancel a make-up or drop-in before it starts; the token or punch comes back."""
+    if not actor.may_manage_enrollments:
+        raise BenefitError(_("You may not change bookings for this family."))
+    with transaction.atomic():
+        enrollment = (
+            Enrollment.objects.select_for_update().select_related("session").get(pk=enrollment.pk)
+        )
+        enrollment_services.single_booking_cancel(enrollment=enrollment, actor_user=actor.user)
+        applied = TokenEvent.objects.filter(enrollment=enrollment, kind="applied").first()
+        if applied:
+            token = _token_locked(applied.token_id)
+            if (
+                rules.applied_event(token)
+                and rules.applied_event(token).enrollment_id == enrollment.pk
+            ):
+                TokenEvent.objects.create(
+                    token=token,
+                    kind=TokenEvent.Kind.RETURNED,
+                    enrollment=enrollment,
+                    actor=actor.user,
+                )
+        punch = PassEvent.objects.filter(enrollment=enrollment, kind="punch").first()
+        if punch:
+            Pass.objects.select_for_update().get(pk=punch.pass_obj_id)
+            PassEvent.objects.create(
+                pass_obj_id=punch.pass_obj_id,
+                kind=PassEvent.Kind.RETURNED,
+                punches=-punch.punches,
+                enrollment=enrollment,
+                actor=actor.user,
+            )
+    return enrollment
+
+
+def token_revoke(*, token: MakeupToken, actor_user, note: str) -> None:
+    with transaction.atomic():
+        token = _token_locked(token.pk)
+        if rules.token_state(token) != rules.AVAILABLE:
+            raise BenefitError(_("Only an available token can be revoked."))
+        TokenEvent.objects.create(token=token, kind="revoked", actor=actor_user, note=note)
+
+
+# --- Make-up requests ---------------------------------------------------------------------
+
+
+def makeup_request(
+    *, student: Student, session: Session, actor: Guardian, note: str = ""
+) -> MakeupRequest:
+    if not _provider().makeup_requests_enabled:
+        raise BenefitError(_("Make-up requests are not used here."))
+    if session.starts_at <= timezone.now() or session.is_cancelled:
+        raise BenefitError(_("Choose an upcoming session."))
+    try:
+        with transaction.atomic():
+            return MakeupRequest.objects.create(
+                student=student, session=session, note=note, requested_by=actor.user
+            )
+    except IntegrityError as error:
+        raise BenefitError(
+            _("You asked for this session already; the office will answer.")
+        ) from error
+
+
+def makeup_request_decide(
+    *, request: MakeupRequest, approve: bool, staff_user, note: str = ""
+) -> MakeupRequest:
+    with transaction.atomic():
+        request = (
+            MakeupRequest.objects.select_for_update().select_related("session").get(pk=request.pk)
+        )
+        if request.status != MakeupRequest.Status.PENDING:
+            raise BenefitError(_("This request was answered already."))
+        if approve:
+            enrollment_services.lock_class(request.session.klass_id)
+            if enrollment_services.session_taken(request.session) >= request.session.klass.capacity:
+                raise BenefitError(_("The session is full now; decline or choose another."))
+            request.enrollment = enrollment_services.single_booking_create(
+                student=request.student,
+                session=request.session,
+                kind=Enrollment.Kind.MAKEUP,
+                actor_user=staff_user,
+            )
+        request.status = MakeupRequest.Status.APPROVED if approve else MakeupRequest.Status.DECLINED
+        request.decided_by = staff_user
+        request.decided_at = timezone.now()
+        request.decision_note = note
+        request.save()
+    return request
+
+
+# --- Passes --------------------------------------------------------------------------------
+
+
+def pass_create(
+    *,
+    family: Family,
+    kind: str,
+    name: str,
+    student: Student | None = None,
+    punches: int | None = None,
+    valid_days: int | None = None,
+    amount_paid: Decimal = ZERO,
+    programme=None,
+    actor_user=None,
+    note: str = "",
+) -> Pass:
+    if kind == Pass.Kind.ENTRY:
+        punches = 1
+    if kind == Pass.Kind.PUNCH and not punches:
+        raise BenefitError(_("A punch card needs a number of visits."))
+    with transaction.atomic():
+        pass_obj = Pass.objects.create(
+            family=family,
+            student=student,
+            kind=kind,
+            name=name,
+            programme=programme,
+            purchased_on=today(),
+            expires_on=today() + timedelta(days=valid_days) if valid_days else None,
+            amount_paid=to_decimal(amount_paid),
+        )
+        PassEvent.objects.create(
+            pass_obj=pass_obj,
+            kind=PassEvent.Kind.PURCHASED,
+            punches=0 if kind == Pass.Kind.PERMANENT else punches,
+            actor=actor_user,
+            note=note,
+        )
+    return pass_obj
+
+
+def _pass_locked(pass_id: int) -> Pass:
+    pass_obj = Pass.objects.select_for_update().get(pk=pass_id)
+    pass_obj._prefetched_objects_cache = {
+        "events": list(PassEvent.objects.filter(pass_obj=pass_obj).order_by("at", "pk"))
+    }
+    return pass_obj
+
+
+def pass_book(*, pass_obj: Pass, student: Student, session: Session, actor: Guardian) -> Enrollment:
+    """Book a drop-in place with a punch (or on a permanent pass)."""
+    if not _provider().pass_redemption_enabled:
+        raise BenefitError(_("Passes are redeemed at the front desk here."))
+    if not actor.may_manage_enrollments:
+        raise BenefitError(_("You may not book for this family."))
+    if pass_obj.student_id and pass_obj.student_id != student.pk:
+        raise BenefitError(_("This pass belongs to another child."))
+    with transaction.atomic():
+        pass_obj = _pass_locked(pass_obj.pk)
+        if not rules.pass_is_usable(pass_obj):
+            raise BenefitError(_("This pass has no visits left."))
+        session = Session.objects.select_related("klass__location").get(pk=session.pk)
+        enrollment_services.lock_class(session.klass_id)
+        booked = Enrollment.objects.filter(
+            student=student, session=session, status=Enrollment.Status.ACTIVE
+        ).exists()
+        reasons = rules.session_reasons(
+            session=session,
+            free=session.klass.capacity - enrollment_services.session_taken(session),
+            student_booked=booked,
+            levels=set(),
+            pass_obj=pass_obj,
+        )
+        if reasons:
+            raise BenefitError(" ".join(reasons))
+        enrollment = enrollment_services.single_booking_create(
+            student=student, session=session, kind=Enrollment.Kind.DROPIN, actor_user=actor.user
+        )
+        PassEvent.objects.create(
+            pass_obj=pass_obj,
+            kind=PassEvent.Kind.PUNCH,
+            punches=0 if pass_obj.kind == Pass.Kind.PERMANENT else -1,
+            enrollment=enrollment,
+            actor=actor.user,
+        )
+    return enrollment
+
+
+def pass_adjust(*, pass_obj: Pass, punches: int, note: str, actor_user) -> PassEvent:
+    if not note:
+        raise BenefitError(_("Say why the pass is adjusted."))
+    with transaction.atomic():
+        pass_obj = _pass_locked(pass_obj.pk)
+        left = rules.pass_punches_left(pass_obj)
+        if left is not None and left + punches < 0:
+            raise BenefitError(_("A pass cannot go below zero visits."))
+        return PassEvent.objects.create(
+            pass_obj=pass_obj,
+            kind=PassEvent.Kind.ADJUSTED,
+            punches=punches,
+            note=note,
+            actor=actor_user,
+        )
+
+
+# --- Credits -------------------------------------------------------------------------------
+
+
+def credit_grant(
+    *,
+    family: Family,
+    amount: Decimal,
+    source: str,
+    description: str,
+    expires_on: date | None = None,
+    actor_user=None,
+) -> CreditGrant:
+    amount = to_decimal(amount)
+    if amount <= 0:
+        raise BenefitError(_("Credit must be more than zero."))
+    return CreditGrant.objects.create(
+        family=family,
+        amount=amount,
+        source=source,
+        description=description,
+        expires_on=expires_on,
+        granted_by=actor_user,
+    )
+
+
+def _grants_with_remaining(family: Family, *, lock: bool) -> list[tuple[CreditGrant, Decimal]]:
+    grants = CreditGrant.objects.filter(family=family).order_by("pk")
+    if lock:
+        grants = grants.select_for_update()
+    grants = list(grants)
+    used = dict(
+        CreditUse.objects.filter(grant__in=grants)
+        .values("grant_id")
+        .annotate(total=Sum("amount"))
+        .values_list("grant_id", "total")
+    )
+    return [(g, g.amount - used.get(g.pk, ZERO)) for g in grants]
+
+
+def credit_balance(family: Family) -> Decimal:
+    day = today()
+    return sum(
+        (
+            left
+            for grant, left in _grants_with_remaining(family, lock=False)
+            if left > 0 and not (grant.expires_on and grant.expires_on < day)
+        ),
+        ZERO,
+    )
+
+
+def credit_spend(
+    *, family: Family, amount: Decimal, where: str, reference: str, actor_user=None
+) -> list[CreditUse]:
+    """Use credit, earliest-expiring first. Idempotent per `reference`: the same
+    reference spends once, however often it is sent."""
+    amount = to_decimal(amount)
+    if amount <= 0:
+        raise BenefitError(_("Enter an amount above zero."))
+    with transaction.atomic():
+        grants = _grants_with_remaining(family, lock=True)  # locks the family's grants
+        done = list(
+            CreditUse.objects.filter(grant__family=family, reference=reference, kind="spent")
+        )
+        if reference and done:
+            return done
+        day = today()
+        usable = [
+            (g, left)
+            for g, left in grants
+            if left > 0 and not (g.expires_on and g.expires_on < day)
+        ]
+        usable.sort(key=lambda item: (item[0].expires_on or date.max, item[0].pk))
+        if sum((left for _, left in usable), ZERO) < amount:
+            raise BenefitError(_("There is not enough credit for that."))
+        uses, remaining = [], amount
+        for grant, left in usable:
+            if remaining <= 0:
+                break
+            take = min(left, remaining)
+            uses.append(
+                CreditUse.objects.create(
+                    grant=grant,
+                    kind=CreditUse.Kind.SPENT,
+                    amount=take,
+                    where=where,
+                    reference=reference,
+                    actor=actor_user,
+                )
+            )
+            remaining -= take
+    return uses
+
+
+def credit_withdraw(*, grant: CreditGrant, amount: Decimal, note: str, actor_user) -> CreditUse:
+    """Staff correction: take (some of) a grant back, with a reason."""
+    amount = to_decimal(amount)
+    if not note:
+        raise BenefitError(_("Say why the credit is withdrawn."))
+    with transaction.atomic():
+        left = dict(_grants_with_remaining(grant.family, lock=True))[grant]
+        if amount <= 0 or amount > left:
+            raise BenefitError(_("You can withdraw up to %(left)s.") % {"left": left})
+        return CreditUse.objects.create(
+            grant=grant, kind=CreditUse.Kind.WITHDRAWN, amount=amount, where=note, actor=actor_user
+        )
+
+
+# --- Vouchers ------------------------------------------------------------------------------
+
+
+def voucher_redeem(
+    *, code: str, family: Family, actor: Guardian, student: Student | None = None
+) -> str:
+    """Redeem a code for this family. Returns what it became, in words."""
+    code = code.strip()
+    with transaction.atomic():
+        voucher = Voucher.objects.select_for_update().filter(code__iexact=code).first()
+        if voucher is None or not voucher.active:
+            raise BenefitError(_("We do not know that code. Check the spelling."), field="code")
+        if voucher.valid_until and voucher.valid_until < today():
+            raise BenefitError(
+                _("This code expired on %(date)s.") % {"date": voucher.valid_until}, field="code"
+            )
+        if VoucherRedemption.objects.filter(voucher=voucher, family=family).exists():
+            raise BenefitError(_("Your family has used this code already."), field="code")
+        if voucher.redemptions.count() >= voucher.max_redemptions:
+            raise BenefitError(_("This code has been used up."), field="code")
+        if voucher.kind == Voucher.Kind.GIFT:
+            credit_grant(
+                family=family,
+                amount=voucher.credit_amount,
+                source=CreditGrant.Source.GIFT,
+                description=voucher.description,
+                actor_user=actor.user,
+            )
+            result = _("Credit of %(amount)s added.") % {"amount": voucher.credit_amount}
+        elif voucher.kind == Voucher.Kind.PASS:
+            pass_create(
+                family=family,
+                student=student,
+                kind=voucher.pass_kind or Pass.Kind.PUNCH,
+                name=voucher.description,
+                punches=voucher.pass_punches,
+                valid_days=voucher.pass_valid_days,
+                actor_user=actor.user,
+                note=_("Voucher %(code)s") % {"code": voucher.code},
+            )
+            result = _("Pass “%(name)s” added.") % {"name": voucher.description}
+        else:
+            Discount.objects.create(
+                family=family,
+                kind=Discount.Kind.PROMOTIONAL,
+                description=voucher.description,
+                percent=voucher.discount_percent,
+                amount=voucher.discount_amount,
+                max_uses=1,
+                valid_until=voucher.valid_until,
+            )
+            result = _("Discount “%(name)s” added.") % {"name": voucher.description}
+        VoucherRedemption.objects.create(
+            voucher=voucher, family=family, actor=actor.user, result=result
+        )
+    return result
+
+
+# --- Daily upkeep ---------------------------------------------------------------------------
+
+
+def expire_lapsed(*, day: date | None = None) -> dict[str, int]:
+    """Record the expiry of tokens, passes and credits that lapsed before `day`."""
+    day = day or today()
+    counts = {"tokens": 0, "passes": 0, "credits": 0}
+    for token in MakeupToken.objects.filter(expires_on__lt=day).prefetch_related("events"):
+        with transaction.atomic():
+            locked = _token_locked(token.pk)
+            events = list(locked.events.all())
+            if events and events[-1].kind in ("issued", "returned"):
+                TokenEvent.objects.create(token=locked, kind=TokenEvent.Kind.EXPIRED)
+                counts["tokens"] += 1
+    for pass_obj in Pass.objects.filter(expires_on__lt=day):
+        with transaction.atomic():
+            locked = _pass_locked(pass_obj.pk)
+            if any(e.kind in ("expired", "revoked") for e in locked.events.all()):
+                continue
+            left = rules.pass_punches_left(locked) or 0
+            PassEvent.objects.create(pass_obj=locked, kind=PassEvent.Kind.EXPIRED, punches=-left)
+            counts["passes"] += 1
+    families = (
+        CreditGrant.objects.filter(expires_on__lt=day)
+        .values_list("family_id", flat=True)
+        .distinct()
+    )
+    for family_id in families:
+        with transaction.atomic():
+            for grant, left in _grants_with_remaining(Family(pk=family_id), lock=True):
+                if grant.expires_on and grant.expires_on < day and left > 0:
+                    CreditUse.objects.create(
+                        grant=grant, kind=CreditUse.Kind.EXPIRED, amount=left, where=_("Expired")
+                    )
+                    counts["credits"] += 1
+    return counts
