@@ -51,6 +51,26 @@ def django_db_setup(
             teardown_databases(config, verbosity=request.config.option.verbose)
 
 
+@pytest.fixture(scope="session")
+def race_provider(django_db_setup, django_db_blocker):
+    """A provider of its own for tests that commit (threads): they create what
+    they need there and leave it; the test database goes at the end."""
+    from providers.models import Provider
+    from providers.services import provider_create
+
+    with django_db_blocker.unblock():
+        provider = Provider.objects.filter(slug="race").first() or provider_create(
+            slug="race",
+            name="Race Test Club",
+            domains=["race.localhost"],
+            makeup_tokens_enabled=True,
+            pass_redemption_enabled=True,
+            makeup_booking_window_hours=0,
+        )
+        connection.set_schema_to_public()
+    return provider
+
+
 @pytest.fixture
 def committed(django_db_setup, django_db_blocker):
     """Real commits, for tests with threads or other processes (not marked

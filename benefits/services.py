@@ -46,7 +46,11 @@ def _provider():
 
 
 def _token_locked(token_id: int) -> MakeupToken:
-    token = MakeupToken.objects.select_for_update().select_related("location").get(pk=token_id)
+    token = (
+        MakeupToken.objects.select_for_update(of=("self",))
+        .select_related("location")
+        .get(pk=token_id)
+    )
     # Fresh events after the lock (not a prefetch from before it).
     token._prefetched_objects_cache = {
         "events": list(
@@ -177,7 +181,9 @@ def single_booking_cancel(*, enrollment: Enrollment, actor: Guardian) -> Enrollm
         raise BenefitError(_("You may not change bookings for this family."))
     with transaction.atomic():
         enrollment = (
-            Enrollment.objects.select_for_update().select_related("session").get(pk=enrollment.pk)
+            Enrollment.objects.select_for_update(of=("self",))
+            .select_related("session")
+            .get(pk=enrollment.pk)
         )
         enrollment_services.single_booking_cancel(enrollment=enrollment, actor_user=actor.user)
         applied = TokenEvent.objects.filter(enrollment=enrollment, kind="applied").first()
@@ -240,7 +246,9 @@ def makeup_request_decide(
 ) -> MakeupRequest:
     with transaction.atomic():
         request = (
-            MakeupRequest.objects.select_for_update().select_related("session").get(pk=request.pk)
+            MakeupRequest.objects.select_for_update(of=("self",))
+            .select_related("session")
+            .get(pk=request.pk)
         )
         if request.status != MakeupRequest.Status.PENDING:
             raise BenefitError(_("This request was answered already."))
@@ -355,6 +363,9 @@ def pass_adjust(*, pass_obj: Pass, punches: int, note: str, actor_user) -> PassE
         raise BenefitError(_("Say why the pass is adjusted."))
     with transaction.atomic():
         pass_obj = _pass_locked(pass_obj.pk)
+        ended = any(e.kind in ("expired", "revoked") for e in pass_obj.events.all())
+        if ended or (pass_obj.expires_on and pass_obj.expires_on < today()):
+            raise BenefitError(_("This pass has expired or was revoked: issue a new one."))
         left = rules.pass_punches_left(pass_obj)
         if left is not None and left + punches < 0:
             raise BenefitError(_("A pass cannot go below zero visits."))

@@ -68,7 +68,11 @@ def _lock_class(klass: Class) -> Class:
 
 
 def _lock_enrollment(enrollment: Enrollment) -> Enrollment:
-    return Enrollment.objects.select_for_update().select_related("klass").get(pk=enrollment.pk)
+    return (
+        Enrollment.objects.select_for_update(of=("self",))
+        .select_related("klass")
+        .get(pk=enrollment.pk)
+    )
 
 
 def enrollment_create(
@@ -381,7 +385,11 @@ def session_cancel(*, session: Session, reason: str, livestream_url: str = "") -
     """Cancel a session and e-mail the guardians of every student booked on it.
     Returns the addresses notified."""
     with transaction.atomic():
-        session = Session.objects.select_for_update().select_related("klass").get(pk=session.pk)
+        session = (
+            Session.objects.select_for_update(of=("self",))
+            .select_related("klass")
+            .get(pk=session.pk)
+        )
         if session.is_cancelled:
             raise EnrollmentError(_("This session is cancelled already."))
         session.status = Session.Status.CANCELLED
