@@ -11,13 +11,23 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from enrollments.models import Enrollment, Session
+from enrollments.models import Enrollment, Location, Session
 from families.selectors import family_students, student_in_family
 from families.views import family_member
 from portal.exceptions import PortalError
 
 from . import selectors, services
 from .forms import MakeupRequestForm, VoucherForm
+
+
+def location_choice(request) -> dict:
+    """For the location picker (components/location_picker.html)."""
+    from enrollments.views import current_location
+
+    return {
+        "locations": list(Location.objects.filter(is_active=True)),
+        "current_location": current_location(request),
+    }
 
 
 def _require(enabled: bool) -> None:
@@ -44,6 +54,7 @@ def makeups(request, guardian):
     context = {"students": students, "may_book": guardian.may_manage_enrollments}
     if provider.makeup_tokens_enabled:
         context["tokens"] = selectors.token_groups(students, request.session.get("location_id"))
+        context.update(location_choice(request))
     else:
         context["requests"] = selectors.makeup_requests(students)
         context["past"] = selectors.past_makeups(students)

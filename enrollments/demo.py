@@ -63,6 +63,7 @@ SPECS = {
             ("Swim Level 1", 0, 1, 2, time(16, 0), 6, 1),
             ("Swim Level 1", 0, 0, 5, time(9, 0), 1, 2),
             ("Swim Level 1", 0, 0, 1, time(16, 30), 6, 0),
+            ("Swim Level 2", 1, 0, 3, time(17, 30), 6, 2),
         ],
         "extra_families": {"Kralj": ["Eva", "Jan"], "Petek": ["Tia"]},
         # student, class index; waitlisted ones land on the waitlist because the class is full
