@@ -1,1 +1,319 @@
-"""Models arrive with their issue; the app and its schema exist from the start."""
+"""Orders, the ledger, payments, invoices and documents.
+
+The ledger is append-only: every charge, payment, refund, credit application
+and adjustment is one signed entry from the family's point of view (a charge
+adds to what they owe, a payment takes it away). What a family owes, an
+order's status and the last payment are all derived from the entries.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from enrollments.models import Enrollment, Location
+from families.models import Family, Guardian, Student
+
+ZERO = Decimal("0.00")
+
+
+class AppendOnly(models.Model):
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if self.pk:
+            raise RuntimeError(f"{type(self).__name__} rows are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise RuntimeError(f"{type(self).__name__} rows are append-only.")
+
+
+class Order(models.Model):
+    family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="orders")
+    student = models.ForeignKey(
+        Student, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    )
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    title = models.CharField(_("title"), max_length=200)
+    due_date = models.DateField(_("due date"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.title}"
+
+    @property
+    def number(self) -> str:
+        return f"{self.pk:05d}" if self.pk else ""
+
+
+class OrderLine(models.Model):
+    class Kind(models.TextChoices):
+        ENROLLMENT = "enrollment", _("Enrolment fee")
+        REGISTRATION = "registration", _("Registration")
+        PASS = "pass", _("Pass")
+        DISCOUNT = "discount", _("Discount")
+        OTHER = "other", _("Other")
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="lines")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    description = models.CharField(max_length=200)
+    quantity = models.PositiveIntegerField(default=1)
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    enrollment = models.ForeignKey(
+        Enrollment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.description
+
+    @property
+    def amount(self) -> Decimal:
+        return self.unit_price * self.quantity
+
+
+class LedgerEntry(AppendOnly):
+    class Kind(models.TextChoices):
+        CHARGE = "charge", _("Charge")
+        PAYMENT = "payment", _("Payment")
+        REFUND = "refund", _("Refund")
+        CREDIT = "credit", _("Credit applied")
+        ADJUSTMENT = "adjustment", _("Adjustment")
+
+    family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="ledger")
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+    )
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    amount = models.DecimalField(
+        max_digits=12, decimal_places=2, help_text=_("+ the family owes more, - less")
+    )
+    description = models.CharField(max_length=200)
+    payment = models.ForeignKey(
+        "Payment", on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+    )
+    refund = models.OneToOneField(
+        "Refund", on_delete=models.PROTECT, null=True, blank=True, related_name="entry"
+    )
+    reference = models.CharField(max_length=64, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["family", "at"])]
+        constraints = [
+            # A payment is booked in the ledger once, however often Stripe tells us.
+            models.UniqueConstraint(
+                fields=["payment"], condition=Q(kind="payment"), name="payment_booked_once"
+            ),
+            models.UniqueConstraint(
+                fields=["family", "reference"],
+                condition=~Q(reference=""),
+                name="ledger_reference_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount}"
+
+
+class StripeCustomer(models.Model):
+    guardian = models.OneToOneField(Guardian, on_delete=models.CASCADE, related_name="stripe")
+    stripe_customer_id = models.CharField(max_length=64, unique=True)
+
+    def __str__(self) -> str:
+        return self.stripe_customer_id
+
+
+class PaymentMethod(models.Model):
+    """A card or bank account saved with Stripe; we keep only what is shown."""
+
+    class Kind(models.TextChoices):
+        CARD = "card", _("Card")
+        BANK = "bank", _("Bank account")
+
+    guardian = models.ForeignKey(Guardian, on_delete=models.CASCADE, related_name="payment_methods")
+    stripe_payment_method_id = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=5, choices=Kind.choices, default=Kind.CARD)
+    brand = models.CharField(max_length=20, blank=True)
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    is_primary = models.BooleanField(_("primary"), default=False)
+    recurring_authorized = models.BooleanField(_("authorised for recurring billing"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-is_primary", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["guardian"], condition=Q(is_primary=True), name="one_primary_method"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand or self.get_kind_display()} •••• {self.last4}"
+
+
+class Payment(models.Model):
+    """One attempt to pay: its state only moves forward."""
+
+    class Method(models.TextChoices):
+        CARD = "card", _("Card")
+        OFFLINE = "offline", _("Paid at the office")
+        BANK = "bank", _("Bank transfer")
+
+    class Status(models.TextChoices):
+        PROCESSING = "processing", _("Processing")
+        REQUIRES_ACTION = "requires_action", _("Waiting for your bank")
+        SUCCEEDED = "succeeded", _("Paid")
+        FAILED = "failed", _("Failed")
+
+    family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="payments")
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
+    payer = models.ForeignKey(
+        Guardian, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    method = models.CharField(max_length=8, choices=Method.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROCESSING)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    stripe_payment_intent_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    client_secret = models.CharField(max_length=200, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.get_status_display()}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class Refund(models.Model):
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    reason = models.CharField(max_length=200)
+    stripe_refund_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.amount} ({self.reason})"
+
+
+class StripeEvent(models.Model):
+    """Each webhook event once: stored before it is acted on."""
+
+    event_id = models.CharField(max_length=80, unique=True)
+    type = models.CharField(max_length=80)
+    object_id = models.CharField(max_length=80, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
+class NumberSequence(models.Model):
+    """Gapless numbers (invoices): the row is locked while a number is taken,
+    in the same transaction that uses it."""
+
+    name = models.CharField(max_length=20, unique=True)
+    last = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.last}"
+
+
+class Invoice(models.Model):
+    """Issued once per order, with a snapshot of what it said at the time."""
+
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="invoice")
+    number = models.PositiveIntegerField(unique=True)
+    issued_at = models.DateTimeField(auto_now_add=True)
+    snapshot = models.JSONField()
+
+    class Meta:
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return self.display_number
+
+    @property
+    def display_number(self) -> str:
+        return f"INV-{self.number:06d}"
+
+
+class Document(models.Model):
+    """A PDF made in the background: a statement, a ledger report or an invoice."""
+
+    class Kind(models.TextChoices):
+        STATEMENT = "statement", _("Statement")
+        LEDGER = "ledger", _("Ledger report")
+        INVOICE = "invoice", _("Invoice")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Being prepared")
+        DONE = "done", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="documents")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    date_from = models.DateField(null=True, blank=True)
+    date_to = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    file = models.FileField(upload_to="documents/", blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d}"

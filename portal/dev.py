@@ -168,6 +168,7 @@ class Services:
         os.environ["STRIPE_SECRET_KEY"] = "sk_test_localstripe"
         os.environ["STRIPE_PUBLISHABLE_KEY"] = "pk_test_localstripe"
         os.environ["STRIPE_API_BASE"] = f"http://localhost:{port}"
+        os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_localstripe")
         say(f"Stripe: local stand-in on http://localhost:{port}")
 
     def stop(self) -> None:
@@ -182,6 +183,20 @@ class Services:
         if self.pg is not None:
             with contextlib.suppress(Exception):
                 self.pg.stop()
+
+
+def register_stripe_webhook(url: str) -> None:
+    """Tell the local Stripe stand-in where to send its signed events."""
+    import urllib.parse
+    import urllib.request
+
+    base = os.environ.get("STRIPE_API_BASE")
+    if not base or "localhost" not in base:
+        return
+    data = urllib.parse.urlencode(
+        {"url": url, "secret": os.environ["STRIPE_WEBHOOK_SECRET"]}
+    ).encode()
+    urllib.request.urlopen(f"{base}/_config/webhooks/portal", data=data, timeout=5).close()
 
 
 def manage(*args: str) -> None:
@@ -228,6 +243,7 @@ def run() -> int:
             )
         )
         procs.append(subprocess.Popen([PY, "manage.py", "runserver", f"{host}:{port}"], cwd=ROOT))
+        register_stripe_webhook(f"http://127.0.0.1:{port}/stripe/webhook/")
         print_welcome(host, port)
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("families.urls")),
     path("", include("enrollments.urls")),
     path("", include("benefits.urls")),
+    path("", include("billing.urls")),
     path("admin/", admin.site.urls),
     path("branding/logo", views.provider_logo, name="provider_logo"),
     path("healthz", views.health, name="health"),

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from billing.webhooks import stripe_webhook
 from providers.admin import platform_site
 
 from . import views
@@ -10,4 +11,5 @@ urlpatterns = [
     path("", views.public_home, name="public_home"),
     path("admin/", platform_site.urls),
     path("healthz", views.health, name="health"),
+    path("stripe/webhook/", stripe_webhook, name="stripe_webhook"),
 ]

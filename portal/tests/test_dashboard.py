@@ -19,7 +19,7 @@ def test_dashboard_shows_the_shell_family_bar_sections_and_quick_menu(ana):
     html = ana.get("/").content.decode()
     assert 'aria-label="Family members"' in html
     assert "Whole family" in html
-    for section in ("upcoming", "bookings", "guardians"):
+    for section in ("payments", "upcoming", "bookings", "benefits", "orders"):
         assert f'id="{section}"' in html
         assert f'href="#{section}"' in html  # quick menu entry
     assert 'class="quick-menu"' in html
@@ -33,11 +33,14 @@ def test_focusing_a_child_filters_child_sections_and_explains_family_sections(aq
     assert "For Mia" in bookings
     everyone = ana.get("/").content.decode().split('id="bookings"')[1].split("</section>")[0]
     assert "Swim Level 2" in everyone and "Swim Level 1" in everyone
-    guardians = html.split('id="guardians"')[1].split("</section>")[0]
-    assert "Shared by the whole family" in guardians
-    assert "Ana Novak" in guardians and "Sam Novak" in guardians
+    payments = html.split('id="payments"')[1].split("</section>")[0]
+    assert "Payments are for the whole family" in payments
+    assert "Autumn term: Swim Level 1" in payments  # Leo's order stays while Mia is focused
+    orders = html.split('id="orders"')[1].split("</section>")[0]
+    assert "Shared by the whole family" in orders
     # Whole family: no note.
-    assert "Shared by the whole family" not in ana.get("/").content.decode()
+    whole = ana.get("/").content.decode()
+    assert "Shared by the whole family" not in whole and "Payments are for the whole" not in whole
 
 
 def test_focus_is_an_htmx_fragment_and_also_a_full_page(aquakids, ana):
@@ -60,10 +63,10 @@ def test_another_familys_child_or_a_bad_id_is_not_found(aquakids, ana):
 
 
 def test_a_section_on_its_own_as_page_and_fragment(aquakids, ana):
-    page = ana.get("/sections/guardians/")
+    page = ana.get("/sections/orders/")
     assert page.status_code == 200 and b"<html" in page.content
-    fragment = ana.get("/sections/guardians/", HTTP_HX_REQUEST="true").content.decode()
-    assert fragment.lstrip().startswith('<section id="guardians"')
+    fragment = ana.get("/sections/orders/", HTTP_HX_REQUEST="true").content.decode()
+    assert fragment.lstrip().startswith('<section id="orders"')
     assert ana.get("/sections/nothing-here/").status_code == 404
 
 

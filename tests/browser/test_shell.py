@@ -41,7 +41,7 @@ def test_focusing_a_child_swaps_in_place_and_back_works(portal_server, page):
     bookings = page.locator("#bookings")
     assert "Swim Level 2" in bookings.inner_text()
     assert "Swim Level 1" not in bookings.inner_text()
-    assert "Shared by the whole family" in page.locator("#guardians").inner_text()
+    assert "Payments are for the whole family" in page.locator("#payments").inner_text()
     # Keyboard focus stays on the chip that was activated, and it is announced.
     expect(page.locator("#live")).to_have_text("Showing Mia")
     assert page.evaluate("document.activeElement.id").startswith("focus-")

@@ -1,0 +1,165 @@
+"""Staff: orders and lines, offline payments, refunds, adjustments with a
+reason, and a family's ledger. Entries are written by services only."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+
+from portal.exceptions import PortalError
+
+from . import gateway, services
+from .models import Invoice, LedgerEntry, Order, OrderLine, Payment, Refund, StripeEvent
+
+
+class LineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 1
+    fields = ["kind", "description", "quantity", "unit_price"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None  # lines are fixed once charged; correct with an adjustment
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None
+
+
+class EntryInline(admin.TabularInline):
+    model = LedgerEntry
+    extra = 0
+    fields = ["at", "kind", "amount", "description", "actor"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["number", "title", "family", "student", "due_date", "created_at"]
+    search_fields = ["title", "family__name", "student__first_name"]
+    autocomplete_fields = ["family", "student"]
+    inlines = [LineInline, EntryInline]
+    actions = ["record_offline_payment"]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        order = form.instance
+        if not order.entries.filter(kind="charge").exists():
+            total = sum((line.amount for line in order.lines.all()), 0)
+            LedgerEntry.objects.create(
+                family=order.family,
+                order=order,
+                location=order.location,
+                kind="charge",
+                amount=total,
+                description=order.title,
+                actor=request.user,
+            )
+
+    @admin.action(description=_("Record the amount owed as paid at the desk"))
+    def record_offline_payment(self, request, queryset):
+        for order in queryset:
+            owed = services.order_outstanding(order)
+            if owed <= 0:
+                self.message_user(
+                    request, f"#{order.number}: {_('nothing owed')}", messages.WARNING
+                )
+                continue
+            # Same order, same number of payments so far: a double click records once.
+            key = f"offline-{order.pk}-{order.payments.count()}"
+            services.payment_record_offline(
+                order=order, amount=owed, method="offline", key=key, actor_user=request.user
+            )
+            self.message_user(request, f"#{order.number}: {owed} {_('recorded')}", messages.SUCCESS)
+
+
+class RefundForm(forms.ModelForm):
+    refund_amount = forms.DecimalField(label=_("refund"), required=False, min_value=0)
+    refund_reason = forms.CharField(label=_("reason"), required=False)
+
+    class Meta:
+        model = Payment
+        fields = []
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    form = RefundForm
+    list_display = ["created_at", "family", "order", "amount", "method", "status"]
+    list_filter = ["status", "method"]
+    search_fields = ["family__name", "stripe_payment_intent_id"]
+    readonly_fields = [
+        "family",
+        "order",
+        "payer",
+        "amount",
+        "method",
+        "status",
+        "stripe_payment_intent_id",
+        "failure_message",
+        "created_at",
+        "succeeded_at",
+    ]
+    fields = [*readonly_fields, "refund_amount", "refund_reason"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        amount = form.cleaned_data.get("refund_amount")
+        if amount:
+            try:
+                services.refund_create(
+                    payment=obj,
+                    amount=amount,
+                    reason=form.cleaned_data.get("refund_reason", ""),
+                    actor_user=request.user,
+                )
+            except (PortalError, gateway.GatewayUnavailable) as error:
+                self.message_user(request, str(error), messages.ERROR)
+            else:
+                self.message_user(request, _("Refunded."), messages.SUCCESS)
+
+
+class AdjustmentForm(forms.ModelForm):
+    class Meta:
+        model = LedgerEntry
+        fields = ["family", "order", "amount", "description"]
+        labels = {"description": _("reason")}
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    """A family's ledger (search by family). Adding here makes an adjustment."""
+
+    form = AdjustmentForm
+    list_display = ["at", "family", "kind", "amount", "description", "order"]
+    list_filter = ["kind"]
+    search_fields = ["family__name", "description"]
+    autocomplete_fields = ["family"]
+    raw_id_fields = ["order"]
+    list_select_related = ["family", "order"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        entry = services.adjustment_create(
+            family=obj.family,
+            amount=obj.amount,
+            reason=obj.description,
+            actor_user=request.user,
+            order=obj.order,
+        )
+        obj.pk = entry.pk
+
+
+admin.site.register(Refund, list_display=["payment", "amount", "reason", "created_at"])
+admin.site.register(Invoice, list_display=["display_number", "order", "issued_at"])
+admin.site.register(StripeEvent, list_display=["event_id", "type", "received_at", "processed_at"])

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import logging
+
+from django.core.files.base import ContentFile
+from django.db import connection
+from django.utils import timezone
+
+from portal.celery import app
+
+from . import selectors, services
+from .models import Document, Payment, StripeEvent
+
+log = logging.getLogger(__name__)
+
+
+@app.task(acks_late=True, reject_on_worker_lost=True, max_retries=3)
+def render_document(document_id: int) -> str:
+    """Render a statement, ledger report or invoice. If the worker dies, the
+    task is delivered again; the file is attached only once it is complete."""
+    from . import pdf
+
+    document = Document.objects.select_related("family", "location", "invoice").get(pk=document_id)
+    if document.status == Document.Status.DONE:
+        return "done already"
+    Document.objects.filter(pk=document_id).update(status=Document.Status.RUNNING)
+    provider = connection.tenant
+    try:
+        template, context = _template_and_context(document, provider)
+        data = pdf.render(template, context, provider=provider)
+        document.file.save(f"{document.kind}-{document.pk}.pdf", ContentFile(data), save=False)
+        document.status = Document.Status.DONE
+        document.error = ""
+    except Exception as error:  # shown to the parent, who can retry
+        log.exception("document %s failed", document_id)
+        document.status = Document.Status.FAILED
+        document.error = f"{type(error).__name__}: {error}"[:300]
+    document.finished_at = timezone.now()
+    document.save(update_fields=["file", "status", "error", "finished_at"])
+    return document.status
+
+
+def _template_and_context(document: Document, provider):
+    if document.kind == Document.Kind.INVOICE:
+        return "billing/pdf/invoice.html", {"invoice": document.invoice}
+    if document.kind == Document.Kind.STATEMENT:
+        orders = selectors.statement_lines(document.family, location=document.location)
+        return "billing/pdf/statement.html", {
+            "document": document,
+            "orders": orders,
+            "total": sum((o.owed for o in orders), 0),
+        }
+    before, rows, after = selectors.ledger_lines(
+        document.family,
+        date_from=document.date_from,
+        date_to=document.date_to,
+        location=document.location,
+    )
+    return "billing/pdf/ledger.html", {
+        "document": document,
+        "before": before,
+        "rows": rows,
+        "after": after,
+    }
+
+
+@app.task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def process_stripe_event(event_id: int) -> str:
+    """Act on a stored webhook event: re-read the payment from Stripe."""
+    event = StripeEvent.objects.get(pk=event_id)
+    if event.processed_at:
+        return "processed already"
+    payment = Payment.objects.filter(stripe_payment_intent_id=event.object_id).first()
+    if payment is not None:
+        services.payment_sync(payment=payment)
+    StripeEvent.objects.filter(pk=event_id).update(processed_at=timezone.now())
+    return payment.status if payment else "no payment"

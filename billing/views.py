@@ -1,0 +1,325 @@
+"""Money pages: what is owed and why, paying, payment methods, history,
+statements. Every lookup is through the logged-in family; paying needs the
+guardian's permission and the provider's online payments."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from enrollments.models import Location
+from families.views import family_member
+from portal.exceptions import PortalError
+
+from . import gateway, selectors, services
+from .models import Document, Invoice, Payment, PaymentMethod
+
+PAGE_SIZE = 25
+
+
+def online(provider) -> bool:
+    return provider.online_payments and gateway.configured()
+
+
+def _may_pay(guardian) -> None:
+    if not guardian.may_pay:
+        raise PermissionDenied(_("You may not pay for this family. Ask the primary guardian."))
+
+
+@require_GET
+@family_member
+def overview(request, guardian):
+    """Financial: outstanding, credit, last payment, methods, history, documents."""
+    from benefits.selectors import family_credit_balance
+
+    family = guardian.family
+    tab = request.GET.get("tab", "all")
+    if tab not in selectors.HISTORY_KINDS:
+        raise Http404
+    page = Paginator(selectors.history(family, tab), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "fin": selectors.financials(family),
+        "credit": family_credit_balance(family),
+        "unpaid": selectors.order_groups(family).unpaid,
+        "methods": list(PaymentMethod.objects.filter(guardian=guardian)),
+        "tab": tab,
+        "page": page,
+        "tabs": [
+            ("all", _("All")),
+            ("charges", _("Charges")),
+            ("payments", _("Payments")),
+            ("refunds", _("Refunds")),
+        ],  # fmt: skip
+        "documents": list(Document.objects.filter(family=family).select_related("location")[:8]),
+        "locations": list(Location.objects.filter(is_active=True)),
+        "online": online(request.tenant),
+        "may_pay": guardian.may_pay,
+        "today": timezone.localdate(),
+    }
+    template = "billing/overview.html"
+    if request.htmx and request.GET.get("part") == "history":
+        template += "#history"
+    return render(request, template, context)
+
+
+@require_GET
+@family_member
+def order(request, guardian, pk):
+    order = selectors.order_in_family(guardian.family, pk)
+    context = {
+        "order": order,
+        "lines": list(order.lines.all()),
+        "entries": list(order.entries.select_related("payment").order_by("at", "pk")),
+        "payments": list(order.payments.order_by("-created_at")),
+        "invoice": Invoice.objects.filter(order=order).first(),
+        "online": online(request.tenant),
+        "may_pay": guardian.may_pay,
+    }
+    return render(request, "billing/order.html", context)
+
+
+@require_POST
+@family_member
+def apply_credit(request, guardian, pk):
+    order = selectors.order_in_family(guardian.family, pk)
+    _may_pay(guardian)
+    try:
+        amount = services.credit_apply(order=order, actor=guardian)
+    except PortalError as error:
+        messages.error(request, str(error))
+    else:
+        from portal.money import format_money
+
+        provider = request.tenant
+        messages.success(
+            request,
+            _("%(amount)s of credit applied.")
+            % {"amount": format_money(amount, provider.currency, provider.locale)},
+        )
+    return redirect("billing:order", order.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@family_member
+def pay(request, guardian, pk):
+    """Our own payment page, opened top-level (also from the embedded portal):
+    Stripe's card form and 3-D Secure do not belong in a nested frame."""
+    order = selectors.order_in_family(guardian.family, pk)
+    _may_pay(guardian)
+    if not online(request.tenant):
+        return render(request, "billing/instructions.html", {"order": order})
+    if request.method == "POST":
+        method = request.POST.get("payment_method", "")
+        saved = (
+            PaymentMethod.objects.filter(guardian=guardian, pk=method).first()
+            if method.isdigit()
+            else None
+        )
+        stripe_pm = (
+            saved.stripe_payment_method_id
+            if saved
+            else request.POST.get("stripe_payment_method", "")
+        )
+        if not stripe_pm.startswith("pm_"):
+            messages.error(request, _("Enter your card details, or choose a saved card."))
+            return redirect("billing:pay", order.pk)
+        try:
+            payment = services.payment_start(
+                order=order,
+                payer=guardian,
+                stripe_payment_method_id=stripe_pm,
+                attempt_key=request.POST.get("attempt", "")[:64] or services.new_attempt_key(),
+                save_method=request.POST.get("save") == "on" and not saved,
+            )
+        except PortalError as error:
+            messages.error(request, str(error))
+            return redirect("billing:order", order.pk)
+        if request.headers.get("Accept") == "application/json":
+            return JsonResponse(_payment_json(payment))
+        return redirect("billing:payment", payment.pk)
+    context = {
+        "order": order,
+        "methods": list(PaymentMethod.objects.filter(guardian=guardian)),
+        "attempt": services.new_attempt_key(),
+        "stripe_js": gateway.js_url(),
+        "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+        "setup_secret": _setup_secret(guardian),
+    }
+    return render(request, "billing/pay.html", context)
+
+
+def _setup_secret(guardian) -> str:
+    """A SetupIntent for entering a new card (card data goes to Stripe only)."""
+    try:
+        customer = services.stripe_customer_for(guardian)
+        return gateway.setup_intent_create(customer_id=customer).client_secret
+    except gateway.GatewayUnavailable:
+        return ""
+
+
+def _payment_json(payment: Payment) -> dict:
+    return {
+        "id": payment.pk,
+        "status": payment.status,
+        "client_secret": payment.client_secret if payment.status == "requires_action" else "",
+        "url": reverse("billing:payment", args=[payment.pk]),
+        "message": payment.failure_message,
+    }
+
+
+@require_GET
+@family_member
+def payment(request, guardian, pk):
+    """The payment's outcome; polls (HTMX) until Stripe's answer is in."""
+    found = get_object_or_404(
+        Payment.objects.select_related("order"), pk=pk, family=guardian.family
+    )
+    if not found.is_final and found.stripe_payment_intent_id and request.GET.get("sync"):
+        try:
+            found = services.payment_sync(payment=found)
+        except gateway.GatewayUnavailable:
+            pass
+    template = "billing/payment.html"
+    if request.htmx:
+        template += "#status"
+    return render(request, template, {"payment": found})
+
+
+# --- Payment methods -----------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@family_member
+def method_add(request, guardian):
+    if not online(request.tenant):
+        return render(request, "billing/instructions.html", {"order": None})
+    if request.method == "POST":
+        try:
+            services.payment_method_save(
+                guardian=guardian,
+                stripe_payment_method_id=request.POST.get("stripe_payment_method", ""),
+            )
+        except PortalError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, _("Card saved."))
+        return redirect(reverse("billing:overview") + "#methods")
+    context = {
+        "stripe_js": gateway.js_url(),
+        "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+        "setup_secret": _setup_secret(guardian),
+    }
+    return render(request, "billing/method_add.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@family_member
+def method_edit(request, guardian, pk):
+    method = get_object_or_404(PaymentMethod, pk=pk, guardian=guardian)
+    if request.method == "POST":
+        services.payment_method_update(
+            method=method,
+            is_primary=request.POST.get("is_primary") == "on",
+            recurring_authorized=request.POST.get("recurring_authorized") == "on",
+        )
+        messages.success(request, _("Saved."))
+        return redirect(reverse("billing:overview") + "#methods")
+    return render(request, "billing/method_edit.html", {"method": method})
+
+
+@require_POST
+@family_member
+def method_delete(request, guardian, pk):
+    method = get_object_or_404(PaymentMethod, pk=pk, guardian=guardian)
+    if request.tenant.require_recurring_authorisation:
+        raise Http404("Deleting saved methods is switched off.")
+    try:
+        services.payment_method_delete(method=method)
+    except (PortalError, gateway.GatewayUnavailable) as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("Card removed."))
+    return redirect(reverse("billing:overview") + "#methods")
+
+
+# --- Documents --------------------------------------------------------------------------------
+
+
+def _date(raw: str | None) -> date | None:
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+@require_POST
+@family_member
+def document_request(request, guardian):
+    kind = request.POST.get("kind")
+    if kind not in ("statement", "ledger"):
+        raise Http404
+    raw = request.POST.get("location", "")
+    location = get_object_or_404(Location, pk=raw) if raw.isdigit() else None
+    date_from = date_to = None
+    if kind == "ledger":
+        date_from, date_to = selectors.ledger_range(
+            request.tenant, _date(request.POST.get("date_from")), _date(request.POST.get("date_to"))
+        )
+    document = services.document_request(
+        family=guardian.family,
+        kind=kind,
+        location=location,
+        date_from=date_from,
+        date_to=date_to,
+        actor_user=request.user,
+    )
+    return redirect("billing:document", document.pk)
+
+
+@require_POST
+@family_member
+def invoice_request(request, guardian, pk):
+    if not request.tenant.invoices_enabled:
+        raise Http404("Invoices are switched off.")
+    order = selectors.order_in_family(guardian.family, pk)
+    invoice = services.invoice_issue(order=order)
+    document = services.document_request(
+        family=guardian.family, kind="invoice", invoice=invoice, actor_user=request.user
+    )
+    return redirect("billing:document", document.pk)
+
+
+@require_GET
+@family_member
+def document(request, guardian, pk):
+    found = selectors.document_in_family(guardian.family, pk)
+    stale = (
+        found.status in ("queued", "running")
+        and timezone.now() - found.created_at > selectors.STALE_AFTER
+    )
+    template = "billing/document.html"
+    if request.htmx:
+        template += "#status"
+    return render(request, template, {"document": found, "stale": stale})
+
+
+@require_GET
+@family_member
+def document_download(request, guardian, pk):
+    found = selectors.document_in_family(guardian.family, pk)
+    if found.status != Document.Status.DONE or not found.file:
+        raise Http404("Not ready.")
+    if found.kind == "invoice" and not request.tenant.invoices_enabled:
+        raise Http404
+    name = f"{found.get_kind_display().lower().replace(' ', '-')}-{found.created_at:%Y-%m-%d}.pdf"
+    return FileResponse(found.file.open("rb"), as_attachment=True, filename=name)

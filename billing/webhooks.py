@@ -1,0 +1,57 @@
+"""Stripe webhooks arrive on the bare host (one endpoint for the deployment)
+and are routed to the provider named in the object's metadata. The signature
+is checked first; the event is stored once (unique id) and handed to a Celery
+task in that provider's schema, which re-reads the payment from Stripe."""
+
+from __future__ import annotations
+
+import json
+
+import stripe
+from django.contrib.auth.decorators import login_not_required
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from django_tenants.utils import tenant_context
+
+from providers.models import Provider
+
+from . import gateway
+from .models import StripeEvent
+from .tasks import process_stripe_event
+
+HANDLED = {"payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.processing",
+           "payment_intent.requires_action", "payment_intent.canceled"}  # fmt: skip
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def stripe_webhook(request):
+    try:
+        gateway.construct_event(request.body, request.headers.get("Stripe-Signature", ""))
+    except (ValueError, stripe.SignatureVerificationError):
+        return HttpResponse("bad signature", status=400, content_type="text/plain")
+    payload = json.loads(request.body)
+    if payload.get("type") not in HANDLED:
+        return HttpResponse("ignored", content_type="text/plain")
+    obj = payload.get("data", {}).get("object", {})
+    schema = (obj.get("metadata") or {}).get("provider")
+    provider = (
+        Provider.objects.exclude(schema_name="public").filter(schema_name=schema).first()
+        if schema
+        else None
+    )
+    if provider is None:
+        return HttpResponse("not ours", content_type="text/plain")
+    with tenant_context(provider):
+        try:
+            with transaction.atomic():
+                event = StripeEvent.objects.create(
+                    event_id=payload["id"], type=payload["type"], object_id=obj.get("id", "")
+                )
+        except IntegrityError:
+            return HttpResponse("duplicate", content_type="text/plain")
+        process_stripe_event.delay(event.pk)
+    return HttpResponse("ok", content_type="text/plain")
