@@ -4,11 +4,20 @@ test session (committed), and each test runs in a transaction on top."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings
+from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.cache import cache
 from django.core.management import call_command
-from django.db import connection
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+from django.core.wsgi import get_wsgi_application
+from django.db import connection, connections
 from django.test import Client
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # sync Playwright in pytest
@@ -154,3 +163,60 @@ def ben(aquakids) -> Client:
 @pytest.fixture
 def cara(leaps_client, leaps) -> Client:
     return login(leaps_client, leaps, "cara@leaps.test")
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class LiveServer:
+    def __init__(self):
+        self.httpd = ThreadedWSGIServer(("127.0.0.1", 0), QuietHandler, allow_reuse_address=False)
+        self.httpd.set_app(StaticFilesHandler(get_wsgi_application()))
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def url(self, slug: str, path: str = "/") -> str:
+        host = "localhost" if slug == "public" else f"{slug}.localhost"
+        return f"http://{host}:{self.port}{path}"
+
+
+@pytest.fixture(scope="session")
+def portal_server(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        server = LiveServer()
+        server.thread.start()
+        yield server
+        server.httpd.shutdown()
+        server.httpd.server_close()
+        connections.close_all()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real Celery worker against the test database and the suite's own queue.
+    Tests that use it switch eager mode off while they run."""
+    env = dict(os.environ)
+    url = urlsplit(os.environ["DATABASE_URL"])
+    env["DATABASE_URL"] = url._replace(path=f"/{settings.DATABASES['default']['NAME']}").geturl()
+    env["PORTAL_TESTING"] = "1"
+    env["CELERY_REAL_WORKER"] = "1"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "-P", "solo", "-l", "warning"],
+        cwd=Path(__file__).resolve().parent,
+        env=env,
+    )
+    yield worker
+    worker.terminate()
+    worker.wait(10)
+
+
+@pytest.fixture
+def real_worker(celery_worker_process):
+    from portal.celery import app
+
+    app.conf.task_always_eager = False
+    yield celery_worker_process
+    app.conf.task_always_eager = True

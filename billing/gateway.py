@@ -57,7 +57,7 @@ def customer_create(*, email: str, name: str, guardian_id: int) -> str:
 def setup_intent_create(*, customer_id: str) -> stripe.SetupIntent:
     return _call(
         client().v1.setup_intents.create,
-        params={"customer": customer_id, "payment_method_types": ["card"], "usage": "off_session"},
+        params={"customer": customer_id, "payment_method_types": ["card"]},
     )
 
 
@@ -92,8 +92,11 @@ def payment_intent_create(
             "customer": customer_id,
             "payment_method": payment_method_id,
             "confirm": True,
-            "description": description,
-            "metadata": {"provider": connection.schema_name, "payment": str(payment_id)},
+            "metadata": {
+                "provider": connection.schema_name,
+                "payment": str(payment_id),
+                "description": description,
+            },
         },
         options={"idempotency_key": idempotency_key},
     )

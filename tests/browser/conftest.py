@@ -7,44 +7,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from django.contrib.staticfiles.handlers import StaticFilesHandler
-from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
-from django.core.wsgi import get_wsgi_application
 from django.db import connections
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / ".data" / "screenshots"
-
-
-class QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-class LiveServer:
-    def __init__(self):
-        self.httpd = ThreadedWSGIServer(("127.0.0.1", 0), QuietHandler, allow_reuse_address=False)
-        self.httpd.set_app(StaticFilesHandler(get_wsgi_application()))
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def url(self, slug: str, path: str = "/") -> str:
-        host = "localhost" if slug == "public" else f"{slug}.localhost"
-        return f"http://{host}:{self.port}{path}"
-
-
-@pytest.fixture(scope="session")
-def portal_server(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        server = LiveServer()
-        server.thread.start()
-        yield server
-        server.httpd.shutdown()
-        server.httpd.server_close()
-        connections.close_all()
 
 
 @pytest.fixture(scope="session")

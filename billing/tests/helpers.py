@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+
+from billing import gateway, services
+from enrollments.tests.factories import FamilyFactory
+from families.models import Guardian
+
+
+def new_order(family=None, amount="100.00", title="Term fee"):
+    family = family or FamilyFactory()
+    return services.order_create(
+        family=family,
+        title=title,
+        lines=[{"kind": "enrollment", "description": title, "unit_price": Decimal(amount)}],
+    )
+
+
+def payer(family, *, email: str, may_pay: bool = True, primary: bool = True) -> Guardian:
+    from accounts.models import User
+
+    user = User.objects.create_user(email, "long-enough-pass")
+    return Guardian.objects.create(
+        family=family,
+        user=user,
+        first_name="Pay",
+        last_name="Er",
+        is_primary=primary,
+        can_pay=may_pay,
+    )
+
+
+def card(number: str = "4242424242424242") -> str:
+    """A PaymentMethod at the Stripe stand-in, as Stripe.js would make it."""
+    assert settings.STRIPE_API_BASE, "tests talk to the local Stripe stand-in"
+    return (
+        gateway.client()
+        .v1.payment_methods.create(
+            params={
+                "type": "card",
+                "card": {"number": number, "exp_month": 12, "exp_year": 2031, "cvc": "123"},
+            }
+        )
+        .id
+    )
+
+
+def authenticate_3ds(payment_intent_id: str, client_secret: str, success: bool = True) -> None:
+    """What Stripe.js does when the parent completes (or fails) 3-D Secure."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{settings.STRIPE_API_BASE}/v1/payment_intents/{payment_intent_id}/_authenticate"
+        f"?success={'true' if success else 'false'}",
+        data=json.dumps(
+            {"key": settings.STRIPE_PUBLISHABLE_KEY, "client_secret": client_secret}
+        ).encode(),
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=10).close()

@@ -1,0 +1,238 @@
+"""Orders, the ledger and payments against the local Stripe stand-in over HTTP."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db.models import Sum
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from benefits import services as benefit_services
+from billing import selectors, services
+from billing.models import Invoice, LedgerEntry, Payment
+from billing.services import BillingError
+from enrollments.tests.factories import FamilyFactory
+
+from .helpers import authenticate_3ds, card, new_order, payer
+
+pytestmark = pytest.mark.django_db
+
+
+def owed(order):
+    return services.order_outstanding(order)
+
+
+def test_order_status_follows_the_ledger(in_aquakids):
+    order = new_order(amount="100.00")
+    status = lambda: selectors.order_in_family(order.family, order.pk).status  # noqa: E731
+    assert status() == "unpaid"
+    services.payment_record_offline(
+        order=order, amount=Decimal("40"), method="offline", key="k1", actor_user=None
+    )
+    assert status() == "partly_paid" and owed(order) == Decimal("60.00")
+    # The same form submitted twice records once.
+    services.payment_record_offline(
+        order=order, amount=Decimal("40"), method="offline", key="k1", actor_user=None
+    )
+    assert owed(order) == Decimal("60.00")
+    services.payment_record_offline(
+        order=order, amount=Decimal("60"), method="bank", key="k2", actor_user=None
+    )
+    assert status() == "paid"
+    fin = selectors.financials(order.family)
+    assert fin.outstanding == 0 and fin.last_payment.amount == Decimal("60.00")
+
+
+def test_card_payment_succeeds_and_is_booked_once(in_aquakids):
+    order = new_order(amount="45.50")
+    guardian = payer(order.family, email="p1@example.com")
+    payment = services.payment_start(
+        order=order, payer=guardian, stripe_payment_method_id=card(), attempt_key="a1"
+    )
+    assert payment.status == "succeeded" and payment.stripe_payment_intent_id.startswith("pi_")
+    assert owed(order) == 0
+    # A retry of the same attempt, and a late sync, change nothing.
+    again = services.payment_start(
+        order=order, payer=guardian, stripe_payment_method_id=card(), attempt_key="a1"
+    )
+    assert again.pk == payment.pk
+    services.payment_sync(payment=payment)
+    assert LedgerEntry.objects.filter(payment=payment).count() == 1
+    with pytest.raises(BillingError, match="paid"):
+        services.payment_start(
+            order=order, payer=guardian, stripe_payment_method_id=card(), attempt_key="a2"
+        )
+
+
+def test_declined_card_fails_with_the_reason_and_nothing_is_booked(in_aquakids):
+    order = new_order()
+    guardian = payer(order.family, email="p2@example.com")
+    payment = services.payment_start(
+        order=order,
+        payer=guardian,
+        stripe_payment_method_id=card("4000000000000341"),
+        attempt_key="d1",
+    )
+    assert payment.status == "failed" and "declined" in payment.failure_message
+    assert owed(order) == Decimal("100.00")
+    # A new attempt is allowed after a failure.
+    ok = services.payment_start(
+        order=order, payer=guardian, stripe_payment_method_id=card(), attempt_key="d2"
+    )
+    assert ok.status == "succeeded"
+
+
+def test_3d_secure_waits_then_completes(in_aquakids):
+    order = new_order()
+    guardian = payer(order.family, email="p3@example.com")
+    payment = services.payment_start(
+        order=order,
+        payer=guardian,
+        stripe_payment_method_id=card("4000002500003155"),
+        attempt_key="s1",
+    )
+    assert payment.status == "requires_action" and payment.client_secret
+    assert owed(order) == Decimal("100.00")
+    with pytest.raises(BillingError, match="in progress"):
+        services.payment_start(
+            order=order, payer=guardian, stripe_payment_method_id=card(), attempt_key="s2"
+        )
+    authenticate_3ds(payment.stripe_payment_intent_id, payment.client_secret)
+    assert services.payment_sync(payment=payment).status == "succeeded"
+    assert owed(order) == 0
+
+
+def test_3d_secure_failed_authentication(in_aquakids):
+    order = new_order()
+    guardian = payer(order.family, email="p4@example.com")
+    payment = services.payment_start(
+        order=order,
+        payer=guardian,
+        stripe_payment_method_id=card("4000002500003155"),
+        attempt_key="f1",
+    )
+    authenticate_3ds(payment.stripe_payment_intent_id, payment.client_secret, success=False)
+    assert services.payment_sync(payment=payment).status == "failed"
+    assert owed(order) == Decimal("100.00")
+
+
+def test_states_only_move_forward(in_aquakids):
+    order = new_order()
+    guardian = payer(order.family, email="p5@example.com")
+    payment = services.payment_start(
+        order=order, payer=guardian, stripe_payment_method_id=card(), attempt_key="m1"
+    )
+
+    class Stale:
+        status = "requires_payment_method"
+        last_payment_error = None
+
+    assert (
+        services.payment_apply_intent(payment_id=payment.pk, intent=Stale()).status == "succeeded"
+    )
+
+
+def test_permission_and_switches(in_aquakids, aquakids):
+    from providers.models import Provider
+
+    order = new_order()
+    secondary = payer(order.family, email="p6@example.com", may_pay=False, primary=False)
+    with pytest.raises(BillingError, match="may not pay"):
+        services.payment_start(
+            order=order, payer=secondary, stripe_payment_method_id=card(), attempt_key="x"
+        )
+    Provider.objects.filter(pk=aquakids.pk).update(online_payments=False)
+    from django.db import connection
+
+    connection.set_tenant(Provider.objects.get(pk=aquakids.pk))
+    primary = payer(order.family, email="p7@example.com", primary=False)
+    with pytest.raises(BillingError, match="not available"):
+        services.payment_start(
+            order=order, payer=primary, stripe_payment_method_id=card(), attempt_key="y"
+        )
+    assert Payment.objects.filter(order=order).count() == 0
+
+
+def test_refunds_card_and_offline(in_aquakids):
+    order = new_order(amount="80")
+    guardian = payer(order.family, email="p8@example.com")
+    paid = services.payment_start(
+        order=order, payer=guardian, stripe_payment_method_id=card(), attempt_key="r1"
+    )
+    refund = services.refund_create(
+        payment=paid, amount=Decimal("30"), reason="Missed week", actor_user=None
+    )
+    assert refund.stripe_refund_id.startswith("re_")
+    assert owed(order) == Decimal("30.00")
+    with pytest.raises(BillingError, match="up to 50.00"):
+        services.refund_create(
+            payment=paid, amount=Decimal("51"), reason="Too much", actor_user=None
+        )
+    assert selectors.order_in_family(order.family, order.pk).status == "partly_paid"
+
+
+def test_apply_credit(in_aquakids):
+    order = new_order(amount="50")
+    guardian = payer(order.family, email="p9@example.com")
+    benefit_services.credit_grant(
+        family=order.family, amount=Decimal("20"), source="goodwill", description="x"
+    )
+    assert services.credit_apply(order=order, actor=guardian) == Decimal("20.00")
+    assert owed(order) == Decimal("30.00")
+    with pytest.raises(BillingError, match="Nothing to apply"):
+        services.credit_apply(order=order, actor=guardian)
+
+
+def test_invoice_numbers_have_no_gaps_and_are_issued_once(in_aquakids):
+    orders = [new_order() for _ in range(4)]
+    numbers = [services.invoice_issue(order=o).number for o in orders]
+    assert numbers == list(range(numbers[0], numbers[0] + 4))
+    assert services.invoice_issue(order=orders[0]).number == numbers[0]
+    invoice = Invoice.objects.get(order=orders[1])
+    assert invoice.snapshot["total"] == "100.00" and invoice.display_number.startswith("INV-")
+
+
+amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("500"), places=2)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ops=st.lists(
+        st.tuples(st.sampled_from(["order", "pay", "adjust", "refund"]), amounts), max_size=12
+    )
+)
+def test_balance_is_the_sum_of_entries(in_aquakids, ops):
+    family = FamilyFactory()
+    expected = Decimal("0")
+    last_order, last_payment = None, None
+    for n, (op, amount) in enumerate(ops):
+        if op == "order":
+            last_order = new_order(family=family, amount=str(amount))
+            expected += amount
+        elif op == "pay" and last_order:
+            last_payment = services.payment_record_offline(
+                order=last_order,
+                amount=amount,
+                method="offline",
+                key=f"h{n}-{family.pk}",
+                actor_user=None,
+            )
+            expected -= amount
+        elif op == "adjust":
+            services.adjustment_create(family=family, amount=-amount, reason="fix", actor_user=None)
+            expected -= amount
+        elif op == "refund" and last_payment:
+            try:
+                services.refund_create(
+                    payment=last_payment, amount=amount, reason="r", actor_user=None
+                )
+                expected += amount
+            except BillingError:
+                pass
+        shown = selectors.financials(family).outstanding
+        summed = LedgerEntry.objects.filter(family=family).aggregate(t=Sum("amount"))["t"] or 0
+        assert shown == expected == summed
