@@ -24,6 +24,9 @@ run: install
 test: install
 	$(BIN)/python -m portal.dev test $(ARGS)
 
+bench: install
+	$(BIN)/python -m portal.dev bench $(ARGS)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -310,6 +310,7 @@ def test(pytest_args: list[str]) -> int:
 
 def services_only() -> int:
     """Start the servers and print their settings, for a shell or an IDE."""
+    os.environ.setdefault("DEBUG", "1")
     services = Services(DATA)
     try:
         services.start(stripe_port=int(os.environ.get("STRIPE_PORT", "8420")))
@@ -330,6 +331,21 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def bench(args: list[str]) -> int:
+    """Benchmarks that print figures (see README): embedded servers as for `run`."""
+    # Production settings (DEBUG off); a throwaway key for this local run only.
+    os.environ.setdefault("SECRET_KEY", "bench-" + hashlib.sha256(str(ROOT).encode()).hexdigest())
+    os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
+    services = Services(DATA / "bench")
+    try:
+        services.start(stripe_port=None)
+        prepare_database()
+        manage("bench_documents", *args)
+        return 0
+    finally:
+        services.stop()
+
+
 def main(argv: list[str]) -> int:
     # Ctrl-C and a plain `kill` both stop everything this process started
     # (SIGINT may arrive ignored when started from a non-interactive shell).
@@ -342,6 +358,8 @@ def main(argv: list[str]) -> int:
         return test(argv[1:])
     if command == "services":
         return services_only()
+    if command == "bench":
+        return bench(argv[1:])
     print(__doc__)
     return 2
 

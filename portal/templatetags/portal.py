@@ -34,3 +34,11 @@ def field_widget(field):
     if described:
         attrs["aria-describedby"] = " ".join(described)
     return field.as_widget(attrs=attrs)
+
+
+@register.filter
+def chunks(items, size):
+    """Split a list into lists of `size` (PDF tables lay out much faster in
+    page-sized pieces than as one table over many pages)."""
+    items, size = list(items), int(size)
+    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]

@@ -1,0 +1,115 @@
+"""Benchmark: seconds to render a statement and a ledger report of 100, 1,000
+and 5,000 lines (the goal: 1,000 lines in under 3 s on 2 cores). Prints a
+table; data goes to a provider of its own ("bench")."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+
+from providers.models import Provider
+from providers.services import provider_create
+
+
+class Command(BaseCommand):
+    help = __doc__
+
+    def add_arguments(self, parser):
+        parser.add_argument("--sizes", default="100,1000,5000")
+        parser.add_argument("--profile", action="store_true", help="cProfile the renders")
+
+    def handle(self, *args, **options):
+        from billing import pdf, selectors
+        from billing.models import LedgerEntry, Order, OrderLine
+        from families.models import Family
+
+        provider = Provider.objects.filter(slug="bench").first() or provider_create(
+            slug="bench", name="Benchmark Swim Club", domains=["bench.localhost"]
+        )
+        sizes = [int(s) for s in options["sizes"].split(",")]
+        rows = []
+        profiler = None
+        if options["profile"]:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        with tenant_context(provider):
+            for size in sizes:
+                family = Family.objects.create(name=f"Bench {size} {timezone.now():%H%M%S}")
+                orders = Order.objects.bulk_create(
+                    [Order(family=family, title=f"Lesson fee {n}") for n in range(size)]
+                )
+                OrderLine.objects.bulk_create(
+                    [
+                        OrderLine(
+                            order=o,
+                            kind="enrollment",
+                            description=o.title,
+                            unit_price=Decimal("12.50"),
+                        )
+                        for o in orders
+                    ]
+                )
+                now = timezone.now()
+                LedgerEntry.objects.bulk_create(
+                    [
+                        LedgerEntry(
+                            family=family,
+                            order=o,
+                            kind="charge",
+                            amount=Decimal("12.50"),
+                            description=o.title,
+                            at=now - timedelta(minutes=n),
+                        )
+                        for n, o in enumerate(orders)
+                    ]
+                )
+                start = time.perf_counter()
+                lines = selectors.statement_lines(family)
+                pdf.render(
+                    "billing/pdf/statement.html",
+                    {
+                        "document": type("D", (), {"family": family, "location": None})(),
+                        "orders": lines,
+                        "total": sum(o.owed for o in lines),
+                    },
+                    provider=provider,
+                )
+                statement = time.perf_counter() - start
+                start = time.perf_counter()
+                today = timezone.localdate()
+                before, entries, after = selectors.ledger_lines(
+                    family, date_from=today - timedelta(days=30), date_to=today
+                )
+                document = type(
+                    "D",
+                    (),
+                    {
+                        "family": family,
+                        "location": None,
+                        "date_from": today - timedelta(days=30),
+                        "date_to": today,
+                    },
+                )()
+                pdf.render(
+                    "billing/pdf/ledger.html",
+                    {"document": document, "before": before, "rows": entries, "after": after},
+                    provider=provider,
+                )
+                ledger = time.perf_counter() - start
+                rows.append((size, statement, ledger))
+        if profiler:
+            import pstats
+
+            profiler.disable()
+            pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(18)
+        self.stdout.write("lines   statement_s   ledger_s")
+        for size, statement, ledger in rows:
+            self.stdout.write(f"{size:>5}   {statement:>11.2f}   {ledger:>8.2f}")
