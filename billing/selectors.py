@@ -69,8 +69,12 @@ class OrderGroups:
 
 def order_groups(family, *, paid_limit: int | None = None) -> OrderGroups:
     orders = list(orders_with_balance(family).order_by("due_date", "-created_at"))
+    day = today()
     for order in orders:
         order.status = order_status(order)
+        order.overdue = order.status in ("unpaid", "partly_paid") and bool(
+            order.due_date and order.due_date < day
+        )
     unpaid = [o for o in orders if o.status in ("unpaid", "partly_paid")]
     paid = sorted(
         (o for o in orders if o.status not in ("unpaid", "partly_paid")),

@@ -55,7 +55,10 @@ def test_webhook_through_a_real_worker(committed, race_provider, portal_server, 
 
     def paid():
         with tenant_context(race_provider):
-            return Payment.objects.get(pk=payment.pk).status == "succeeded"
+            processed = StripeEvent.objects.filter(
+                object_id=payment.stripe_payment_intent_id, processed_at__isnull=False
+            ).exists()
+            return processed and Payment.objects.get(pk=payment.pk).status == "succeeded"
 
     wait_for(paid, worker=real_worker)
     with tenant_context(race_provider):
