@@ -40,6 +40,7 @@ register(
         family_note=_(
             "Payments are for the whole family: they do not change when you pick a child."
         ),
+        refresh_on_return=True,
     )
 )
 register(
@@ -50,5 +51,6 @@ register(
         template="billing/sections.html#orders",
         order=60,
         context=orders_context,
+        refresh_on_return=True,
     )
 )

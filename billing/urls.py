@@ -11,6 +11,7 @@ urlpatterns = [
     path("billing/orders/<int:pk>/apply-credit/", views.apply_credit, name="apply_credit"),
     path("billing/orders/<int:pk>/invoice/", views.invoice_request, name="invoice"),
     path("billing/payments/<int:pk>/", views.payment, name="payment"),
+    path("billing/continue/<str:token>/", views.handoff, name="handoff"),
     path("billing/methods/add/", views.method_add, name="method_add"),
     path("billing/methods/<int:pk>/", views.method_edit, name="method_edit"),
     path("billing/methods/<int:pk>/delete/", views.method_delete, name="method_delete"),

@@ -8,6 +8,7 @@ from datetime import date
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
@@ -25,6 +26,20 @@ from . import gateway, selectors, services
 from .models import Document, Invoice, Payment, PaymentMethod
 
 PAGE_SIZE = 25
+
+
+def keeps_opener(view):
+    """The payment pages may be opened from the portal inside a provider's
+    iframe: keep `window.opener` so they can tell that frame the result."""
+    from functools import wraps
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response.headers["Cross-Origin-Opener-Policy"] = "unsafe-none"
+        return response
+
+    return wrapper
 
 
 def online(provider) -> bool:
@@ -109,6 +124,7 @@ def apply_credit(request, guardian, pk):
     return redirect("billing:order", order.pk)
 
 
+@keeps_opener
 @require_http_methods(["GET", "POST"])
 @family_member
 def pay(request, guardian, pk):
@@ -177,6 +193,7 @@ def _payment_json(payment: Payment) -> dict:
     }
 
 
+@keeps_opener
 @require_GET
 @family_member
 def payment(request, guardian, pk):
@@ -323,3 +340,43 @@ def document_download(request, guardian, pk):
         raise Http404
     name = f"{found.get_kind_display().lower().replace(' ', '-')}-{found.created_at:%Y-%m-%d}.pdf"
     return FileResponse(found.file.open("rb"), as_attachment=True, filename=name)
+
+
+# --- From the embedded portal to the top-level payment page ----------------------------
+
+HANDOFF_SALT = "billing.pay-handoff"
+HANDOFF_SECONDS = 300
+
+
+def handoff_token(user, order) -> str:
+    """Signed, short-lived and single-use: lets the payment page, opened in a
+    new tab from the iframe (where the login cookie is partitioned to the
+    provider's site), continue as the same parent for this one order."""
+    import secrets
+
+    from django.core import signing
+
+    return signing.dumps(
+        {"u": user.pk, "o": order.pk, "n": secrets.token_hex(8)}, salt=HANDOFF_SALT
+    )
+
+
+@keeps_opener
+@login_not_required
+@require_GET
+def handoff(request, token):
+    from django.contrib.auth import get_user_model, login
+    from django.core import signing
+    from django.core.cache import cache
+
+    try:
+        data = signing.loads(token, salt=HANDOFF_SALT, max_age=HANDOFF_SECONDS)
+    except signing.BadSignature as error:
+        raise Http404("This payment link has expired. Open Payments again.") from error
+    if not cache.add(f"pay-handoff:{data['n']}", 1, timeout=HANDOFF_SECONDS * 2):
+        raise Http404("This payment link was used already.")
+    user = get_user_model().objects.filter(pk=data["u"], is_active=True).first()
+    if user is None:
+        raise Http404
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return redirect("billing:pay", data["o"])

@@ -243,6 +243,7 @@ def run() -> int:
             )
         )
         procs.append(subprocess.Popen([PY, "manage.py", "runserver", f"{host}:{port}"], cwd=ROOT))
+        procs.append(host_page(port))
         register_stripe_webhook(f"http://127.0.0.1:{port}/stripe/webhook/")
         print_welcome(host, port)
         while all(p.poll() is None for p in procs):
@@ -262,6 +263,32 @@ def run() -> int:
         services.stop()
 
 
+HOST_PAGE_PORT = int(os.environ.get("PORTAL_HOST_PAGE_PORT", "8001"))
+
+
+def host_page(portal_port: int) -> subprocess.Popen:
+    """A plain "provider website" on another origin that embeds Aqua Kids."""
+    folder = DATA / "host-page"
+    folder.mkdir(parents=True, exist_ok=True)
+    html = (ROOT / "demo" / "host.html").read_text()
+    portal = f"http://aquakids.localhost:{portal_port}/"
+    (folder / "index.html").write_text(html.replace("__PORTAL__", portal))
+    return subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "http.server",
+            str(HOST_PAGE_PORT),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def print_welcome(host: str, port: int) -> None:
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     base = f"{shown}:{port}"
@@ -277,6 +304,8 @@ def print_welcome(host: str, port: int) -> None:
       parent   cara@leaps.test
       staff    staff@leaps.test      http://leaps.{base}/admin/
   Platform operator       http://{base}/admin/   admin@portal.test
+
+  Aqua Kids' website, portal embedded: http://127.0.0.1:{HOST_PAGE_PORT}/
 
   E-mails sent in development: http://aquakids.{base}/dev/outbox/ (and {DATA / "mail"})
   Ctrl-C stops everything.

@@ -62,6 +62,9 @@ class Section:
     enabled: Callable[[Provider], bool] = field(default=lambda provider: True)
     # Shown on a family-level section while a child is focused.
     family_note: Any = _("Shared by the whole family: this does not change when you pick a child.")
+    # Fetch the section again when the parent comes back to the page (e.g.
+    # from paying in another tab).
+    refresh_on_return: bool = False
 
     @property
     def is_child_level(self) -> bool:

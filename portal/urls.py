@@ -21,4 +21,5 @@ urlpatterns = [
     path("branding/logo", views.provider_logo, name="provider_logo"),
     path("healthz", views.health, name="health"),
     path("dev/outbox/", views.outbox, name="outbox"),
+    path("staff/embed/", views.embed, name="embed"),
 ]

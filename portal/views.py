@@ -127,3 +127,17 @@ def outbox(request):
             }
         )
     return render(request, "portal/outbox.html", {"messages_sent": messages})
+
+
+@require_GET
+def embed(request):
+    """Staff: the snippet that puts this portal on the provider's website."""
+    if not request.user.is_staff:
+        raise Http404
+    provider = request.tenant
+    base = f"{request.scheme}://{request.get_host()}/"
+    return render(
+        request,
+        "portal/embed.html",
+        {"base": base, "origins": provider.allowed_frame_origins},
+    )

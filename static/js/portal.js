@@ -29,4 +29,54 @@
     var dashboard = document.getElementById("dashboard");
     if (dashboard && dashboard.dataset.title) document.title = dashboard.dataset.title;
   });
+
+  // A payment page opened from the embedded portal reports success to it.
+  function reportPaid() {
+    if (window.opener && document.querySelector("#payment-status.payment-succeeded")) {
+      try { window.opener.postMessage({ type: "portal:paid" }, location.origin); } catch (e) { /* closed */ }
+    }
+  }
+  document.addEventListener("DOMContentLoaded", reportPaid);
+  document.addEventListener("htmx:afterSettle", reportPaid);
+
+  // --- Inside a provider's website (an iframe) ---------------------------------
+  var embedded = window.self !== window.top;
+  function tell(message) {
+    if (embedded) window.parent.postMessage(message, "*");  // sizes and paths only
+  }
+  function report() {
+    tell({ type: "portal:height", height: document.documentElement.scrollHeight });
+    tell({ type: "portal:path", path: location.pathname + location.search + location.hash });
+  }
+  if (embedded) {
+    document.documentElement.classList.add("is-embedded");
+    window.addEventListener("load", report);
+    window.addEventListener("resize", report);
+    document.addEventListener("htmx:afterSettle", report);
+    if (window.ResizeObserver) new ResizeObserver(report).observe(document.body);
+    // Paying happens top-level in a new tab (Stripe's card form and 3-D Secure
+    // do not belong in a nested frame); the frame refreshes when the parent
+    // comes back.
+    document.addEventListener("click", function (event) {
+      var link = event.target.closest && event.target.closest("a[data-pay]");
+      if (!link) return;
+      // The login cookie here belongs to the provider's site: the new tab
+      // continues with a signed, single-use link instead.
+      if (link.dataset.pay) link.setAttribute("href", link.dataset.pay);
+      link.setAttribute("target", "_blank");
+      link.setAttribute("rel", "opener");
+    });
+    // The payment tab tells us when it is done: refresh the money sections.
+    window.addEventListener("message", function (event) {
+      if (event.origin !== location.origin || !event.data || event.data.type !== "portal:paid") return;
+      document.querySelectorAll("[data-refresh-on-return]").forEach(function (section) {
+        htmx.ajax("GET", section.getAttribute("hx-get"), { target: section, swap: "outerHTML" });
+      });
+    });
+    // Cookies refused in the frame: say so and offer the portal in a new tab.
+    document.addEventListener("DOMContentLoaded", function () {
+      var notice = document.getElementById("cookie-notice");
+      if (notice && document.cookie.indexOf("csrftoken=") === -1) notice.hidden = false;
+    });
+  }
 })();
