@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from portal.exceptions import PortalError
@@ -11,6 +13,8 @@ from .models import (
     Guardian,
     Invitation,
     MailingAddress,
+    ProblemReport,
+    StaffView,
     Student,
 )
 
@@ -18,8 +22,15 @@ from .models import (
 class GuardianInline(admin.TabularInline):
     model = Guardian
     extra = 0
-    fields = ["first_name", "last_name", "user", "is_primary", "can_pay", "can_edit_students",
-              "can_manage_enrollments"]  # fmt: skip
+    fields = [
+        "first_name",
+        "last_name",
+        "user",
+        "is_primary",
+        "can_pay",
+        "can_edit_students",
+        "can_manage_enrollments",
+    ]
     raw_id_fields = ["user"]
     show_change_link = True
 
@@ -169,3 +180,58 @@ class StudentAdmin(admin.ModelAdmin):
     list_display = ["full_name", "family", "date_of_birth"]
     search_fields = ["first_name", "last_name", "family__name"]
     list_select_related = ["family"]
+
+
+# --- Staff: see what the family sees; problem reports ---------------------------------------
+
+
+@admin.display(description=_("portal"))
+def view_as_link(family):
+    return format_html(
+        '<a href="{}">{}</a>', reverse("view_as_start", args=[family.pk]), _("View as this family")
+    )
+
+
+FamilyAdmin.list_display = [*FamilyAdmin.list_display, view_as_link]
+FamilyAdmin.readonly_fields = [*getattr(FamilyAdmin, "readonly_fields", []), view_as_link]
+
+
+@admin.register(StaffView)
+class StaffViewAdmin(admin.ModelAdmin):
+    list_display = ["at", "staff", "family"]
+    list_filter = ["staff"]
+    search_fields = ["family__name", "staff__email"]
+    readonly_fields = ["at", "staff", "family"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ProblemReport)
+class ProblemReportAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "family", "page", "status"]
+    list_filter = ["status"]
+    search_fields = ["family__name", "clicked", "expected", "page"]
+    readonly_fields = [
+        "created_at",
+        "family",
+        "reporter",
+        "page",
+        "focused_child",
+        "clicked",
+        "expected",
+        "user_agent",
+        "screenshot_link",
+    ]
+    fields = [*readonly_fields, "status", "staff_note"]
+
+    @admin.display(description=_("screenshot"))
+    def screenshot_link(self, report):
+        if not report.screenshot:
+            return "-"
+        return format_html(
+            '<a href="{}">{}</a>', reverse("report_screenshot", args=[report.pk]), _("Open")
+        )

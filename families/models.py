@@ -215,3 +215,55 @@ class MailingAddress(models.Model):
 
     def __str__(self) -> str:
         return ", ".join(p for p in [self.line1, self.line2, f"{self.postcode} {self.city}"] if p)
+
+
+class StaffView(models.Model):
+    """Every time staff open the portal as a family (read-only), for the record."""
+
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="staff_views")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("staff view as family")
+        verbose_name_plural = _("staff views as family")
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.staff} → {self.family}"
+
+
+class ProblemReport(models.Model):
+    """ "Report a problem": what the parent clicked and expected, with the page,
+    child, browser and time filled in for them."""
+
+    class Status(models.TextChoices):
+        NEW = "new", _("New")
+        ANSWERED = "answered", _("Answered")
+        CLOSED = "closed", _("Closed")
+
+    family = models.ForeignKey(
+        Family, on_delete=models.SET_NULL, null=True, blank=True, related_name="problem_reports"
+    )
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    page = models.CharField(_("page"), max_length=500)
+    focused_child = models.ForeignKey(
+        Student, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    clicked = models.TextField(_("what did you click or do?"))
+    expected = models.TextField(_("what did you expect to happen?"))
+    screenshot = models.ImageField(_("screenshot"), upload_to="problem-reports/", blank=True)
+    user_agent = models.CharField(_("browser"), max_length=400, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    staff_note = models.TextField(_("answer / notes"), blank=True)
+
+    class Meta:
+        verbose_name = _("problem report")
+        verbose_name_plural = _("problem reports")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d} {self.page}"

@@ -19,9 +19,18 @@ def guardian_for_user(user) -> Guardian | None:
 
 
 def guardian_for_request(request) -> Guardian | None:
-    """The guardian behind this request, looked up once per request."""
+    """The guardian behind this request, looked up once per request. Staff
+    viewing as a family (read-only) see it through its primary guardian."""
     if not hasattr(request, "_portal_guardian"):
-        request._portal_guardian = guardian_for_user(request.user)
+        family_id = getattr(request, "session", {}).get("view_as_family")
+        if family_id and request.user.is_authenticated and request.user.is_staff:
+            request._portal_guardian = (
+                Guardian.objects.select_related("family", "user")
+                .filter(family_id=family_id, is_primary=True)
+                .first()
+            )
+        else:
+            request._portal_guardian = guardian_for_user(request.user)
     return request._portal_guardian
 
 

@@ -14,7 +14,13 @@ def portal(request):
 
         return guardian_for_request(request)
 
+    def viewing_as():
+        from families.staff import viewing_as as current
+
+        return current(request) if hasattr(request, "session") else None
+
     return {
+        "viewing_as": SimpleLazyObject(viewing_as),
         "provider": provider,
         "theme_css": provider.theme.css(),
         "current_guardian": SimpleLazyObject(guardian),

@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
+from families import staff as family_staff
+
 from . import views
 
 admin.site.site_header = _("Family portal: staff")
@@ -22,4 +24,12 @@ urlpatterns = [
     path("healthz", views.health, name="health"),
     path("dev/outbox/", views.outbox, name="outbox"),
     path("staff/embed/", views.embed, name="embed"),
+    path("staff/view-as/<int:pk>/", family_staff.view_as_start, name="view_as_start"),
+    path("staff/view-as/stop/", family_staff.view_as_stop, name="view_as_stop"),
+    path(
+        "staff/reports/<int:pk>/screenshot",
+        family_staff.report_screenshot,
+        name="report_screenshot",
+    ),
+    path("report-a-problem/", family_staff.report_problem, name="report_problem"),
 ]

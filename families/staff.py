@@ -1,0 +1,136 @@
+"""Staff see what a family sees: read-only, with a banner, every time recorded."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from portal.tasks import queue_email
+
+from .models import Family, ProblemReport, StaffView, Student
+from .selectors import guardian_for_request
+
+SESSION_KEY = "view_as_family"
+
+
+def _staff(request) -> None:
+    if not (request.user.is_authenticated and request.user.is_staff):
+        raise Http404
+
+
+@require_GET
+def view_as_start(request, pk):
+    _staff(request)
+    family = get_object_or_404(Family, pk=pk)
+    StaffView.objects.create(staff=request.user, family=family)
+    request.session[SESSION_KEY] = family.pk
+    request.__dict__.pop("_portal_guardian", None)
+    return redirect("dashboard")
+
+
+@require_POST
+def view_as_stop(request):
+    family_id = request.session.pop(SESSION_KEY, None)
+    if family_id:
+        return redirect(reverse("admin:families_family_change", args=[family_id]))
+    return redirect("admin:index")
+
+
+class ViewAsReadOnlyMiddleware:
+    """While staff view as a family, nothing can be changed in the portal."""
+
+    SAFE = ("GET", "HEAD", "OPTIONS")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session = getattr(request, "session", None)
+        if session is not None and session.get(SESSION_KEY):
+            if not request.user.is_staff:
+                session.pop(SESSION_KEY, None)
+            elif (
+                request.method not in self.SAFE
+                and not request.path.startswith("/admin/")
+                and request.path != reverse("view_as_stop")
+            ):
+                raise PermissionDenied(_("Read-only: you are viewing the portal as a family."))
+        return self.get_response(request)
+
+
+def viewing_as(request) -> Family | None:
+    if request.session.get(SESSION_KEY) and request.user.is_staff:
+        guardian = guardian_for_request(request)
+        return guardian.family if guardian else None
+    return None
+
+
+# --- Problem reports ------------------------------------------------------------------------
+
+
+class ProblemReportForm(forms.ModelForm):
+    class Meta:
+        model = ProblemReport
+        fields = ["clicked", "expected", "screenshot"]
+        widgets = {
+            "clicked": forms.Textarea(attrs={"rows": 3}),
+            "expected": forms.Textarea(attrs={"rows": 3}),
+        }
+        help_texts = {"screenshot": gettext_lazy("Optional. A picture of the screen helps a lot.")}
+
+
+@require_http_methods(["GET", "POST"])
+def report_problem(request):
+    page = (request.POST.get("page") or request.GET.get("page") or "/")[:500]
+    raw_child = request.POST.get("child") or request.GET.get("child") or ""
+    guardian = guardian_for_request(request)
+    family = guardian.family if guardian else None
+    child = (
+        Student.objects.filter(family=family, pk=raw_child).first()
+        if family and raw_child.isdigit()
+        else None
+    )
+    form = ProblemReportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        report = form.save(commit=False)
+        report.family = family
+        report.reporter = request.user
+        report.page = page
+        report.focused_child = child
+        report.user_agent = request.headers.get("User-Agent", "")[:400]
+        report.save()
+        provider = connection.tenant
+        if provider.support_email:
+            queue_email(
+                subject=_("Problem report from the %(family)s family")
+                % {"family": family.name if family else request.user.email},
+                body=render_to_string(
+                    "families/email/problem_report.txt", {"report": report, "provider": provider}
+                ),
+                to=[provider.support_email],
+            )
+        messages.success(
+            request, _("Thank you. The office has your report and will get back to you.")
+        )
+        return redirect(page if page.startswith("/") and not page.startswith("//") else "dashboard")
+    return render(
+        request, "families/report_problem.html", {"form": form, "page": page, "child": child}
+    )
+
+
+@require_GET
+def report_screenshot(request, pk):
+    _staff(request)
+    report = get_object_or_404(ProblemReport, pk=pk)
+    if not report.screenshot:
+        raise Http404
+    return FileResponse(report.screenshot.open("rb"))
