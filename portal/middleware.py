@@ -59,3 +59,25 @@ class ProviderLocaleMiddleware:
                 timezone.deactivate()
         response.headers.setdefault("Content-Language", provider.language)
         return response
+
+
+class ProviderReadyMiddleware:
+    """A provider whose schema is still being made (or failed) shows a plain
+    page instead of errors."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.http import HttpResponse
+
+        provider = getattr(request, "tenant", None)
+        status = getattr(provider, "status", "ready")
+        if provider is not None and not provider.is_public and status != "ready":
+            return HttpResponse(
+                translation.gettext("This portal is being set up. Please try again in a minute."),
+                status=503,
+                content_type="text/plain; charset=utf-8",
+                headers={"Retry-After": "30"},
+            )
+        return self.get_response(request)

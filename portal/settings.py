@@ -133,6 +133,7 @@ DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
 MIDDLEWARE = [
     "django_tenants.middleware.main.TenantMainMiddleware",
+    "portal.middleware.ProviderReadyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before sessions and CSRF, so its response pass sees their cookies.
     "portal.middleware.EmbeddingMiddleware",
@@ -149,7 +150,7 @@ MIDDLEWARE = [
 
 if not (DEBUG or TESTING):
     # Static files from the web process in production (collectstatic at build).
-    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(3, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 WSGI_APPLICATION = "portal.wsgi.application"
 

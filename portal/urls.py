@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
 from families import staff as family_staff
+from providers import views as provider_views
 
 from . import views
 
@@ -24,6 +25,10 @@ urlpatterns = [
     path("healthz", views.health, name="health"),
     path("dev/outbox/", views.outbox, name="outbox"),
     path("staff/embed/", views.embed, name="embed"),
+    path("staff/settings/", provider_views.settings_page, name="provider_settings"),
+    path(
+        "staff/settings/preview/", provider_views.settings_preview, name="provider_settings_preview"
+    ),
     path("staff/view-as/<int:pk>/", family_staff.view_as_start, name="view_as_start"),
     path("staff/view-as/stop/", family_staff.view_as_stop, name="view_as_stop"),
     path(

@@ -72,6 +72,16 @@ class Provider(TenantMixin):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Status(models.TextChoices):
+        CREATING = "creating", _("Being set up")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Set-up failed")
+
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.READY
+    )
+    setup_error = models.TextField(_("set-up error"), blank=True)
+
     # Branding
     primary_colour = models.CharField(
         _("primary colour"), max_length=7, default="#1f5fbf", validators=[colour_validator]
@@ -193,3 +203,24 @@ class Domain(DomainMixin):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class SettingsChange(models.Model):
+    """Who changed which provider setting, from what to what."""
+
+    provider = models.ForeignKey(
+        Provider, on_delete=models.CASCADE, related_name="settings_changes"
+    )
+    changed_by = models.CharField(_("changed by"), max_length=254)
+    field = models.CharField(_("setting"), max_length=64)
+    old = models.TextField(_("from"), blank=True)
+    new = models.TextField(_("to"), blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("settings change")
+        verbose_name_plural = _("settings changes")
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.old} → {self.new}"

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from django.db import transaction
-from django_tenants.utils import schema_context
+from django.db import connection, transaction
+from django_tenants.utils import schema_context, schema_exists
 
 from accounts.models import User
 
@@ -31,3 +31,88 @@ def staff_user_ensure(*, provider: Provider, email: str, password: str, full_nam
                 email, password, full_name=full_name, is_staff=True, is_superuser=True
             )
         return user
+
+
+def provider_setup(*, provider_id: int) -> Provider:
+    """Create and migrate the schema of a provider saved with status
+    "creating" (the platform admin does this through Celery). On failure the
+    provider is marked failed with the reason, its domains are removed and a
+    schema it created is dropped: nothing half-made is reachable."""
+    provider = Provider.objects.get(pk=provider_id)
+    if provider.status == Provider.Status.READY:
+        return provider
+    existed = schema_exists(provider.schema_name)
+    try:
+        if existed:
+            raise RuntimeError(f"a schema named {provider.schema_name!r} exists already")
+        provider.create_schema(check_if_exists=False, verbosity=0)
+    except Exception as error:
+        if not existed:
+            with connection.cursor() as cursor:
+                cursor.execute(f'DROP SCHEMA IF EXISTS "{provider.schema_name}" CASCADE')
+        Domain.objects.filter(tenant=provider).delete()
+        Provider.objects.filter(pk=provider.pk).update(
+            status=Provider.Status.FAILED, setup_error=f"{type(error).__name__}: {error}"[:2000]
+        )
+    else:
+        Provider.objects.filter(pk=provider.pk).update(status=Provider.Status.READY, setup_error="")
+    return Provider.objects.get(pk=provider.pk)
+
+
+SETTINGS_FIELDS = [
+    "name",
+    "primary_colour",
+    "accent_colour",
+    "support_email",
+    "support_phone",
+    "website",
+    "cancellation_policy",
+    "makeup_policy",
+    "payment_instructions",
+    "online_payments",
+    "echecks_enabled",
+    "require_recurring_authorisation",
+    "invoices_enabled",
+    "full_ledger_history",
+    "makeup_tokens_enabled",
+    "makeup_requests_enabled",
+    "cancel_waitlist_enabled",
+    "drop_enabled",
+    "transfer_enabled",
+    "future_absences_enabled",
+    "qr_codes_enabled",
+    "pass_redemption_enabled",
+    "livestream_enabled",
+    "makeup_token_days",
+    "makeup_notice_hours",
+    "makeup_booking_window_hours",
+    "expiry_reminder_days",
+]
+
+
+def provider_settings_update(*, provider: Provider, changes: dict, changed_by: str) -> list:
+    """Save settings and record each change (who, what, from, to)."""
+    from .models import SettingsChange
+
+    recorded = []
+    with transaction.atomic():
+        locked = Provider.objects.select_for_update().get(pk=provider.pk)
+        for field, value in changes.items():
+            if field not in SETTINGS_FIELDS:
+                raise ValueError(f"{field} is not a provider setting")
+            old = getattr(locked, field)
+            if old != value:
+                setattr(locked, field, value)
+                recorded.append(
+                    SettingsChange(
+                        provider=locked,
+                        changed_by=changed_by,
+                        field=field,
+                        old=str(old),
+                        new=str(value),
+                    )
+                )
+        locked.full_clean()
+        locked.save()
+        SettingsChange.objects.bulk_create(recorded)
+    return recorded

@@ -1,0 +1,65 @@
+"""Provider staff edit their branding and settings, with a live preview of the
+portal in their colours. Changes apply at once and are recorded."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from portal.theme import HEX, WHITE, Theme, contrast
+
+from .forms import ProviderSettingsForm
+from .models import Provider
+from .services import provider_settings_update
+
+
+def _staff_only(request) -> None:
+    if not request.user.is_staff:
+        raise Http404
+
+
+@require_http_methods(["GET", "POST"])
+def settings_page(request):
+    _staff_only(request)
+    provider = Provider.objects.get(pk=request.tenant.pk)
+    form = ProviderSettingsForm(request.POST or None, instance=provider)
+    if request.method == "POST" and form.is_valid():
+        changes = {f: form.cleaned_data[f] for f in form.changed_data}
+        recorded = provider_settings_update(
+            provider=provider, changes=changes, changed_by=request.user.email
+        )
+        messages.success(
+            request, _("Saved: %(n)d change(s), in effect now.") % {"n": len(recorded)}
+        )
+        return redirect("provider_settings")
+    context = {
+        "form": form,
+        "preview": _preview(provider.primary_colour, provider.accent_colour),
+        "history": list(provider.settings_changes.all()[:15]),
+    }
+    return render(request, "providers/settings.html", context)
+
+
+def _preview(primary: str, accent: str) -> dict:
+    theme = Theme.from_colours(
+        primary if HEX.match(primary or "") else "", accent if HEX.match(accent or "") else ""
+    )
+    return {
+        "theme": theme,
+        "css": theme.css(),
+        "text_ratio": round(contrast(theme.primary, theme.on_primary), 1),
+        "link_ratio": round(contrast(theme.primary_ink, WHITE), 1),
+        "adjusted": theme.primary_ink.lower() != theme.primary.lower(),
+    }
+
+
+@require_POST
+def settings_preview(request):
+    _staff_only(request)
+    preview = _preview(
+        request.POST.get("primary_colour", ""), request.POST.get("accent_colour", "")
+    )
+    return render(request, "providers/settings.html#preview", {"preview": preview})
