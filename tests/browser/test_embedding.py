@@ -87,6 +87,19 @@ def test_log_in_and_pay_inside_the_frame(allowed, page, undo_payments):
     # The frame grew to its content (postMessage from the portal).
     page.wait_for_function("document.querySelector('iframe').offsetHeight > 1200")
     page.screenshot(path=str(SCREENSHOTS / "embedded.png"))
+    # The parent's place inside the portal survives a reload of the provider's page.
+    frame.get_by_role("navigation", name="Family members").get_by_role(
+        "link", name="Leo", exact=True
+    ).click()
+    expect(frame.get_by_role("heading", level=1)).to_have_text("Leo’s dashboard")
+    page.wait_for_timeout(300)
+    page.reload()
+    frame = portal_frame(page)
+    expect(frame.get_by_role("heading", level=1)).to_have_text("Leo’s dashboard")
+    frame.get_by_role("navigation", name="Family members").get_by_role(
+        "link", name="Whole family"
+    ).click()
+    expect(frame.get_by_role("heading", level=1)).to_have_text("The Novak family")
 
     row = frame.locator("#payments .order-row", has_text="Autumn term: Swim Level 2")
     with page.context.expect_page() as opened:
@@ -108,6 +121,25 @@ def test_log_in_and_pay_inside_the_frame(allowed, page, undo_payments):
     expect(frame.locator("#payments .order-row.is-unpaid", has_text="Swim Level 2")).to_have_count(
         0, timeout=15_000
     )
+
+
+def test_deep_link_opens_a_section(allowed, page, tmp_path):
+    html = (
+        Path(tmp_path, "index.html")
+        .read_text()
+        .replace(
+            'data-title="Aqua Kids family portal"',
+            'data-title="Aqua Kids family portal" data-section="benefits"',
+        )
+    )
+    Path(tmp_path, "index.html").write_text(html)
+    page.goto(allowed + "/")
+    frame = portal_frame(page)
+    frame.get_by_label("E-mail address").fill("ana@aquakids.test")
+    frame.get_by_label("Password").fill("portal-demo")
+    frame.get_by_role("button", name="Log in").click()
+    expect(frame.locator("#benefits")).to_be_visible()
+    assert page.evaluate("document.querySelector('iframe').src").endswith("#benefits")
 
 
 def test_a_site_that_is_not_allowed_cannot_frame_the_portal(host_site, page):
