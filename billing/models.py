@@ -17,21 +17,9 @@ from django.utils.translation import gettext_lazy as _
 
 from enrollments.models import Enrollment, Location
 from families.models import Family, Guardian, Student
+from portal.models import AppendOnly
 
 ZERO = Decimal("0.00")
-
-
-class AppendOnly(models.Model):
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs):
-        if self.pk:
-            raise RuntimeError(f"{type(self).__name__} rows are append-only.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise RuntimeError(f"{type(self).__name__} rows are append-only.")
 
 
 class Order(models.Model):
