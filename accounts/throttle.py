@@ -3,8 +3,15 @@ cache keys carry the schema), per e-mail address and per client address."""
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+# A cache outage must not lock parents out: throttling fails open (and says so in the log).
+OUTAGE = (RedisError, OSError)
 
 
 def client_address(request) -> str:
@@ -23,11 +30,22 @@ def _keys(email: str, address: str) -> list[tuple[str, int]]:
 
 
 def is_locked(email: str, address: str) -> bool:
-    counts = cache.get_many([key for key, _ in _keys(email, address)])
+    try:
+        counts = cache.get_many([key for key, _ in _keys(email, address)])
+    except OUTAGE:
+        log.warning("login throttle: cache unavailable, not throttling")
+        return False
     return any(counts.get(key, 0) >= limit for key, limit in _keys(email, address))
 
 
 def record_failure(email: str, address: str) -> None:
+    try:
+        _record_failure(email, address)
+    except OUTAGE:
+        log.warning("login throttle: cache unavailable, failure not counted")
+
+
+def _record_failure(email: str, address: str) -> None:
     for key, _ in _keys(email, address):
         # add() starts the window; incr() keeps its expiry.
         cache.add(key, 0, timeout=settings.LOGIN_THROTTLE_WINDOW)
@@ -38,4 +56,7 @@ def record_failure(email: str, address: str) -> None:
 
 
 def clear(email: str) -> None:
-    cache.delete(f"login-fail:email:{email.lower()}")
+    try:
+        cache.delete(f"login-fail:email:{email.lower()}")
+    except OUTAGE:
+        pass

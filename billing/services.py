@@ -248,8 +248,8 @@ def payment_start(
         )
     # Outside the order lock: the network call. The payment row exists first,
     # so a retry with the same attempt key finds it instead of charging again.
-    customer_id = stripe_customer_for(payer)
     try:
+        customer_id = stripe_customer_for(payer)
         if (
             save_method
             or not PaymentMethod.objects.filter(

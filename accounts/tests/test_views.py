@@ -120,3 +120,19 @@ def test_logout_needs_post_and_ends_the_session(ana):
     assert ana.get("/").status_code == 200
     ana.post("/accounts/logout/")
     assert ana.get("/").status_code == 302
+
+
+def test_a_cache_outage_does_not_lock_parents_out(aquakids, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens there
+            "KEY_FUNCTION": "django_tenants.cache.make_key",
+            "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+        }
+    }
+    assert (
+        "do not match"
+        in post_login(client_for("aquakids"), "ana@aquakids.test", "x").content.decode()
+    )
+    assert post_login(client_for("aquakids"), "ana@aquakids.test", DEMO).status_code == 302

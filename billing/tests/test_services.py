@@ -236,3 +236,19 @@ def test_balance_is_the_sum_of_entries(in_aquakids, ops):
         shown = selectors.financials(family).outstanding
         summed = LedgerEntry.objects.filter(family=family).aggregate(t=Sum("amount"))["t"] or 0
         assert shown == expected == summed
+
+
+def test_stripe_unreachable_says_so_and_charges_nothing(in_aquakids, settings):
+    order = new_order()
+    guardian = payer(order.family, email="down@example.com")
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens there
+    payment = services.payment_start(
+        order=order, payer=guardian, stripe_payment_method_id="pm_anything", attempt_key="down"
+    )
+    assert payment.status == "failed" and "could not reach" in payment.failure_message
+    assert owed(order) == Decimal("100.00")
+    settings.STRIPE_API_BASE = __import__("os").environ["STRIPE_API_BASE"]
+    retry = services.payment_start(
+        order=order, payer=guardian, stripe_payment_method_id=card(), attempt_key="up"
+    )
+    assert retry.status == "succeeded" and owed(order) == 0
