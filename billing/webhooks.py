@@ -38,11 +38,7 @@ def stripe_webhook(request):
         return HttpResponse("ignored", content_type="text/plain")
     obj = payload.get("data", {}).get("object", {})
     schema = (obj.get("metadata") or {}).get("provider")
-    provider = (
-        Provider.objects.exclude(schema_name="public").filter(schema_name=schema).first()
-        if schema
-        else None
-    )
+    provider = Provider.objects.real().filter(schema_name=schema).first() if schema else None
     if provider is None:
         return HttpResponse("not ours", content_type="text/plain")
     with tenant_context(provider):

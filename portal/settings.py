@@ -128,6 +128,10 @@ TENANT_DOMAIN_MODEL = "providers.Domain"
 PUBLIC_SCHEMA_URLCONF = "portal.urls_public"
 ROOT_URLCONF = "portal.urls"
 TENANT_LIMIT_SET_CALLS = True
+# New providers are cloned from a migrated template schema (a provider row
+# without domains), not migrated from scratch: seconds instead of many.
+TENANT_BASE_SCHEMA = "provider_template"
+TENANT_CREATION_FAKES_MIGRATIONS = True
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
@@ -207,7 +211,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "portal-test" if TESTING else "portal")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULER = "tenant_schemas_celery.scheduler.TenantAwarePersistentScheduler"
+CELERY_BEAT_SCHEDULER = "portal.beat.ProvidersScheduler"
 CELERY_BEAT_SCHEDULE = {
     # Entries without `tenant_schemas` are sent once per provider. Hourly, so each
     # provider's midnight (its own time zone) is caught; the work is idempotent.

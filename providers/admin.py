@@ -100,7 +100,7 @@ class ProviderAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).exclude(schema_name="public")
+        return super().get_queryset(request).real()
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -43,6 +43,12 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value})
 
 
+class ProviderQuerySet(models.QuerySet):
+    def real(self):
+        """Providers people use: not the public schema, not the template."""
+        return self.exclude(schema_name__in=["public", settings.TENANT_BASE_SCHEMA])
+
+
 class Provider(TenantMixin):
     """A provider and its settings. The schema is created and migrated when the
     row is first saved (django-tenants)."""
@@ -151,6 +157,8 @@ class Provider(TenantMixin):
     auto_create_schema = True
     auto_drop_schema = False
 
+    objects = ProviderQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("provider")
         verbose_name_plural = _("providers")
@@ -167,6 +175,10 @@ class Provider(TenantMixin):
     @property
     def is_public(self) -> bool:
         return self.schema_name == "public"
+
+    @property
+    def is_template(self) -> bool:
+        return self.schema_name == settings.TENANT_BASE_SCHEMA
 
     @cached_property
     def theme(self) -> Theme:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import connection, transaction
 from django_tenants.utils import schema_context, schema_exists
 
@@ -11,8 +12,24 @@ from accounts.models import User
 from .models import Domain, Provider
 
 
+def template_ensure() -> None:
+    """The migrated template schema new providers are cloned from. It is a
+    provider row without domains (so `migrate_schemas` keeps it current) and
+    is never routed to; made on first need."""
+    if Provider.objects.filter(schema_name=settings.TENANT_BASE_SCHEMA).exists():
+        return
+    template = Provider(
+        schema_name=settings.TENANT_BASE_SCHEMA,
+        slug=settings.TENANT_BASE_SCHEMA.replace("_", "-"),
+        name="Template for new providers",
+    )
+    template.save(verbosity=0)
+    connection.set_schema_to_public()
+
+
 def provider_create(*, slug: str, name: str, domains: list[str], **fields) -> Provider:
     """Create the provider, its schema and its domains (the first is primary)."""
+    template_ensure()
     provider = Provider(slug=slug, schema_name=slug.replace("-", "_"), name=name, **fields)
     provider.full_clean()
     provider.save(verbosity=0)
@@ -38,6 +55,7 @@ def provider_setup(*, provider_id: int) -> Provider:
     "creating" (the platform admin does this through Celery). On failure the
     provider is marked failed with the reason, its domains are removed and a
     schema it created is dropped: nothing half-made is reachable."""
+    template_ensure()
     provider = Provider.objects.get(pk=provider_id)
     if provider.status == Provider.Status.READY:
         return provider

@@ -83,3 +83,21 @@ def test_seed_demo_is_idempotent_and_has_the_documented_people():
     assert aquakids.makeup_tokens_enabled and aquakids.online_payments and aquakids.invoices_enabled
     assert leaps.makeup_requests_enabled and not leaps.online_payments
     assert aquakids.primary_colour != leaps.primary_colour
+
+
+def test_new_providers_are_cloned_from_the_template_and_complete():
+    from django.conf import settings as django_settings
+    from django.contrib.auth.models import Permission
+
+    from providers.services import provider_create
+
+    template = Provider.objects.get(schema_name=django_settings.TENANT_BASE_SCHEMA)
+    assert not template.domains.exists()
+    assert template not in Provider.objects.real()
+    provider = provider_create(slug="clone-test", name="Clone Test", domains=["clone-test.localhost"])
+    with schema_context(provider.schema_name):
+        assert Permission.objects.exists()  # data made by migrations came along
+        assert Family.objects.count() == 0
+        User.objects.create_user("someone@clone.test", "long-enough-pass")
+    with schema_context(template.schema_name):
+        assert not User.objects.filter(email="someone@clone.test").exists()
