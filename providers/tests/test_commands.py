@@ -94,7 +94,9 @@ def test_new_providers_are_cloned_from_the_template_and_complete():
     template = Provider.objects.get(schema_name=django_settings.TENANT_BASE_SCHEMA)
     assert not template.domains.exists()
     assert template not in Provider.objects.real()
-    provider = provider_create(slug="clone-test", name="Clone Test", domains=["clone-test.localhost"])
+    provider = provider_create(
+        slug="clone-test", name="Clone Test", domains=["clone-test.localhost"]
+    )
     with schema_context(provider.schema_name):
         assert Permission.objects.exists()  # data made by migrations came along
         assert Family.objects.count() == 0
