@@ -22,7 +22,7 @@ from benefits.selectors import family_credit_balance
 from families.models import Family, Guardian
 from portal.exceptions import PortalError
 from portal.money import format_money, to_decimal
-from portal.tasks import queue_email
+from portal.tasks import dispatch, queue_email
 
 from . import gateway
 from .models import (
@@ -548,7 +548,7 @@ def document_request(
         invoice=invoice,
         requested_by=actor_user,
     )
-    transaction.on_commit(lambda: render_document.delay(document.pk))
+    transaction.on_commit(lambda: dispatch(render_document, document.pk))
     return document
 
 

@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django_tenants.utils import tenant_context
 
+from portal.tasks import dispatch
 from providers.models import Provider
 
 from . import gateway
@@ -49,5 +50,5 @@ def stripe_webhook(request):
                 )
         except IntegrityError:
             return HttpResponse("duplicate", content_type="text/plain")
-        process_stripe_event.delay(event.pk)
+        dispatch(process_stripe_event, event.pk)
     return HttpResponse("ok", content_type="text/plain")

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import logging
 import smtplib
 
 from django.core.mail import EmailMultiAlternatives
 from django.db import connection, transaction
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from portal.celery import app
+
+log = logging.getLogger(__name__)
+BROKER_DOWN = (OperationalError, RedisError, ConnectionError, OSError)
 
 
 @app.task(
@@ -27,9 +33,19 @@ def send_email(
     message.send()
 
 
+def dispatch(task, *args, **kwargs):
+    """Queue a task; if the broker is down, do the work here and now instead
+    (slower for this one request, but nothing is lost and no error page)."""
+    try:
+        return task.delay(*args, **kwargs)
+    except BROKER_DOWN:
+        log.warning("broker unavailable: running %s in the web process", task.name)
+        return task.apply(args=args, kwargs=kwargs)
+
+
 def queue_email(**kwargs) -> None:
     """Send after the surrounding transaction commits, in the provider's schema."""
-    transaction.on_commit(lambda: send_email.delay(**kwargs))
+    transaction.on_commit(lambda: dispatch(send_email, **kwargs))
 
 
 @app.task
