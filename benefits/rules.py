@@ -115,6 +115,7 @@ def session_reasons(
     free: int,
     student_booked: bool,
     levels: set[int],
+    programmes: set[int] | None = None,
     token: MakeupToken | None = None,
     pass_obj: Pass | None = None,
 ) -> list[str]:
@@ -124,6 +125,8 @@ def session_reasons(
     starts = local(session.starts_at)
     if session.is_cancelled:
         reasons.append(_("The session is cancelled."))
+    if not session.klass.is_active:
+        reasons.append(_("This class is not running."))
     hours = getattr(provider, "makeup_booking_window_hours", 0)
     if session.starts_at - timedelta(hours=hours) <= timezone.now():
         reasons.append(_("Booking closes %(hours)d hours before the start.") % {"hours": hours})
@@ -140,6 +143,8 @@ def session_reasons(
             )
         if levels and session.klass.level_id not in levels:
             reasons.append(_("The class is a different level."))
+        elif not levels and session.klass.programme_id not in (programmes or set()):
+            reasons.append(_("Make-ups are in your child's own programme."))
     if pass_obj is not None:
         if pass_obj.expires_on and pass_obj.expires_on < starts.date():
             reasons.append(

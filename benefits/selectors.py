@@ -132,6 +132,7 @@ def makeup_offers(token: MakeupToken, *, weeks: int = 6) -> list[rules.Offer]:
                     free=free,
                     student_booked=token.student_id in booked,
                     levels=levels,
+                    programmes=programmes,
                     token=token,
                 ),
             )

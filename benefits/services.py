@@ -146,7 +146,7 @@ def makeup_book(*, token: MakeupToken, session: Session, actor: Guardian) -> Enr
             )
         session = Session.objects.select_related("klass__location").get(pk=session.pk)
         enrollment_services.lock_class(session.klass_id)
-        levels, _programmes, own_classes = rules.student_levels_and_programmes(token.student)
+        levels, programmes, own_classes = rules.student_levels_and_programmes(token.student)
         taken = enrollment_services.session_taken(session)
         booked = (
             Enrollment.objects.filter(
@@ -159,6 +159,7 @@ def makeup_book(*, token: MakeupToken, session: Session, actor: Guardian) -> Enr
             free=session.klass.capacity - taken,
             student_booked=booked,
             levels=levels,
+            programmes=programmes,
             token=token,
         )
         if reasons:

@@ -52,6 +52,14 @@ def order_outstanding(order: Order) -> Decimal:
     return LedgerEntry.objects.filter(order=order).aggregate(t=Sum("amount"))["t"] or ZERO
 
 
+def _payment_in_progress(order: Order) -> bool:
+    return Payment.objects.filter(
+        order=order,
+        status__in=[Payment.Status.PROCESSING, Payment.Status.REQUIRES_ACTION],
+        created_at__gte=timezone.now() - timedelta(minutes=30),
+    ).exists()
+
+
 def _lock_order(order: Order) -> Order:
     return Order.objects.select_for_update(of=("self",)).select_related("family").get(pk=order.pk)
 
@@ -115,6 +123,10 @@ def credit_apply(*, order: Order, actor: Guardian) -> Decimal:
         raise BillingError(_("You may not pay for this family."))
     with transaction.atomic():
         order = _lock_order(order)
+        if order.cancelled_at:
+            raise BillingError(_("This order is cancelled."))
+        if _payment_in_progress(order):
+            raise BillingError(_("A card payment for this order is in progress; wait for it."))
         owed = order_outstanding(order)
         amount = min(owed, family_credit_balance(order.family))
         if amount <= 0:
@@ -172,6 +184,7 @@ def payment_record_offline(
     amount = to_decimal(amount)
     if amount <= 0:
         raise BillingError(_("Enter an amount above zero."))
+    key = f"offline:{key}"
     with transaction.atomic():
         order = _lock_order(order)
         existing = Payment.objects.filter(idempotency_key=key).first()
@@ -224,16 +237,16 @@ def payment_start(
     key: the same payment) and from two tabs (the order is locked; a payment
     in progress or a paid order stops the second one)."""
     _require_online(payer)
+    # Keys are namespaced and belong to one order: a key from elsewhere finds nothing.
+    attempt_key = f"card:{order.pk}:{attempt_key}"
     with transaction.atomic():
         order = _lock_order(order)
-        existing = Payment.objects.filter(idempotency_key=attempt_key).first()
+        existing = Payment.objects.filter(idempotency_key=attempt_key, order=order).first()
         if existing:
             return existing
-        if Payment.objects.filter(
-            order=order,
-            status__in=[Payment.Status.PROCESSING, Payment.Status.REQUIRES_ACTION],
-            created_at__gte=timezone.now() - timedelta(minutes=30),
-        ).exists():
+        if order.cancelled_at:
+            raise BillingError(_("This order is cancelled."))
+        if _payment_in_progress(order):
             raise BillingError(_("A payment for this order is in progress already."))
         amount = order_outstanding(order)
         if amount <= 0:

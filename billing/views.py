@@ -169,13 +169,16 @@ def pay(request, guardian, pk):
         "attempt": services.new_attempt_key(),
         "stripe_js": gateway.js_url(),
         "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
-        "setup_secret": _setup_secret(guardian),
+        "setup_secret": _setup_secret(guardian, request),
     }
     return render(request, "billing/pay.html", context)
 
 
-def _setup_secret(guardian) -> str:
-    """A SetupIntent for entering a new card (card data goes to Stripe only)."""
+def _setup_secret(guardian, request=None) -> str:
+    """A SetupIntent for entering a new card (card data goes to Stripe only);
+    none while staff view as the family (read-only)."""
+    if request is not None and request.session.get("view_as_family"):
+        return ""
     try:
         customer = services.stripe_customer_for(guardian)
         return gateway.setup_intent_create(customer_id=customer).client_secret
@@ -234,7 +237,7 @@ def method_add(request, guardian):
     context = {
         "stripe_js": gateway.js_url(),
         "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
-        "setup_secret": _setup_secret(guardian),
+        "setup_secret": _setup_secret(guardian, request),
     }
     return render(request, "billing/method_add.html", context)
 
@@ -351,32 +354,53 @@ HANDOFF_SECONDS = 300
 def handoff_token(user, order) -> str:
     """Signed, short-lived and single-use: lets the payment page, opened in a
     new tab from the iframe (where the login cookie is partitioned to the
-    provider's site), continue as the same parent for this one order."""
+    provider's site), continue as the same parent for this one order. Bound to
+    this provider and to the user's current password."""
     import secrets
 
     from django.core import signing
+    from django.db import connection
 
     return signing.dumps(
-        {"u": user.pk, "o": order.pk, "n": secrets.token_hex(8)}, salt=HANDOFF_SALT
+        {
+            "u": user.pk,
+            "o": order.pk,
+            "n": secrets.token_hex(8),
+            "h": user.get_session_auth_hash()[:16],
+        },
+        salt=f"{HANDOFF_SALT}:{connection.schema_name}",
     )
+
+
+def _handoff_data(token):
+    from django.core import signing
+    from django.db import connection
+
+    try:
+        return signing.loads(
+            token, salt=f"{HANDOFF_SALT}:{connection.schema_name}", max_age=HANDOFF_SECONDS
+        )
+    except signing.BadSignature as error:
+        raise Http404("This payment link has expired. Open Payments again.") from error
 
 
 @keeps_opener
 @login_not_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def handoff(request, token):
+    """Asks before logging in (a link someone sent must not log a stranger in)."""
     from django.contrib.auth import get_user_model, login
-    from django.core import signing
     from django.core.cache import cache
 
-    try:
-        data = signing.loads(token, salt=HANDOFF_SALT, max_age=HANDOFF_SECONDS)
-    except signing.BadSignature as error:
-        raise Http404("This payment link has expired. Open Payments again.") from error
+    data = _handoff_data(token)
+    user = get_user_model().objects.filter(pk=data["u"], is_active=True).first()
+    if user is None or user.get_session_auth_hash()[:16] != data["h"]:
+        raise Http404("This payment link no longer works.")
+    if request.user.is_authenticated and request.user.pk != user.pk:
+        raise Http404("Log out first: this payment link is for someone else.")
+    if request.method == "GET":
+        return render(request, "billing/handoff.html", {"person": user})
     if not cache.add(f"pay-handoff:{data['n']}", 1, timeout=HANDOFF_SECONDS * 2):
         raise Http404("This payment link was used already.")
-    user = get_user_model().objects.filter(pk=data["u"], is_active=True).first()
-    if user is None:
-        raise Http404
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     return redirect("billing:pay", data["o"])

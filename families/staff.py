@@ -10,6 +10,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -27,10 +28,12 @@ def _staff(request) -> None:
         raise Http404
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def view_as_start(request, pk):
     _staff(request)
     family = get_object_or_404(Family, pk=pk)
+    if request.method == "GET":
+        return render(request, "families/view_as.html", {"family": family})
     StaffView.objects.create(staff=request.user, family=family)
     request.session[SESSION_KEY] = family.pk
     request.__dict__.pop("_portal_guardian", None)
@@ -121,7 +124,8 @@ def report_problem(request):
         messages.success(
             request, _("Thank you. The office has your report and will get back to you.")
         )
-        return redirect(page if page.startswith("/") and not page.startswith("//") else "dashboard")
+        safe = url_has_allowed_host_and_scheme(page, {request.get_host()}, request.is_secure())
+        return redirect(page if safe else "dashboard")
     return render(
         request, "families/report_problem.html", {"form": form, "page": page, "child": child}
     )

@@ -52,29 +52,33 @@ def staff_user_ensure(*, provider: Provider, email: str, password: str, full_nam
 
 def provider_setup(*, provider_id: int) -> Provider:
     """Create and migrate the schema of a provider saved with status
-    "creating" (the platform admin does this through Celery). On failure the
-    provider is marked failed with the reason, its domains are removed and a
-    schema it created is dropped: nothing half-made is reachable."""
+    "creating" (the platform admin does this through Celery). The provider row
+    is locked for the whole set-up, so a second run waits and then finds it
+    done. The schema is made inside a savepoint: on failure PostgreSQL undoes
+    it, the domains are removed and the provider is marked failed with the
+    reason: nothing half-made is reachable."""
     template_ensure()
-    provider = Provider.objects.get(pk=provider_id)
-    if provider.status == Provider.Status.READY:
-        return provider
-    existed = schema_exists(provider.schema_name)
-    try:
-        if existed:
-            raise RuntimeError(f"a schema named {provider.schema_name!r} exists already")
-        provider.create_schema(check_if_exists=False, verbosity=0)
-    except Exception as error:
-        if not existed:
-            with connection.cursor() as cursor:
-                cursor.execute(f'DROP SCHEMA IF EXISTS "{provider.schema_name}" CASCADE')
-        Domain.objects.filter(tenant=provider).delete()
+    with transaction.atomic():
+        provider = Provider.objects.select_for_update().get(pk=provider_id)
+        if provider.status != Provider.Status.CREATING:
+            return provider
+        try:
+            with transaction.atomic():
+                if schema_exists(provider.schema_name):
+                    raise RuntimeError(f"a schema named {provider.schema_name!r} exists already")
+                provider.create_schema(check_if_exists=False, verbosity=0)
+        except Exception as error:
+            Domain.objects.filter(tenant=provider).delete()
+            provider.status = Provider.Status.FAILED
+            provider.setup_error = f"{type(error).__name__}: {error}"[:2000]
+        else:
+            provider.status = Provider.Status.READY
+            provider.setup_error = ""
+        connection.set_schema_to_public()
         Provider.objects.filter(pk=provider.pk).update(
-            status=Provider.Status.FAILED, setup_error=f"{type(error).__name__}: {error}"[:2000]
+            status=provider.status, setup_error=provider.setup_error
         )
-    else:
-        Provider.objects.filter(pk=provider.pk).update(status=Provider.Status.READY, setup_error="")
-    return Provider.objects.get(pk=provider.pk)
+    return Provider.objects.get(pk=provider_id)
 
 
 SETTINGS_FIELDS = [

@@ -29,7 +29,8 @@ def test_view_as_family_is_read_only_and_recorded(staff, aquakids):
     family = novak(aquakids)
     listing = staff.get("/admin/families/family/").content.decode()
     assert f"/staff/view-as/{family.pk}/" in listing
-    staff.get(f"/staff/view-as/{family.pk}/")
+    assert b"This view is recorded" in staff.get(f"/staff/view-as/{family.pk}/").content
+    staff.post(f"/staff/view-as/{family.pk}/")
     html = staff.get("/").content.decode()
     assert "Staff view: you see the portal as the Novak family. Read-only." in html
     assert "The Novak family" in html and "Autumn term: Swim Level 2" in html

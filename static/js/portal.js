@@ -41,8 +41,11 @@
 
   // --- Inside a provider's website (an iframe) ---------------------------------
   var embedded = window.self !== window.top;
+  // Only the provider's own websites (the ones allowed to frame us) hear from us.
+  var parentOrigins = (document.documentElement.dataset.frameOrigins || "").split(" ").filter(Boolean);
   function tell(message) {
-    if (embedded) window.parent.postMessage(message, "*");  // sizes and paths only
+    if (!embedded) return;
+    parentOrigins.forEach(function (origin) { window.parent.postMessage(message, origin); });
   }
   function report() {
     tell({ type: "portal:height", height: document.documentElement.scrollHeight });

@@ -107,6 +107,7 @@ def test_log_in_and_pay_inside_the_frame(allowed, page, undo_payments):
     pay = opened.value  # our own payment page, top-level in a new tab
     pay.wait_for_load_state()
     assert pay.url.startswith("http://aquakids.localhost")
+    pay.get_by_role("button", name="Continue").click()  # "Continue as Ana Novak?"
     card = pay.locator("#card-element")
     card.locator('input[placeholder="number"]').fill("4242424242424242")
     card.locator('input[placeholder="exp_month"]').fill("12")
