@@ -18,8 +18,11 @@ class LineInline(admin.TabularInline):
     extra = 1
     fields = ["kind", "description", "quantity", "unit_price"]
 
-    def has_change_permission(self, request, obj=None):
+    def has_add_permission(self, request, obj=None):
         return obj is None  # lines are fixed once charged; correct with an adjustment
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None
 
     def has_delete_permission(self, request, obj=None):
         return obj is None
@@ -43,6 +46,10 @@ class OrderAdmin(admin.ModelAdmin):
     autocomplete_fields = ["family", "student"]
     inlines = [LineInline, EntryInline]
     actions = ["record_offline_payment"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Once charged, the family and lines stay; corrections are adjustments.
+        return ["family", "student"] if obj else []
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -129,6 +136,13 @@ class AdjustmentForm(forms.ModelForm):
         model = LedgerEntry
         fields = ["family", "order", "amount", "description"]
         labels = {"description": _("reason")}
+
+    def clean(self):
+        cleaned = super().clean()
+        order, family = cleaned.get("order"), cleaned.get("family")
+        if order and family and order.family_id != family.pk:
+            self.add_error("order", _("That order belongs to another family."))
+        return cleaned
 
 
 @admin.register(LedgerEntry)

@@ -177,19 +177,24 @@ def _book_payment(payment: Payment) -> None:
 
 
 def payment_record_offline(
-    *, order: Order, amount: Decimal, method: str, key: str, actor_user
+    *, order: Order, amount: Decimal | None, method: str, key: str, actor_user
 ) -> Payment:
     """Staff record money received at the desk or by bank transfer. `key`
-    comes from the form, so a double submit records once."""
-    amount = to_decimal(amount)
-    if amount <= 0:
-        raise BillingError(_("Enter an amount above zero."))
+    comes from the form, so a double submit records once. Without an amount:
+    what the order owes, worked out under the order lock."""
     key = f"offline:{key}"
     with transaction.atomic():
         order = _lock_order(order)
-        existing = Payment.objects.filter(idempotency_key=key).first()
+        existing = Payment.objects.filter(idempotency_key=key, order=order).first()
         if existing:
             return existing
+        if amount is None:
+            amount = order_outstanding(order)
+            if amount <= 0:
+                raise BillingError(_("Nothing is owed on this order."))
+        amount = to_decimal(amount)
+        if amount <= 0:
+            raise BillingError(_("Enter an amount above zero."))
         payment = Payment.objects.create(
             family=order.family,
             order=order,
@@ -284,12 +289,19 @@ def payment_start(
             payment, error.user_message or str(error), getattr(error, "payment_intent", None)
         )
         return Payment.objects.get(pk=payment.pk)
-    except gateway.GatewayUnavailable:
-        _payment_fail(
-            payment,
-            _("We could not reach the card processor. Nothing was charged; try again."),
-            None,
-        )
+    except gateway.GatewayUnavailable as error:
+        if "timed out" in str(error).lower() or "timeout" in str(error).lower():
+            # The request may have reached Stripe: leave the payment processing
+            # (it blocks a second charge) until a webhook or a sync tells.
+            Payment.objects.filter(pk=payment.pk).update(
+                failure_message=_("Waiting for the card processor to confirm. Do not pay again.")
+            )
+        else:
+            _payment_fail(
+                payment,
+                _("We could not reach the card processor. Nothing was charged; try again."),
+                None,
+            )
         return Payment.objects.get(pk=payment.pk)
     Payment.objects.filter(pk=payment.pk).update(
         stripe_payment_intent_id=intent.id, client_secret=intent.client_secret or ""

@@ -71,6 +71,21 @@ def process_stripe_event(event_id: int) -> str:
     if event.processed_at:
         return "processed already"
     payment = Payment.objects.filter(stripe_payment_intent_id=event.object_id).first()
+    if payment is None and event.object_id:
+        # A payment whose create call timed out: find it by our own id in metadata.
+        from . import gateway
+
+        intent = gateway.payment_intent_retrieve(event.object_id)
+        metadata = intent.to_dict().get("metadata") or {}
+        ours = str(metadata.get("payment", ""))
+        payment = (
+            Payment.objects.filter(pk=ours, stripe_payment_intent_id__isnull=True).first()
+            if str(ours).isdigit()
+            else None
+        )
+        if payment is not None:
+            Payment.objects.filter(pk=payment.pk).update(stripe_payment_intent_id=event.object_id)
+            payment.refresh_from_db()
     if payment is not None:
         services.payment_sync(payment=payment)
     StripeEvent.objects.filter(pk=event_id).update(processed_at=timezone.now())

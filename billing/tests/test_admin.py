@@ -66,3 +66,17 @@ def test_adjustment_with_a_reason_and_refund_through_stripe(
     connection.set_tenant(in_aquakids)
     entry = LedgerEntry.objects.get(description="Goodwill write-off")
     assert entry.kind == "adjustment" and services.order_outstanding(order) == 0
+
+
+def test_an_adjustment_cannot_mix_families(staff, in_aquakids):
+    from enrollments.tests.factories import FamilyFactory
+
+    order = new_order()
+    other = FamilyFactory()
+    response = staff.post(
+        "/admin/billing/ledgerentry/add/",
+        {"family": other.pk, "order": order.pk, "amount": "-5", "description": "Mixed up"},
+    )
+    assert "That order belongs to another family." in response.content.decode()
+    connection.set_tenant(in_aquakids)
+    assert not LedgerEntry.objects.filter(description="Mixed up").exists()

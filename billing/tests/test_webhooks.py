@@ -150,3 +150,37 @@ def test_two_tabs_paying_the_same_order_charge_once(committed, race_provider):
         assert Payment.objects.filter(order=order, status="succeeded").count() == 1
         assert services.order_outstanding(order) == Decimal("0.00")
         assert LedgerEntry.objects.filter(order=order, kind="payment").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_payment_whose_create_call_timed_out_is_found_by_its_metadata(in_aquakids, aquakids):
+    from billing import gateway
+
+    order = new_order(amount="20.00")
+    guardian = payer(order.family, email="timeout@example.com")
+    payment = Payment.objects.create(
+        family=order.family,
+        order=order,
+        payer=guardian,
+        amount=Decimal("20.00"),
+        method="card",
+        idempotency_key="card:timeout",
+    )
+    intent = gateway.payment_intent_create(
+        amount=payment.amount,
+        currency="EUR",
+        customer_id=services.stripe_customer_for(guardian),
+        payment_method_id=card(),
+        payment_id=payment.pk,
+        idempotency_key="t",
+        description="x",
+    )
+    assert intent.status == "succeeded"  # Stripe charged; our side never heard back
+    assert (
+        post(*signed(event("payment_intent.succeeded", intent.id, "aquakids", "evt_t"))).status_code
+        == 200
+    )
+    connection.set_tenant(aquakids)
+    payment.refresh_from_db()
+    assert payment.status == "succeeded" and payment.stripe_payment_intent_id == intent.id
+    assert LedgerEntry.objects.filter(payment=payment).count() == 1
