@@ -52,15 +52,6 @@ def order_status(order) -> str:
     return "unpaid"
 
 
-STATUS_LABELS = {
-    "unpaid": "Unpaid",
-    "partly_paid": "Partly paid",
-    "paid": "Paid",
-    "cancelled": "Cancelled",
-    "refunded": "Refunded",
-}
-
-
 @dataclass
 class OrderGroups:
     unpaid: list

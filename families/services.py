@@ -26,18 +26,14 @@ from .exceptions import InvitationInvalid, NotAllowed
 from .models import (
     AVATAR_COLOURS,
     ContactEmail,
-    ContactPhone,
     Family,
     Guardian,
     Invitation,
-    MailingAddress,
     Student,
 )
 
 INVITATION_DAYS = 7
 INVITATION_SALT = "families.invitation"
-CONTACT_MODELS = {"email": ContactEmail, "phone": ContactPhone, "address": MailingAddress}
-
 # Apps that hold family secrets react when a guardian loses access (enrollments
 # resets the calendar links); each runs inside the revoking transaction.
 access_revoked_hooks: list = []

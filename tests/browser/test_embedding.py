@@ -52,9 +52,7 @@ def allowed(host_site):
 
 @pytest.fixture
 def undo_payments():
-    before = committed(
-        lambda: set(Payment.objects.values_list("pk", flat=True)) if False else _payments()
-    )
+    before = committed(_payments)
     yield
 
     def undo():
@@ -146,9 +144,7 @@ def test_deep_link_opens_a_section(allowed, page, tmp_path):
 def test_a_site_that_is_not_allowed_cannot_frame_the_portal(host_site, page):
     page.goto(host_site + "/")
     page.wait_for_selector("iframe")
-    frame = page.frames[-1]
-    page.wait_for_timeout(1500)
-    assert "Log in" not in (frame.content() if frame.url.startswith("http://aquakids") else "")
+    page.wait_for_timeout(1500)  # the same page on an allowed origin shows the login (test above)
     assert page.frame_locator("iframe").get_by_label("Password").count() == 0
 
 
