@@ -128,8 +128,8 @@ TENANT_DOMAIN_MODEL = "providers.Domain"
 PUBLIC_SCHEMA_URLCONF = "portal.urls_public"
 ROOT_URLCONF = "portal.urls"
 TENANT_LIMIT_SET_CALLS = True
-# New providers are cloned from a migrated template schema (a provider row
-# without domains), not migrated from scratch: seconds instead of many.
+# A migrated template schema (a provider row without domains): new providers
+# get its rows and the migrations' DDL in one transaction (providers/schema.py).
 TENANT_BASE_SCHEMA = "provider_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
 SHOW_PUBLIC_IF_NO_TENANT_FOUND = False

@@ -172,6 +172,21 @@ class Provider(TenantMixin):
             self.schema_name = self.slug.replace("-", "_")
         super().save(*args, **kwargs)
 
+    def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
+        """The template is migrated; every other provider's schema is made
+        from the models' DDL in one transaction (providers/schema.py)."""
+        from django_tenants.utils import schema_exists
+
+        from .schema import schema_create
+
+        template = settings.TENANT_BASE_SCHEMA
+        if self.schema_name == template or not sync_schema or not schema_exists(template):
+            return super().create_schema(check_if_exists, sync_schema, verbosity)
+        if check_if_exists and schema_exists(self.schema_name):
+            return False
+        schema_create(self.schema_name)
+        return True
+
     @property
     def is_public(self) -> bool:
         return self.schema_name == "public"
