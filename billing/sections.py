@@ -26,7 +26,12 @@ def payments_context(viewer: Viewer) -> dict:
 
 def orders_context(viewer: Viewer) -> dict:
     groups = _orders(viewer)
-    return {"unpaid_count": len(groups.unpaid), "paid_count": len(groups.paid), "orders": groups}
+    return {
+        "unpaid_count": len(groups.unpaid),
+        "paid_count": groups.paid_count,
+        "more_paid": groups.paid_count - len(groups.paid),
+        "orders": groups,
+    }
 
 
 register(

@@ -55,24 +55,40 @@ def order_status(order) -> str:
 @dataclass
 class OrderGroups:
     unpaid: list
-    paid: list
+    paid: list  # the most recent only
+    paid_count: int
 
 
-def order_groups(family, *, paid_limit: int | None = None) -> OrderGroups:
-    orders = list(orders_with_balance(family).order_by("due_date", "-created_at"))
+def owing_order_ids(family) -> list[int]:
+    """Orders of the family with something still owed: one aggregate over
+    the family's ledger."""
+    return list(
+        LedgerEntry.objects.filter(family=family, order__isnull=False)
+        .values("order")
+        .annotate(total=Sum("amount"))
+        .filter(total__gt=0)
+        .values_list("order", flat=True)
+    )
+
+
+def order_groups(family, *, paid_limit: int = 10) -> OrderGroups:
+    """Unpaid orders (all of them: a family acts on each), and the most recent
+    `paid_limit` others with their number. However many orders a family has,
+    this reads the unpaid ones and a page of the rest."""
+    owing = Q(pk__in=owing_order_ids(family), cancelled_at__isnull=True)
+    orders = orders_with_balance(family)
+    unpaid = list(orders.filter(owing).order_by("due_date", "-created_at"))  # none: no query
+    paid, paid_count = [], 0
+    if paid_limit:
+        paid = list(orders.exclude(owing).order_by("-created_at", "-pk")[:paid_limit])
+        paid_count = Order.objects.filter(family=family).count() - len(unpaid)
     day = today()
-    for order in orders:
+    for order in unpaid + paid:
         order.status = order_status(order)
         order.overdue = order.status in ("unpaid", "partly_paid") and bool(
             order.due_date and order.due_date < day
         )
-    unpaid = [o for o in orders if o.status in ("unpaid", "partly_paid")]
-    paid = sorted(
-        (o for o in orders if o.status not in ("unpaid", "partly_paid")),
-        key=lambda o: o.created_at,
-        reverse=True,
-    )
-    return OrderGroups(unpaid=unpaid, paid=paid[:paid_limit] if paid_limit else paid)
+    return OrderGroups(unpaid=unpaid, paid=paid, paid_count=paid_count)
 
 
 def order_in_family(family, pk) -> Order:

@@ -63,10 +63,6 @@ def overview(request, guardian):
         raise Http404
     page = Paginator(selectors.history(family, tab), PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
-        "fin": selectors.financials(family),
-        "credit": family_credit_balance(family),
-        "unpaid": selectors.order_groups(family).unpaid,
-        "methods": list(PaymentMethod.objects.filter(guardian=guardian)),
         "tab": tab,
         "page": page,
         "tabs": [
@@ -75,6 +71,15 @@ def overview(request, guardian):
             ("payments", _("Payments")),
             ("refunds", _("Refunds")),
         ],  # fmt: skip
+    }
+    if request.htmx and request.GET.get("part") == "history":
+        # A tab of the history: only what that part shows is read.
+        return render(request, "billing/overview.html#history", context)
+    context |= {
+        "fin": selectors.financials(family),
+        "credit": family_credit_balance(family),
+        "unpaid": selectors.order_groups(family, paid_limit=0).unpaid,
+        "methods": list(PaymentMethod.objects.filter(guardian=guardian)),
         "documents": list(Document.objects.filter(family=family).select_related("location")[:8]),
         "locations": list(Location.objects.filter(is_active=True)),
         "online": online(request.tenant),
@@ -82,8 +87,6 @@ def overview(request, guardian):
         "today": timezone.localdate(),
     }
     template = "billing/overview.html"
-    if request.htmx and request.GET.get("part") == "history":
-        template += "#history"
     return render(request, template, context)
 
 
@@ -402,5 +405,5 @@ def handoff(request, token):
         return render(request, "billing/handoff.html", {"person": user})
     if not cache.add(f"pay-handoff:{data['n']}", 1, timeout=HANDOFF_SECONDS * 2):
         raise Http404("This payment link was used already.")
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, user, backend="accounts.backends.PortalBackend")
     return redirect("billing:pay", data["o"])

@@ -15,7 +15,11 @@ from .models import ContactEmail, ContactPhone, Guardian, Invitation, MailingAdd
 def guardian_for_user(user) -> Guardian | None:
     if not getattr(user, "is_authenticated", False):
         return None
-    return Guardian.objects.select_related("family").filter(user=user).first()
+    try:
+        # Joined when the user was loaded (accounts.backends): no query then.
+        return user.guardian
+    except Guardian.DoesNotExist:
+        return None
 
 
 def guardian_for_request(request) -> Guardian | None:

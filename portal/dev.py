@@ -365,12 +365,14 @@ def bench(args: list[str]) -> int:
     # Production settings (DEBUG off); a throwaway key for this local run only.
     os.environ.setdefault("SECRET_KEY", "bench-" + hashlib.sha256(str(ROOT).encode()).hexdigest())
     os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
+    os.environ["PORTAL_BENCH_DATA"] = str(DATA / "bench")
     services = Services(DATA / "bench")
     try:
         services.start(stripe_port=None)
         prepare_database()
-        manage("bench_documents", *args)
-        return 0
+        from portal import bench as load_bench
+
+        return load_bench.main(args)
     finally:
         services.stop()
 

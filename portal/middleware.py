@@ -5,13 +5,35 @@ from __future__ import annotations
 from http.cookies import Morsel
 
 from django.conf import settings
+from django.core.cache import caches
 from django.utils import timezone, translation
+from django_tenants.middleware.main import TenantMainMiddleware
 
 # Python 3.11's Morsel does not know the CHIPS `Partitioned` attribute, and
 # Django 5.2 cannot set it. Teach Morsel once; EmbeddingMiddleware sets it.
 if "partitioned" not in Morsel._reserved:  # type: ignore[attr-defined]
     Morsel._reserved["partitioned"] = "Partitioned"  # type: ignore[attr-defined]
     Morsel._flags.add("partitioned")  # type: ignore[attr-defined]
+
+
+class TenantMiddleware(TenantMainMiddleware):
+    """django-tenants' host name -> provider lookup, kept in the "hosts"
+    cache: most requests make no query for it. Saving a provider or a domain
+    forgets its entries (providers.signals), so a change is seen at once by
+    every web process."""
+
+    def get_tenant(self, domain_model, hostname):
+        hosts = caches["hosts"]
+        key = host_key(hostname)
+        tenant = hosts.get(key)
+        if tenant is None:
+            tenant = super().get_tenant(domain_model, hostname)
+            hosts.set(key, tenant)
+        return tenant
+
+
+def host_key(hostname: str) -> str:
+    return f"host:{hostname.lower()}"
 
 
 def frame_ancestors(request) -> str:

@@ -102,9 +102,38 @@ def bench_ensure() -> Provider:
     provider = provider_ensure(BENCH, "Benchmark Swim Club")
     with tenant_context(provider):
         timetable_ensure(classes=40)
-        family_small("small@bench.test")
+        for email in small_emails():
+            family_small(email)
         family_large("large@bench.test")
     return provider
+
+
+def small_emails(count: int = 25) -> list[str]:
+    """Logins of the bench provider's small families (one per parent in the
+    load test); the first is small@bench.test."""
+    return ["small@bench.test"] + [f"small-{n:02d}@bench.test" for n in range(2, count + 1)]
+
+
+def sessions(emails: list[str]) -> list[dict]:
+    """A logged-in session per login (in the current provider's schema),
+    with the family's children: what the load generator sends."""
+    from django.test import Client
+
+    from families.models import Guardian
+
+    found = []
+    for email in emails:
+        guardian = Guardian.objects.select_related("user", "family").get(user__email=email)
+        client = Client()
+        client.force_login(guardian.user)
+        found.append(
+            {
+                "email": email,
+                "cookie": f"sessionid={client.cookies['sessionid'].value}",
+                "children": list(guardian.family.students.values_list("pk", flat=True)),
+            }
+        )
+    return found
 
 
 def timetable_ensure(*, classes: int) -> None:
@@ -359,3 +388,12 @@ def _fill(family, *, children: int, bookings: int, ledger: int, benefits: int) -
         Discount.objects.bulk_create(
             [Discount(family=family, kind="sibling", description="Sibling discount", percent=10)]
         )
+
+
+def analyze() -> None:
+    """Fresh planner statistics for what was just bulk-inserted, as
+    autovacuum would gather them in a running deployment."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")

@@ -136,7 +136,7 @@ SHOW_PUBLIC_IF_NO_TENANT_FOUND = False
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
 MIDDLEWARE = [
-    "django_tenants.middleware.main.TenantMainMiddleware",
+    "portal.middleware.TenantMiddleware",
     "portal.middleware.ProviderReadyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before sessions and CSRF, so its response pass sees their cookies.
@@ -193,13 +193,23 @@ if not REDIS_URL:
 REDIS_DB = 9 if TESTING else None
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Reads miss and writes drop while Redis is unreachable (portal/cache.py).
+        "BACKEND": "portal.cache.FailOpenRedisCache",
         "LOCATION": redis_url(REDIS_URL, REDIS_DB),
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1},
         # Keys carry the provider's schema: no cache entry crosses providers.
         "KEY_FUNCTION": "django_tenants.cache.make_key",
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
         "KEY_PREFIX": "portal",
-    }
+    },
+    # Host name -> provider, shared by every provider (portal.middleware.TenantMiddleware).
+    "hosts": {
+        "BACKEND": "portal.cache.FailOpenRedisCache",
+        "LOCATION": redis_url(REDIS_URL, REDIS_DB),
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1},
+        "KEY_PREFIX": "portal-hosts",
+        "TIMEOUT": 600,
+    },
 }
 
 CELERY_BROKER_URL = celery_url(redis_url(REDIS_URL, REDIS_DB))
@@ -209,6 +219,11 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task whose worker died unacknowledged is handed to another worker after
+# this many seconds (longer than the longest task: a 10,000-line statement).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(env("CELERY_VISIBILITY_TIMEOUT", "1800"))
+}
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "portal-test" if TESTING else "portal")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "portal.beat.ProvidersScheduler"
@@ -229,6 +244,7 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", "")
 
 # --- Accounts ------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["accounts.backends.PortalBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -256,10 +272,16 @@ CSRF_COOKIE_SAMESITE = "None"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # Cookies marked Partitioned (CHIPS) by portal.middleware.EmbeddingMiddleware.
 SESSION_COOKIE_NAME = "sessionid"
+# Sessions are read from the cache and written through to PostgreSQL: a
+# Redis outage costs a query, never a login.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 CSRF_COOKIE_NAME = "csrftoken"
 PARTITIONED_COOKIES = [SESSION_COOKIE_NAME, CSRF_COOKIE_NAME]
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY") else None
+# The benchmark's baseline page (portal/bench.py); never on in production.
+BENCH_VIEWS = env_bool("BENCH_VIEWS", False)
+
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "0"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)

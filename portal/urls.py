@@ -1,5 +1,6 @@
 """URLs on a provider's host (tenant schema)."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
@@ -38,3 +39,6 @@ urlpatterns = [
     ),
     path("report-a-problem/", family_staff.report_problem, name="report_problem"),
 ]
+
+if settings.BENCH_VIEWS:
+    urlpatterns.append(path("bench/static/", views.bench_static, name="bench_static"))

@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class ProvidersConfig(AppConfig):
     name = "providers"
     verbose_name = _("Providers")
+
+    def ready(self):
+        from . import signals  # noqa: F401

@@ -48,6 +48,17 @@ class ProviderQuerySet(models.QuerySet):
         """Providers people use: not the public schema, not the template."""
         return self.exclude(schema_name__in=["public", settings.TENANT_BASE_SCHEMA])
 
+    def update(self, **kwargs):
+        """As QuerySet.update, and the cached host lookups of the providers
+        changed are forgotten (portal.middleware.TenantMiddleware)."""
+        from .signals import hosts_forget
+
+        changed = list(self.values_list("pk", flat=True))
+        count = super().update(**kwargs)
+        for pk in changed:
+            hosts_forget(pk)
+        return count
+
 
 class Provider(TenantMixin):
     """A provider and its settings. The schema is created and migrated when the

@@ -98,3 +98,26 @@ def test_dashboard_queries_do_not_grow_with_the_family(aquakids, ana):
     with CaptureQueriesContext(connection) as fragment:
         ana.get(f"/?child={mia.pk}", HTTP_HX_REQUEST="true")
     assert len(fragment) <= small
+
+
+def test_htmx_fragments_make_few_queries(aquakids, ana):
+    """Fragments a parent's clicks fetch: at most 5 queries for a history
+    tab; a dashboard section alone costs less than the whole dashboard."""
+    mia = student(aquakids, "Mia")
+    counts = {}
+    for url in [
+        "/billing/?tab=charges&part=history",
+        "/billing/?tab=payments&part=history",
+        "/sections/upcoming/",
+        f"/sections/bookings/?child={mia.pk}",
+        "/sections/payments/",
+        "/sections/benefits/",
+    ]:
+        with CaptureQueriesContext(connection) as queries:
+            assert ana.get(url, HTTP_HX_REQUEST="true").status_code == 200
+        counts[url] = len(queries)
+    print(counts)
+    assert counts["/billing/?tab=charges&part=history"] <= 5
+    assert counts["/billing/?tab=payments&part=history"] <= 5
+    whole = dashboard_queries(ana)
+    assert all(count < whole for count in counts.values()), counts

@@ -26,6 +26,7 @@ class Command(BaseCommand):
         with tenant_context(provider):
             for email in ("small@bench.test", "large@bench.test"):
                 self.stdout.write(f"  {email}: {family_counts(email)}")
+        scale.analyze()
         if options["providers"]:
             start = time.perf_counter()
             timings = scale.providers_ensure(

@@ -1,0 +1,17 @@
+"""Loading the logged-in user on a provider's host also loads their guardian
+and family in the same query: every family page needs them."""
+
+from __future__ import annotations
+
+from django.contrib.auth.backends import ModelBackend
+from django.db import connection
+
+
+class PortalBackend(ModelBackend):
+    def get_user(self, user_id):
+        if connection.schema_name == "public":
+            return super().get_user(user_id)
+        from accounts.models import User
+
+        user = User._default_manager.select_related("guardian__family").filter(pk=user_id).first()
+        return user if user is not None and self.user_can_authenticate(user) else None

@@ -1,0 +1,372 @@
+"""`make bench`: the portal under load, with production settings.
+
+Runs inside `portal.dev bench` once the servers are up. It builds the data
+(`bench_data`), serves the portal with gunicorn (DEBUG off, persistent
+database connections), drives it with wrk from a second process on loopback,
+and prints every figure with its goal. No Django here: it only starts
+processes and reads what they print.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+BIN = Path(PY).parent
+HOST = "bench.localhost"
+PARENTS = 25
+
+WRK_SCRIPT = r"""
+local sessions = __SESSIONS__
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("number", counter)
+end
+function init(args)
+  local s = sessions[((number - 1) % #sessions) + 1]
+  cookie = s.cookie
+  paths = s.paths
+  hx = s.hx
+  step = (number * 7) % #paths
+end
+function request()
+  step = step % #paths + 1
+  local headers = {Host = "__HOST__", Cookie = cookie, ["Accept-Encoding"] = "gzip, br"}
+  if hx[step] then headers["HX-Request"] = "true" end
+  return wrk.format("GET", paths[step], headers)
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %d, "seconds": %f, "p50": %f, "p95": %f, "p99": %f, "max": %f, ' ..
+    '"status_errors": %d, "socket_errors": %d}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3,
+    latency:percentile(95) / 1e3, latency:percentile(99) / 1e3, latency.max / 1e3,
+    e.status, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def say(message: str) -> None:
+    print(f"bench: {message}", flush=True)
+
+
+def manage(*args: str, capture: bool = False) -> str:
+    result = subprocess.run(
+        [PY, str(ROOT / "manage.py"), *args],
+        check=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE if capture else None,
+        text=True,
+    )
+    return result.stdout or ""
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if not found and shutil.which("apt-get"):
+        say("installing wrk (apt-get)")
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False)
+        if not shutil.which("wrk"):
+            subprocess.run(["apt-get", "update", "-qq"], check=False)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False)
+        found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("bench: wrk is needed (Debian package `wrk`)")
+    return found
+
+
+class Server:
+    """gunicorn with production settings on a free port."""
+
+    def __init__(self, port: int, workers: int, threads: int):
+        self.port, self.workers, self.threads = port, workers, threads
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> Server:
+        self.process = subprocess.Popen(
+            [
+                str(BIN / "gunicorn"),
+                "portal.wsgi:application",
+                "--bind", f"127.0.0.1:{self.port}",
+                "--workers", str(self.workers),
+                "--threads", str(self.threads),
+                "--worker-class", "gthread",
+                "--keep-alive", "30",
+                "--log-level", "warning",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "BENCH_VIEWS": "1"},
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                fetch(self.port, "/healthz")
+                return self
+            time.sleep(0.2)
+        raise SystemExit("bench: gunicorn did not start")
+
+    def __exit__(self, *exc) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(20)
+
+
+def fetch(port: int, path: str, cookie: str = "", headers: dict | None = None):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        headers={"Host": HOST, "Cookie": cookie, **(headers or {})},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+def warm(port: int, sessions: list[dict]) -> None:
+    """Each path once per session, so every gunicorn thread has its
+    connection and templates loaded before the clock starts."""
+    for session in sessions:
+        for path, hx in zip(session["paths"], session["hx"], strict=True):
+            fetch(port, path, session["cookie"], {"HX-Request": "true"} if hx else None)
+
+
+def journey(children: list[int]) -> tuple[list[str], list[bool]]:
+    """A parent's mixed journey: dashboard, focus a child (HTMX), payments,
+    the charges tab of the history (HTMX), make-ups, back to the family."""
+    child = children[0] if children else ""
+    steps = [
+        ("/", False),
+        (f"/?child={child}", True),
+        ("/billing/", False),
+        ("/billing/?tab=charges&part=history", True),
+        ("/benefits/makeups/", False),
+        ("/", True),
+    ]
+    return [p for p, _ in steps], [h for _, h in steps]
+
+
+def wrk(wrk_bin: str, port: int, sessions: list[dict], seconds: int) -> dict:
+    rows = []
+    for s in sessions:
+        paths = ",".join(json.dumps(p) for p in s["paths"])
+        hx = ",".join("true" if h else "false" for h in s["hx"])
+        rows.append(f"{{cookie={json.dumps(s['cookie'])}, paths={{{paths}}}, hx={{{hx}}}}}")
+    table = "{" + ",".join(rows) + "}"
+    script = WRK_SCRIPT.replace("__SESSIONS__", table).replace("__HOST__", HOST)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        output = subprocess.run(
+            [
+                wrk_bin,
+                "-t", str(len(sessions)),
+                "-c", str(len(sessions)),
+                "-d", f"{seconds}s",
+                "--timeout", "10s",
+                "-s", handle.name,
+                f"http://127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout  # fmt: skip
+    finally:
+        os.unlink(handle.name)
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    result = json.loads(line[len("RESULT ") :])
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def one_path(sessions: list[dict], path: str, hx: bool = False) -> list[dict]:
+    return [{**s, "paths": [path], "hx": [hx]} for s in sessions]
+
+
+def page_weight(port: int, cookie: str) -> dict:
+    """Bytes a browser transfers for a first dashboard load: the HTML and
+    every stylesheet and script it links, compressed as served."""
+    accept = {"Accept-Encoding": "gzip, br"}
+    _, headers, body = fetch(port, "/", cookie, accept)
+    html = body if headers.get("Content-Encoding") != "gzip" else gzip.decompress(body)
+    total, scripts = len(body), 0
+    for kind, url in re.findall(
+        rb'<(script|link)[^>]+(?:src|href)="(/static/[^"]+)"', html, flags=re.I
+    ):
+        _, _, asset = fetch(port, url.decode(), cookie, accept)
+        total += len(asset)
+        if kind.lower() == b"script":
+            scripts += len(asset)
+    return {"total": total, "scripts": scripts, "html": len(body)}
+
+
+def load_figures(port: int, wrk_bin: str, sessions: dict, seconds: int) -> dict:
+    small, large = [], []
+    for s in sessions["small"]:
+        paths, hx = journey(s["children"])
+        small.append({**s, "paths": paths, "hx": hx})
+    for s in sessions["large"]:
+        paths, hx = journey(s["children"])
+        large.append({**s, "paths": paths, "hx": hx})
+    warm(port, small[:4] + large[:4])
+    _, _, dashboard = fetch(port, "/", small[0]["cookie"])
+    figures = {"dashboard_bytes": len(dashboard)}
+    figures["dashboard"] = wrk(wrk_bin, port, one_path(small, "/"), seconds)
+    figures["static"] = wrk(
+        wrk_bin, port, one_path(small, f"/bench/static/?bytes={len(dashboard)}"), seconds
+    )
+    figures["mixed_small"] = wrk(wrk_bin, port, small, seconds)
+    figures["mixed_large"] = wrk(wrk_bin, port, large, seconds)
+    figures["weight"] = page_weight(port, small[0]["cookie"])
+    return figures
+
+
+def timed(*args: str) -> float:
+    start = time.perf_counter()
+    manage(*args)
+    return time.perf_counter() - start
+
+
+def provider_count() -> int:
+    out = manage(
+        "shell",
+        "-c",
+        "from providers.models import Provider; print(Provider.objects.real().count())",
+        capture=True,
+    )
+    return int(out.strip().splitlines()[-1])
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="make bench ARGS=...")
+    parser.add_argument("--providers", type=int, default=1000, help="the large deployment")
+    parser.add_argument("--seconds", type=int, default=15, help="each wrk run")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--pdf-sizes", default="1000,10000")
+    parser.add_argument("--skip", default="", help="comma-separated: load,scale,pdf")
+    options = parser.parse_args(argv)
+    skip = set(filter(None, options.skip.split(",")))
+    wrk_bin = ensure_wrk() if {"load", "scale"} - skip else ""
+    os.environ["STATIC_ROOT"] = str(Path(os.environ.get("PORTAL_BENCH_DATA", ROOT)) / "static")
+    manage("collectstatic", "--noinput", "-v", "0")
+    manage("bench_data", "--providers", "10")
+    rows: list[tuple[str, str, str]] = []
+    port = int(os.environ.get("BENCH_PORT", "8765"))
+
+    if "load" not in skip:
+        sessions = json.loads(manage("bench_sessions", "--parents", str(PARENTS), capture=True))
+        with Server(port, options.workers, options.threads):
+            figures = load_figures(port, wrk_bin, sessions, options.seconds)
+        say(json.dumps(figures))
+        d, s = figures["dashboard"], figures["static"]
+        small, large = figures["mixed_small"], figures["mixed_large"]
+        rows += [
+            (
+                "dashboard req/s ÷ static page of the same size",
+                f"{d['rps']:.0f} ÷ {s['rps']:.0f} = {d['rps'] / s['rps']:.2f}",
+                "≥ 0.6",
+            ),
+            (
+                f"p95, {PARENTS} parents, mixed journey (small families)",
+                f"{small['p95']:.0f} ms ({small['rps']:.0f} req/s, "
+                f"{small['status_errors'] + small['socket_errors']} errors)",
+                "≤ 150 ms, no errors",
+            ),
+            (
+                "p95 large family ÷ small family",
+                f"{large['p95']:.0f} ÷ {small['p95']:.0f} ms = {large['p95'] / small['p95']:.2f} "
+                f"({large['status_errors'] + large['socket_errors']} errors)",
+                "≤ 1.3",
+            ),
+            (
+                "first dashboard load transferred; JavaScript",
+                f"{figures['weight']['total'] / 1024:.0f} KB; "
+                f"{figures['weight']['scripts'] / 1024:.0f} KB",
+                "≤ 150 KB; ≤ 25 KB",
+            ),
+        ]
+
+    if "scale" not in skip:
+        small_sessions = json.loads(
+            manage("bench_sessions", "--parents", str(PARENTS), capture=True)
+        )["small"]
+        for s in small_sessions:
+            s["paths"], s["hx"] = journey(s["children"])
+        p95 = {}
+        for count in (10, options.providers):
+            made = manage("bench_data", "--providers", str(count), capture=True)
+            say(made.strip().splitlines()[-1])
+            total = provider_count()
+            with Server(port, options.workers, options.threads):
+                warm(port, small_sessions[:4])
+                p95[count] = wrk(wrk_bin, port, small_sessions, options.seconds)["p95"]
+            say(f"{total} providers: p95 {p95[count]:.0f} ms")
+        rows.append(
+            (
+                f"dashboard journey p95, {options.providers} providers ÷ 10",
+                f"{p95[options.providers]:.0f} ÷ {p95[10]:.0f} ms = "
+                f"{p95[options.providers] / p95[10]:.2f}",
+                "≤ 1.1",
+            )
+        )
+        total = provider_count()
+        seconds = timed("migrate_schemas", "--executor=standard", "-v", "0")
+        rows.append(
+            (
+                f"`migrate_schemas`, nothing to migrate, {total} providers",
+                f"{seconds:.0f} s = {seconds / (total + 2):.2f} s per schema",
+                "well under 0.8 s",
+            )
+        )
+        ready = []
+        for _ in range(5):
+            out = manage("bench_provider_ready", capture=True)
+            ready.append(float(out.strip().splitlines()[-1]))
+        rows.append(
+            (
+                f"new provider ready to log in ({total} providers exist)",
+                f"median {statistics.median(ready):.2f} s of 5",
+                "≤ 2 s",
+            )
+        )
+
+    if "pdf" not in skip:
+        out = manage("bench_documents", f"--sizes={options.pdf_sizes}", capture=True)
+        print(out, end="")
+        sizes = {}
+        for line in out.splitlines():
+            parts = line.split()
+            if parts and parts[0].isdigit():
+                sizes[int(parts[0])] = (float(parts[1]), float(parts[2]))
+        if sizes:
+            first, last = min(sizes), max(sizes)
+            rows.append(
+                (
+                    f"statement PDF, {first:,} lines; {last:,} ÷ {first:,}",
+                    f"{sizes[first][0]:.1f} s; {sizes[last][0]:.1f} ÷ {sizes[first][0]:.1f} = "
+                    f"{sizes[last][0] / sizes[first][0]:.1f}",
+                    "≤ 3 s; ≤ 11",
+                )
+            )
+
+    print()
+    print("| measure | result | goal |")
+    print("|---|---|---|")
+    for measure, result, goal in rows:
+        print(f"| {measure} | {result} | {goal} |")
+    return 0

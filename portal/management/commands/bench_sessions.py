@@ -1,0 +1,29 @@
+"""Print logged-in sessions of the bench provider's families as JSON, for the
+load generator: {"small": [...25 small families...], "large": [...the large
+family 25 times...]}."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand
+from django_tenants.utils import tenant_context
+
+from portal import scale
+from providers.models import Provider
+
+
+class Command(BaseCommand):
+    help = __doc__
+
+    def add_arguments(self, parser):
+        parser.add_argument("--parents", type=int, default=25)
+
+    def handle(self, *args, **options):
+        count = options["parents"]
+        with tenant_context(Provider.objects.get(slug=scale.BENCH)):
+            found = {
+                "small": scale.sessions(scale.small_emails(count)),
+                "large": scale.sessions(["large@bench.test"] * count),
+            }
+        self.stdout.write(json.dumps(found))
