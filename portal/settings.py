@@ -203,12 +203,13 @@ CACHES = {
         "KEY_PREFIX": "portal",
     },
     # Host name -> provider, shared by every provider (portal.middleware.TenantMiddleware).
+    # Forgotten on every change; the timeout bounds a lookup racing a change.
     "hosts": {
         "BACKEND": "portal.cache.FailOpenRedisCache",
         "LOCATION": redis_url(REDIS_URL, REDIS_DB),
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1},
         "KEY_PREFIX": "portal-hosts",
-        "TIMEOUT": 600,
+        "TIMEOUT": 60,
     },
 }
 
@@ -222,7 +223,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A task whose worker died unacknowledged is handed to another worker after
 # this many seconds (longer than the longest task: a 10,000-line statement).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": int(env("CELERY_VISIBILITY_TIMEOUT", "1800"))
+    "visibility_timeout": int(env("CELERY_VISIBILITY_TIMEOUT", "1800")),
+    # Look for such tasks on every 10-second tick, not every tenth one.
+    "unacked_restore_throttle": 1,
 }
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "portal-test" if TESTING else "portal")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

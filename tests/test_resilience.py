@@ -93,7 +93,7 @@ def test_a_statement_whose_worker_is_killed_is_finished_by_another(committed, ra
 
     second_worker = worker(queue)
     try:
-        wait(lambda: status(race_provider, document.pk) in ("done", "failed"), 90)
+        wait(lambda: status(race_provider, document.pk) in ("done", "failed"), 120)
     finally:
         second_worker.terminate()
         second_worker.wait(10)
