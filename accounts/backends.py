@@ -3,7 +3,7 @@ and family in the same query: every family page needs them."""
 
 from __future__ import annotations
 
-from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.backends import ModelBackend, UserModel
 from django.db import connection
 
 
@@ -11,7 +11,7 @@ class PortalBackend(ModelBackend):
     def get_user(self, user_id):
         if connection.schema_name == "public":
             return super().get_user(user_id)
-        from accounts.models import User
-
-        user = User._default_manager.select_related("guardian__family").filter(pk=user_id).first()
+        user = (
+            UserModel._default_manager.select_related("guardian__family").filter(pk=user_id).first()
+        )
         return user if user is not None and self.user_can_authenticate(user) else None

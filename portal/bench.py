@@ -193,6 +193,10 @@ def wrk(wrk_bin: str, port: int, sessions: list[dict], seconds: int) -> dict:
     return result
 
 
+def with_journeys(sessions: list[dict]) -> list[dict]:
+    return [dict(zip(("paths", "hx"), journey(s["children"]), strict=True)) | s for s in sessions]
+
+
 def one_path(sessions: list[dict], path: str, hx: bool = False) -> list[dict]:
     return [{**s, "paths": [path], "hx": [hx]} for s in sessions]
 
@@ -215,13 +219,7 @@ def page_weight(port: int, cookie: str) -> dict:
 
 
 def load_figures(port: int, wrk_bin: str, sessions: dict, seconds: int) -> dict:
-    small, large = [], []
-    for s in sessions["small"]:
-        paths, hx = journey(s["children"])
-        small.append({**s, "paths": paths, "hx": hx})
-    for s in sessions["large"]:
-        paths, hx = journey(s["children"])
-        large.append({**s, "paths": paths, "hx": hx})
+    small, large = with_journeys(sessions["small"]), with_journeys(sessions["large"])
     warm(port, small[:4] + large[:4])
     _, _, dashboard = fetch(port, "/", small[0]["cookie"])
     figures = {"dashboard_bytes": len(dashboard)}
@@ -302,11 +300,9 @@ def main(argv: list[str]) -> int:
         ]
 
     if "scale" not in skip:
-        small_sessions = json.loads(
-            manage("bench_sessions", "--parents", str(PARENTS), capture=True)
-        )["small"]
-        for s in small_sessions:
-            s["paths"], s["hx"] = journey(s["children"])
+        small_sessions = with_journeys(
+            json.loads(manage("bench_sessions", "--parents", str(PARENTS), capture=True))["small"]
+        )
         p95 = {}
         for count in (10, options.providers):
             made = manage("bench_data", "--providers", str(count), capture=True)

@@ -55,8 +55,7 @@ class ProviderQuerySet(models.QuerySet):
 
         changed = list(self.values_list("pk", flat=True))
         count = super().update(**kwargs)
-        for pk in changed:
-            hosts_forget(pk)
+        hosts_forget(changed)
         return count
 
 

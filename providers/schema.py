@@ -1,14 +1,14 @@
-"""Creating a provider's schema in one round trip.
+"""Creating a provider's schema in one transaction.
 
 django-tenants clones a template schema with a PL/pgSQL function that reads
 the system catalogues object by object; its cost grows with every schema in
-the database (0.5 s with a handful of providers, 2 s with twenty, more with a
-thousand). Instead the portal replays the tables' DDL, which Django writes
-from the state the migrations build (the same statements, names and constraints that the
-migrations produce; `providers/tests/test_schema.py` compares the result with
-the migrated template, object by object), and copies the template's rows
-(content types, permissions) and records every migration as applied. The cost of this is the
-same with one provider or a thousand.
+the database (0.5 s with a handful of providers, 2 s with twenty). Instead
+the portal replays the DDL that Django writes from the state the migrations
+build (the same tables, names and constraints the migrations make;
+`providers/tests/test_schema.py` compares the result with the migrated
+template object by object), copies the template's rows (content types,
+permissions) and records every migration as applied. That costs the same
+with one provider or a thousand.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def schema_create(schema_name: str) -> None:
             table_q = connection.ops.quote_name(table)
             copies.append(
                 f"INSERT INTO {quoted}.{table_q} ({names}) "
-                f"SELECT {names} FROM {connection.ops.quote_name(template)}.{table_q};"
+                f"SELECT {names} FROM {template_q}.{table_q};"
             )
             if "id" in columns:
                 copies.append(

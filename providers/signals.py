@@ -14,10 +14,11 @@ from portal.middleware import host_key
 from .models import Domain, Provider
 
 
-def hosts_forget(provider_id: int, *extra_hosts: str) -> None:
-    """Now, and again after the transaction commits (a request in between
-    may have cached the old row)."""
-    hosts = list(Domain.objects.filter(tenant_id=provider_id).values_list("domain", flat=True))
+def hosts_forget(provider_ids: list[int], *extra_hosts: str) -> None:
+    """Forget the host names of these providers (one query), now and again
+    after the transaction commits (a request in between may have cached the
+    old row)."""
+    hosts = list(Domain.objects.filter(tenant_id__in=provider_ids).values_list("domain", flat=True))
     keys = [host_key(host) for host in [*hosts, *extra_hosts]]
     if keys:
         caches["hosts"].delete_many(keys)
@@ -27,10 +28,10 @@ def hosts_forget(provider_id: int, *extra_hosts: str) -> None:
 @receiver(post_save, sender=Provider)
 @receiver(post_delete, sender=Provider)
 def provider_changed(sender, instance, **kwargs):
-    hosts_forget(instance.pk)
+    hosts_forget([instance.pk])
 
 
 @receiver(post_save, sender=Domain)
 @receiver(post_delete, sender=Domain)
 def domain_changed(sender, instance, **kwargs):
-    hosts_forget(instance.tenant_id, instance.domain)
+    hosts_forget([instance.tenant_id], instance.domain)

@@ -70,3 +70,23 @@ def test_a_new_schema_equals_the_migrated_template(aquakids):
         assert len(made) > 500
     finally:
         connection.set_schema_to_public()
+
+
+@pytest.mark.django_db
+def test_cached_host_lookups_follow_every_change(aquakids, ana):
+    """Host name -> provider is cached; a save, a queryset update and a
+    removed domain are each seen by the next request."""
+    from django.db.models import F
+
+    from providers.models import Domain
+
+    assert b"Aqua Kids Swim School" in ana.get("/").content  # cached now
+    connection.set_schema_to_public()
+    provider = Provider.objects.get(pk=aquakids.pk)
+    provider.name = "Aqua Kids Renamed"
+    provider.save()
+    assert b"Aqua Kids Renamed" in ana.get("/").content
+    Provider.objects.filter(pk=aquakids.pk).update(name=F("slug"))
+    assert b"Aqua Kids Renamed" not in ana.get("/").content
+    Domain.objects.filter(tenant=aquakids).delete()
+    assert ana.get("/").status_code == 404
