@@ -26,8 +26,8 @@ def render_document(document_id: int) -> str:
     Document.objects.filter(pk=document_id).update(status=Document.Status.RUNNING)
     provider = connection.tenant
     try:
-        template, context = _template_and_context(document, provider)
-        data = pdf.render(template, context, provider=provider)
+        template, context, rows = document_source(document)
+        data = pdf.render(template, context, provider=provider, rows=rows)
         document.file.save(f"{document.kind}-{document.pk}.pdf", ContentFile(data), save=False)
         document.status = Document.Status.DONE
         document.error = ""
@@ -40,28 +40,37 @@ def render_document(document_id: int) -> str:
     return document.status
 
 
-def _template_and_context(document: Document, provider):
+def document_source(document: Document):
+    """The template, its context and which of its lists holds the rows."""
     if document.kind == Document.Kind.INVOICE:
-        return "billing/pdf/invoice.html", {"invoice": document.invoice}
+        return "billing/pdf/invoice.html", {"invoice": document.invoice}, None
     if document.kind == Document.Kind.STATEMENT:
         orders = selectors.statement_lines(document.family, location=document.location)
-        return "billing/pdf/statement.html", {
-            "document": document,
-            "orders": orders,
-            "total": sum((o.owed for o in orders), 0),
-        }
+        return (
+            "billing/pdf/statement.html",
+            {
+                "document": document,
+                "orders": orders,
+                "total": sum((o.owed for o in orders), 0),
+            },
+            "orders",
+        )
     before, rows, after = selectors.ledger_lines(
         document.family,
         date_from=document.date_from,
         date_to=document.date_to,
         location=document.location,
     )
-    return "billing/pdf/ledger.html", {
-        "document": document,
-        "before": before,
-        "rows": rows,
-        "after": after,
-    }
+    return (
+        "billing/pdf/ledger.html",
+        {
+            "document": document,
+            "before": before,
+            "rows": rows,
+            "after": after,
+        },
+        "rows",
+    )
 
 
 @app.task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)

@@ -282,6 +282,9 @@ CSRF_COOKIE_NAME = "csrftoken"
 PARTITIONED_COOKIES = [SESSION_COOKIE_NAME, CSRF_COOKIE_NAME]
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY") else None
+# Processes a long PDF is laid out with (billing/pdf.py); 0: one per core.
+PDF_WORKERS = int(env("PDF_WORKERS", "0"))
+
 # The benchmark's baseline page (portal/bench.py); never on in production.
 BENCH_VIEWS = env_bool("BENCH_VIEWS", False)
 
