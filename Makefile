@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint lock bench clean-data
+.PHONY: install run test lint lock bench drill clean-data
 
 $(STAMP): requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: install
 
 bench: install
 	$(BIN)/python -m portal.dev bench $(ARGS)
+
+drill: install
+	$(BIN)/python -m portal.dev drill
 
 lint: install
 	$(BIN)/ruff check .

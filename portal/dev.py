@@ -171,18 +171,37 @@ class Services:
         os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_localstripe")
         say(f"Stripe: local stand-in on http://localhost:{port}")
 
+    def stop_redis(self) -> None:
+        if self.redis_dir:
+            pid_file = self.redis_dir / "redis.pid"
+            with contextlib.suppress(OSError, ValueError):
+                pid = int(pid_file.read_text())
+                os.kill(pid, signal.SIGTERM)
+                while True:  # until it is gone
+                    os.kill(pid, 0)
+                    time.sleep(0.05)
+
+    def restart_redis(self) -> None:
+        """Start the embedded server stopped by stop_redis (same socket)."""
+        os.environ.pop("REDIS_URL", None)
+        self.start_redis()
+
+    def stop_postgres(self) -> None:
+        if self.pg is not None:
+            self.pg.stop()
+
+    def restart_postgres(self) -> None:
+        """Start the embedded server stopped by stop_postgres (same socket)."""
+        self.pg.ensure_postgres_running()
+
     def stop(self) -> None:
         if self.stripe:
             self.stripe.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.stripe.wait(5)
-        if self.redis_dir:
-            pid_file = self.redis_dir / "redis.pid"
-            with contextlib.suppress(OSError, ValueError):
-                os.kill(int(pid_file.read_text()), signal.SIGTERM)
-        if self.pg is not None:
-            with contextlib.suppress(Exception):
-                self.pg.stop()
+        self.stop_redis()
+        with contextlib.suppress(Exception):
+            self.stop_postgres()
 
 
 def register_stripe_webhook(url: str) -> None:
@@ -377,6 +396,26 @@ def bench(args: list[str]) -> int:
         services.stop()
 
 
+def drill() -> int:
+    """Restart Redis and PostgreSQL under a browsing parent (portal/drill.py).
+    Only on embedded servers of its own: it stops them."""
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        os.environ.pop(name, None)
+    os.environ.setdefault("SECRET_KEY", "drill-" + hashlib.sha256(str(ROOT).encode()).hexdigest())
+    os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
+    os.environ["STATIC_ROOT"] = str(DATA / "drill" / "static")
+    os.environ["PORTAL_DRILL_DATA"] = str(DATA / "drill")
+    services = Services(DATA / "drill")
+    try:
+        services.start(stripe_port=None)
+        prepare_database()
+        from portal import drill as drills
+
+        return drills.main(services, manage)
+    finally:
+        services.stop()
+
+
 def main(argv: list[str]) -> int:
     # Ctrl-C and a plain `kill` both stop everything this process started
     # (SIGINT may arrive ignored when started from a non-interactive shell).
@@ -391,6 +430,8 @@ def main(argv: list[str]) -> int:
         return services_only()
     if command == "bench":
         return bench(argv[1:])
+    if command == "drill":
+        return drill()
     print(__doc__)
     return 2
 

@@ -217,6 +217,11 @@ CELERY_BROKER_URL = celery_url(redis_url(REDIS_URL, REDIS_DB))
 CELERY_RESULT_BACKEND = CELERY_BROKER_URL
 CELERY_TASK_ALWAYS_EAGER = TESTING and not env_bool("CELERY_REAL_WORKER")
 CELERY_TASK_EAGER_PROPAGATES = True
+# Work reports its outcome in the database (document status, payment state),
+# never through the result store: queuing a task then needs only the broker,
+# and the broker-down fallback (portal.tasks.dispatch) answers at once.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -48,7 +48,7 @@ def queue_email(**kwargs) -> None:
     transaction.on_commit(lambda: dispatch(send_email, **kwargs))
 
 
-@app.task
+@app.task(ignore_result=False)
 def current_schema() -> str:
     """Which schema a task runs in: the worker check of the test suite uses it."""
     return connection.schema_name

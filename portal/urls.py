@@ -42,3 +42,5 @@ urlpatterns = [
 
 if settings.BENCH_VIEWS:
     urlpatterns.append(path("bench/static/", views.bench_static, name="bench_static"))
+
+handler500 = "portal.views.server_error"

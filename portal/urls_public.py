@@ -13,3 +13,5 @@ urlpatterns = [
     path("healthz", views.health, name="health"),
     path("stripe/webhook/", stripe_webhook, name="stripe_webhook"),
 ]
+
+handler500 = "portal.views.server_error"
