@@ -6,6 +6,7 @@ from django.db import IntegrityError, connection, transaction
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
+from families import changes
 from families.models import Guardian
 from portal.celery import app
 from portal.clock import today
@@ -20,6 +21,7 @@ def daily_upkeep() -> dict:
     """Runs in every provider's schema (beat): record expiries, send reminders."""
     counts = services.expire_lapsed()
     counts["reminders"] = send_expiry_reminders()
+    counts["change_records_pruned"] = changes.prune()
     return counts
 
 

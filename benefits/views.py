@@ -15,6 +15,7 @@ from enrollments.models import Enrollment, Location, Session
 from families.selectors import family_students, student_in_family
 from families.views import family_member
 from portal.exceptions import PortalError
+from portal.pagecache import family_page
 
 from . import selectors, services
 from .forms import MakeupRequestForm, VoucherForm
@@ -46,6 +47,7 @@ def _partial(request, template: str, part: str | None) -> str:
 
 
 @require_GET
+@family_page
 @family_member
 def makeups(request, guardian):
     provider = request.tenant
@@ -158,6 +160,7 @@ def makeup_request(request, guardian, student_pk):
 
 
 @require_GET
+@family_page
 @family_member
 def passes(request, guardian):
     students = family_students(guardian.family)
@@ -210,6 +213,7 @@ def pass_book(request, guardian, pk):
 
 
 @require_GET
+@family_page
 @family_member
 def credits(request, guardian):
     return render(
@@ -218,6 +222,7 @@ def credits(request, guardian):
 
 
 @require_GET
+@family_page
 @family_member
 def discounts(request, guardian):
     students = family_students(guardian.family)

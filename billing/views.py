@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from enrollments.models import Location
 from families.views import family_member
 from portal.exceptions import PortalError
+from portal.pagecache import family_page
 
 from . import gateway, selectors, services
 from .models import Document, Invoice, Payment, PaymentMethod
@@ -52,6 +53,7 @@ def _may_pay(guardian) -> None:
 
 
 @require_GET
+@family_page
 @family_member
 def overview(request, guardian):
     """Financial: outstanding, credit, last payment, methods, history, documents."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
@@ -267,3 +268,17 @@ class ProblemReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d} {self.page}"
+
+
+class FamilyChange(models.Model):
+    """A change to data a family sees, recorded by database triggers
+    (families/changes.py); family 0 means every family."""
+
+    family_id = models.BigIntegerField()
+    at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        indexes = [models.Index(fields=["family_id", "-id"], name="familychange_latest")]
+
+    def __str__(self) -> str:
+        return f"change {self.pk} for family {self.family_id}"

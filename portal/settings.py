@@ -171,6 +171,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.portal",
+                "portal.pagecache.csrf_placeholder",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },

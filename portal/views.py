@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 
 from families.selectors import family_students, focused_student, guardian_for_request
 from portal.mail import outbox_folder
+from portal.pagecache import family_page
 from portal.sections import Viewer, get_section, render_sections, sections_for
 
 
@@ -37,6 +38,7 @@ def no_family(request):
 
 
 @require_GET
+@family_page
 def dashboard(request):
     viewer = viewer_for(request)
     if viewer is None:
@@ -59,6 +61,7 @@ def dashboard(request):
 
 
 @require_GET
+@family_page
 def section(request, key: str):
     """One dashboard section: an HTMX fragment, or a page of its own."""
     viewer = viewer_for(request)

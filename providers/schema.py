@@ -44,6 +44,14 @@ def tenant_ddl() -> str:
     return "\n".join(editor.collected_sql)
 
 
+def extra_sql() -> list[str]:
+    """What migrations make besides tables (RunPython/RunSQL): the triggers
+    that record family changes. The schema test compares these too."""
+    from families import changes
+
+    return changes.install_sql()
+
+
 @lru_cache(maxsize=1)
 def migration_loader():
     from django.db.migrations.loader import MigrationLoader
@@ -84,6 +92,7 @@ def schema_create(schema_name: str) -> None:
         cursor.execute(f"CREATE SCHEMA {quoted}")
         cursor.execute(f"SET LOCAL search_path = {quoted}")
         cursor.execute(tenant_ddl())
+        cursor.execute(";\n".join(extra_sql()))
         template_q = connection.ops.quote_name(template)
         cursor.execute(
             f"CREATE TABLE django_migrations (LIKE {template_q}.django_migrations INCLUDING ALL)"

@@ -33,6 +33,16 @@ SELECT 'index', i.tablename || '.' || i.indexname, replace(i.indexdef, %(schema)
 FROM pg_indexes i
 WHERE i.schemaname = %(schema)s
 UNION ALL
+SELECT 'trigger', c.relname || '.' || t.tgname, pg_get_triggerdef(t.oid)
+FROM pg_trigger t
+JOIN pg_class c ON c.oid = t.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema)s AND NOT t.tgisinternal
+UNION ALL
+SELECT 'function', p.proname, md5(replace(pg_get_functiondef(p.oid), %(schema)s || '.', ''))
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = %(schema)s
+UNION ALL
 SELECT 'rows', c.relname, ''
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s AND c.relkind = 'r'
