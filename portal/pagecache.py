@@ -19,6 +19,7 @@ import hashlib
 from datetime import datetime, time, timedelta
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.middleware.csrf import get_token
@@ -68,6 +69,8 @@ def family_page(view):
 
 
 def page_key(request) -> str | None:
+    if not settings.PAGE_CACHE:
+        return None
     if request.method != "GET" or not request.user.is_authenticated:
         return None
     if request.session.get("view_as_family") or len(messages.get_messages(request)):

@@ -288,6 +288,9 @@ CSRF_COOKIE_NAME = "csrftoken"
 PARTITIONED_COOKIES = [SESSION_COOKIE_NAME, CSRF_COOKIE_NAME]
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY") else None
+# Family pages served from the cache (portal/pagecache.py); 0 turns it off.
+PAGE_CACHE = env_bool("PAGE_CACHE", True)
+
 # Processes a long PDF is laid out with (billing/pdf.py); 0: one per core.
 PDF_WORKERS = int(env("PDF_WORKERS", "0"))
 

@@ -7,4 +7,4 @@ class ProvidersConfig(AppConfig):
     verbose_name = _("Providers")
 
     def ready(self):
-        from . import signals  # noqa: F401
+        from . import migration_executor, signals  # noqa: F401

@@ -100,3 +100,15 @@ def test_cached_host_lookups_follow_every_change(aquakids, ana):
     assert b"Aqua Kids Renamed" not in ana.get("/").content
     Domain.objects.filter(tenant=aquakids).delete()
     assert ana.get("/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_migrate_skips_only_schemas_with_every_migration_recorded(aquakids, leaps):
+    from providers.migration_executor import schemas_behind
+
+    assert schemas_behind(["aquakids", "leaps"]) == []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM aquakids.django_migrations WHERE app = 'billing' AND name = '0001_initial'"
+        )
+    assert schemas_behind(["aquakids", "leaps"]) == ["aquakids"]
