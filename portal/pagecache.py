@@ -22,6 +22,7 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
+from django.http import HttpResponse
 from django.middleware.csrf import get_token
 from django.utils import timezone
 
@@ -44,8 +45,6 @@ def family_page(view):
         cached = cache.get(key)
         if cached is not None:
             content, content_type, vary = cached
-            from django.http import HttpResponse
-
             response = HttpResponse(content, content_type=content_type)
             if vary:
                 response["Vary"] = vary
