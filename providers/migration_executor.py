@@ -46,7 +46,12 @@ def schemas_behind(schemas: list[str]) -> list[str]:
     on_disk = tenant_migrations()
     connection.set_schema_to_public()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", [schemas])
+        # A schema made but not yet migrated has no migration table: behind.
+        cursor.execute(
+            "SELECT table_schema FROM information_schema.tables "
+            "WHERE table_name = 'django_migrations' AND table_schema = ANY(%s)",
+            [schemas],
+        )
         existing = {row[0] for row in cursor}
         recorded = [s for s in schemas if s in existing]
         counts = {}

@@ -112,3 +112,6 @@ def test_migrate_skips_only_schemas_with_every_migration_recorded(aquakids, leap
             "DELETE FROM aquakids.django_migrations WHERE app = 'billing' AND name = '0001_initial'"
         )
     assert schemas_behind(["aquakids", "leaps"]) == ["aquakids"]
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE SCHEMA half_made")
+    assert schemas_behind(["half_made", "leaps", "never_made"]) == ["half_made", "never_made"]
