@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import DecimalField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, OuterRef, Q, Subquery, Sum, Value, Window
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
@@ -59,29 +59,34 @@ class OrderGroups:
     paid_count: int
 
 
-def owing_order_ids(family) -> list[int]:
+def owing_order_ids(family):
     """Orders of the family with something still owed: one aggregate over
-    the family's ledger."""
-    return list(
+    the family's ledger, as a subquery."""
+    return (
         LedgerEntry.objects.filter(family=family, order__isnull=False)
         .values("order")
         .annotate(total=Sum("amount"))
         .filter(total__gt=0)
-        .values_list("order", flat=True)
+        .values("order")
     )
 
 
 def order_groups(family, *, paid_limit: int = 10) -> OrderGroups:
     """Unpaid orders (all of them: a family acts on each), and the most recent
     `paid_limit` others with their number. However many orders a family has,
-    this reads the unpaid ones and a page of the rest."""
+    this reads the unpaid ones and a page of the rest: two queries."""
     owing = Q(pk__in=owing_order_ids(family), cancelled_at__isnull=True)
     orders = orders_with_balance(family)
-    unpaid = list(orders.filter(owing).order_by("due_date", "-created_at"))  # none: no query
+    unpaid = list(orders.filter(owing).order_by("due_date", "-created_at"))
     paid, paid_count = [], 0
     if paid_limit:
-        paid = list(orders.exclude(owing).order_by("-created_at", "-pk")[:paid_limit])
-        paid_count = Order.objects.filter(family=family).count() - len(unpaid)
+        # The count over all of them comes with the page (before its LIMIT).
+        paid = list(
+            orders.exclude(owing)
+            .annotate(others=Window(Count("pk")))
+            .order_by("-created_at", "-pk")[:paid_limit]
+        )
+        paid_count = paid[0].others if paid else 0
     day = today()
     for order in unpaid + paid:
         order.status = order_status(order)

@@ -59,14 +59,18 @@ def _covers(enrollment: Enrollment, session: Session) -> bool:
     )
 
 
-def _absence_marks(session_ids, student_ids) -> set[tuple[int, int]]:
-    return set(
-        AbsenceMark.objects.filter(
-            session_id__in=session_ids,
-            absence__student_id__in=student_ids,
-            absence__cancelled_at__isnull=True,
-        ).values_list("session_id", "absence__student_id")
-    )
+def with_absences(sessions, student_ids):
+    """Sessions annotated with `absent_ids`: which of these students have an
+    absence reported for each (in the same query)."""
+    from django.contrib.postgres.expressions import ArraySubquery
+    from django.db.models import OuterRef
+
+    marks = AbsenceMark.objects.filter(
+        session_id=OuterRef("pk"),
+        absence__student_id__in=list(student_ids),
+        absence__cancelled_at__isnull=True,
+    ).values("absence__student_id")
+    return sessions.annotate(absent_ids=ArraySubquery(marks))
 
 
 def open_enrollments(students) -> list[Enrollment]:
@@ -91,7 +95,7 @@ def sessions_for(
     enrollments: list[Enrollment] | None = None,
 ) -> list[SessionItem]:
     """Each student's sessions in [start, end), cancelled ones included, in
-    time order. Three queries (two when `enrollments` are given)."""
+    time order. Two queries (one when `enrollments` are given)."""
     students = list(students)
     if enrollments is None:
         enrollments = open_enrollments(students)
@@ -100,11 +104,12 @@ def sessions_for(
     single_ids = {e.session_id for e in enrollments if e.session_id}
     if not class_ids and not single_ids:
         return []
-    sessions = (
+    sessions = with_absences(
         Session.objects.filter(Q(klass_id__in=class_ids) | Q(pk__in=single_ids))
         .filter(starts_at__gte=start, starts_at__lt=end)
         .select_related("klass__programme", "klass__location", "klass__instructor")
-        .order_by("starts_at", "pk")
+        .order_by("starts_at", "pk"),
+        {s.pk for s in students},
     )
     by_class = defaultdict(list)
     for enrollment in enrollments:
@@ -117,9 +122,8 @@ def sessions_for(
         if limit and len(items) >= limit:
             break
     items = items[:limit] if limit else items
-    marks = _absence_marks({i.session.pk for i in items}, {s.pk for s in students})
     for item in items:
-        item.absence_reported = (item.session.pk, item.student.pk) in marks
+        item.absence_reported = item.student.pk in item.session.absent_ids
     return items
 
 
@@ -196,24 +200,26 @@ class AttendanceRow:
 
 
 def attendance_history(enrollments: list[Enrollment]) -> dict[int, list[AttendanceRow]]:
-    """Per enrolment, its sessions up to now with what happened. Four queries."""
+    """Per enrolment, its sessions up to now with what happened. Two queries."""
     from django.utils.translation import gettext as _
 
     if not enrollments:
         return {}
     now = timezone.now()
     sessions = list(
-        Session.objects.filter(
-            Q(klass_id__in={e.klass_id for e in enrollments if not e.session_id})
-            | Q(pk__in={e.session_id for e in enrollments if e.session_id}),
-            starts_at__lt=now,
-        ).order_by("-starts_at")
+        with_absences(
+            Session.objects.filter(
+                Q(klass_id__in={e.klass_id for e in enrollments if not e.session_id})
+                | Q(pk__in={e.session_id for e in enrollments if e.session_id}),
+                starts_at__lt=now,
+            ).order_by("-starts_at"),
+            {e.student_id for e in enrollments},
+        )
     )
     records = {
         (a.enrollment_id, a.session_id): a
         for a in Attendance.objects.filter(enrollment__in=enrollments)
     }
-    marks = _absence_marks([s.pk for s in sessions], {e.student_id for e in enrollments})
     labels = dict(Attendance.Status.choices)
     result: dict[int, list[AttendanceRow]] = {}
     for enrollment in enrollments:
@@ -226,7 +232,7 @@ def attendance_history(enrollments: list[Enrollment]) -> dict[int, list[Attendan
                 rows.append(AttendanceRow(session, record.status, labels[record.status]))
             elif session.is_cancelled:
                 rows.append(AttendanceRow(session, "cancelled", _("Cancelled")))
-            elif (session.pk, enrollment.student_id) in marks:
+            elif enrollment.student_id in session.absent_ids:
                 rows.append(AttendanceRow(session, "absence_reported", _("Absence reported")))
             else:
                 rows.append(AttendanceRow(session, "not_recorded", _("Not recorded")))

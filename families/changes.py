@@ -145,15 +145,21 @@ def install_sql() -> list[str]:
     return statements
 
 
+def version_sql(family_column: str) -> str:
+    """SQL for the newest change that may show on the family in
+    `family_column`'s pages (NULL when there is none)."""
+    return (
+        "GREATEST("
+        f"(SELECT max(id) FROM families_familychange WHERE family_id = {family_column}), "
+        "(SELECT max(id) FROM families_familychange WHERE family_id = 0))"
+    )
+
+
 def data_version(family_id: int) -> int:
-    """The newest change that may show on this family's pages (one query)."""
+    """The newest change that may show on this family's pages (one query;
+    loading the logged-in parent reads it too: accounts.backends)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT GREATEST("
-            "(SELECT max(id) FROM families_familychange WHERE family_id = %s), "
-            "(SELECT max(id) FROM families_familychange WHERE family_id = 0))",
-            [family_id],
-        )
+        cursor.execute("SELECT " + version_sql("%s"), [family_id])
         return cursor.fetchone()[0] or 0
 
 

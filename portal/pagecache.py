@@ -77,8 +77,12 @@ def page_key(request) -> str | None:
     guardian = guardian_for_request(request)
     if guardian is None:
         return None
+    # Read with the parent at the start of the request (accounts.backends).
+    version = getattr(request.user, "family_version", None)
+    if guardian.user_id != request.user.pk or not hasattr(request.user, "family_version"):
+        version = changes.data_version(guardian.family_id)
     parts = [
-        str(changes.data_version(guardian.family_id)),
+        str(version or 0),
         str(guardian.pk),
         str(request.user.pk),
         provider_fingerprint(request.tenant),
