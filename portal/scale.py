@@ -393,10 +393,39 @@ def _fill(family, *, children: int, bookings: int, ledger: int, benefits: int) -
         )
 
 
-def analyze() -> None:
-    """Fresh planner statistics for what was just bulk-inserted, as
-    autovacuum would gather them in a running deployment."""
+# Catalogues that every new schema writes to: autovacuum would get to them
+# while the next figures are taken.
+CATALOGS = [
+    "pg_class", "pg_attribute", "pg_type", "pg_depend", "pg_constraint", "pg_index",
+    "pg_namespace", "pg_trigger", "pg_attrdef", "pg_proc", "pg_sequence", "pg_description",
+]  # fmt: skip
+
+
+def settle(schema: str = "bench", timeout: float = 90) -> None:
+    """After bulk writes: VACUUM ANALYZE the bench provider's tables, the
+    shared ones and the catalogues (planner statistics as autovacuum would
+    gather them in a running deployment), write a checkpoint, and wait for
+    autovacuum workers to finish, so that none shares the cores with what is
+    measured next."""
+    import time
+
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        cursor.execute(
+            "SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) "
+            "FROM information_schema.tables "
+            "WHERE table_schema IN (%s, 'public') AND table_type = 'BASE TABLE'",
+            [schema],
+        )
+        tables = [row[0] for row in cursor] + [f"pg_catalog.{name}" for name in CATALOGS]
+        cursor.execute("VACUUM (ANALYZE) " + ", ".join(tables))
+        cursor.execute("CHECKPOINT")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+            )
+            if not cursor.fetchone()[0]:
+                break
+            time.sleep(1)
