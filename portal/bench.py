@@ -156,7 +156,7 @@ def warm(port: int, sessions: list[dict]) -> None:
     first, so every page is stored afresh: a page already cached would keep
     its earlier expiry and all of them would expire together mid-run (in use,
     pages are cached whenever each parent first opens them)."""
-    manage("shell", "-c", "from django.core.cache import cache; cache.clear()")
+    manage("shell", "-v", "0", "-c", "from django.core.cache import cache; cache.clear()")
     for session in sessions:
         for path, hx in zip(session["paths"], session["hx"], strict=True):
             fetch(port, path, session["cookie"], {"HX-Request": "true"} if hx else None)
