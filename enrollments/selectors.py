@@ -8,7 +8,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta  # noqa: F401
 
-from django.db.models import Count, Q
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import Count, OuterRef, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -62,9 +63,6 @@ def _covers(enrollment: Enrollment, session: Session) -> bool:
 def with_absences(sessions, student_ids):
     """Sessions annotated with `absent_ids`: which of these students have an
     absence reported for each (in the same query)."""
-    from django.contrib.postgres.expressions import ArraySubquery
-    from django.db.models import OuterRef
-
     marks = AbsenceMark.objects.filter(
         session_id=OuterRef("pk"),
         absence__student_id__in=list(student_ids),

@@ -77,9 +77,9 @@ def page_key(request) -> str | None:
     guardian = guardian_for_request(request)
     if guardian is None:
         return None
-    # Read with the parent at the start of the request (accounts.backends).
-    version = getattr(request.user, "family_version", None)
-    if guardian.user_id != request.user.pk or not hasattr(request.user, "family_version"):
+    if guardian.user_id == request.user.pk and hasattr(request.user, "family_version"):
+        version = request.user.family_version  # read with the parent (accounts.backends)
+    else:
         version = changes.data_version(guardian.family_id)
     parts = [
         str(version or 0),
