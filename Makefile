@@ -19,20 +19,25 @@ $(STAMP): requirements.lock
 install: $(STAMP)
 
 run: install
-	$(BIN)/python -m portal.dev run
+	$(BIN)/python -m devtools run
 
 test: install
-	$(BIN)/python -m portal.dev test $(ARGS)
+	$(BIN)/python -m devtools test $(ARGS)
 
 bench: install
-	$(BIN)/python -m portal.dev bench $(ARGS)
+	$(BIN)/python -m devtools bench $(ARGS)
 
 drill: install
-	$(BIN)/python -m portal.dev drill
+	$(BIN)/python -m devtools drill
 
+# Ruff, the import rules (docs/architecture.md) and the types. mypy loads the
+# settings (django-stubs) but never connects: the addresses are placeholders.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	DEBUG=1 DATABASE_URL=postgresql://lint@localhost/lint REDIS_URL=redis://localhost/0 \
+	  $(BIN)/mypy .
 
 # Re-resolve the pinned dependencies from pyproject.toml.
 lock:

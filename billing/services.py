@@ -562,8 +562,6 @@ def document_request(
     invoice: Invoice | None = None,
 ) -> Document:
     """Queue a PDF; the page shows its progress and then the download."""
-    from .tasks import render_document
-
     document = Document.objects.create(
         family=family,
         kind=kind,
@@ -573,7 +571,7 @@ def document_request(
         invoice=invoice,
         requested_by=actor_user,
     )
-    transaction.on_commit(lambda: dispatch(render_document, document.pk))
+    transaction.on_commit(lambda: dispatch("billing.tasks.render_document", document.pk))
     return document
 
 

@@ -1,6 +1,6 @@
 """Settings, read from the environment (see README.md for every variable).
 
-Development and tests get working defaults through `portal.dev`, which starts
+Development and tests get working defaults through `devtools.runner`, which starts
 embedded servers and exports DATABASE_URL, REDIS_URL and STRIPE_* for them.
 """
 
@@ -98,6 +98,7 @@ PORTAL_BASE_DOMAIN = env("PORTAL_BASE_DOMAIN", "localhost")
 SHARED_APPS = [
     "django_tenants",
     "portal",
+    "devtools",
     "providers",
     "accounts",
     "django.contrib.contenttypes",
@@ -171,7 +172,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.portal",
-                "portal.pagecache.csrf_placeholder",
+                "families.pagecache.csrf_placeholder",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },
@@ -253,7 +254,7 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", "")
 
 # --- Accounts ------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["accounts.backends.PortalBackend"]
+AUTHENTICATION_BACKENDS = ["families.backends.PortalBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -288,13 +289,13 @@ CSRF_COOKIE_NAME = "csrftoken"
 PARTITIONED_COOKIES = [SESSION_COOKIE_NAME, CSRF_COOKIE_NAME]
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY") else None
-# Family pages served from the cache (portal/pagecache.py); 0 turns it off.
+# Family pages served from the cache (families/pagecache.py); 0 turns it off.
 PAGE_CACHE = env_bool("PAGE_CACHE", True)
 
 # Processes a long PDF is laid out with (billing/pdf.py); 0: one per core.
 PDF_WORKERS = int(env("PDF_WORKERS", "0"))
 
-# The benchmark's baseline page (portal/bench.py); never on in production.
+# The benchmark's baseline page (devtools/bench.py); never on in production.
 BENCH_VIEWS = env_bool("BENCH_VIEWS", False)
 
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)

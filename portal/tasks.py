@@ -3,8 +3,10 @@ from __future__ import annotations
 import logging
 import smtplib
 
+from celery import Task
 from django.core.mail import EmailMultiAlternatives
 from django.db import connection, transaction
+from django.utils.module_loading import import_string
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
@@ -33,9 +35,14 @@ def send_email(
     message.send()
 
 
-def dispatch(task, *args, **kwargs):
+def dispatch(task: Task | str, *args, **kwargs):
     """Queue a task; if the broker is down, do the work here and now instead
-    (slower for this one request, but nothing is lost and no error page)."""
+    (slower for this one request, but nothing is lost and no error page).
+
+    Services name their tasks by dotted path ("billing.tasks.render_document"):
+    a tasks module imports its app's services, never the other way round."""
+    if isinstance(task, str):
+        task = import_string(task)
     try:
         return task.delay(*args, **kwargs)
     except BROKER_DOWN:

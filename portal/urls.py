@@ -41,6 +41,6 @@ urlpatterns = [
 ]
 
 if settings.BENCH_VIEWS:
-    urlpatterns.append(path("bench/static/", views.bench_static, name="bench_static"))
+    urlpatterns.append(path("bench/", include("devtools.urls")))
 
 handler500 = "portal.views.server_error"

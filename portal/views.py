@@ -12,9 +12,9 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
+from families.pagecache import family_page
 from families.selectors import family_students, focused_student, guardian_for_request
 from portal.mail import outbox_folder
-from portal.pagecache import family_page
 from portal.sections import Viewer, get_section, render_sections, sections_for
 
 
@@ -102,16 +102,6 @@ def health(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return HttpResponse("ok", content_type="text/plain")
-
-
-@require_GET
-def bench_static(request):
-    """The benchmark's baseline (only routed when BENCH_VIEWS is on): a
-    static page of `?bytes=` bytes through the same middleware as the
-    dashboard, login included, and no work of its own."""
-    size = min(int(request.GET.get("bytes", "0") or 0), 2_000_000)
-    head = b"<!doctype html><html lang=en><title>Static</title><p>"
-    return HttpResponse(head + b"x" * max(0, size - len(head)), content_type="text/html")
 
 
 def server_error(request):

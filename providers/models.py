@@ -10,12 +10,14 @@ from functools import cached_property
 
 from babel import Locale
 from django.conf import settings
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
 
+from portal.middleware import host_key
 from portal.theme import Theme
 
 colour_validator = RegexValidator(
@@ -51,8 +53,6 @@ class ProviderQuerySet(models.QuerySet):
     def update(self, **kwargs):
         """As QuerySet.update, and the cached host lookups of the providers
         changed are forgotten (portal.middleware.TenantMiddleware)."""
-        from .signals import hosts_forget
-
         changed = list(self.values_list("pk", flat=True))
         count = super().update(**kwargs)
         hosts_forget(changed)
@@ -240,6 +240,18 @@ class Domain(DomainMixin):
 
     def __str__(self) -> str:
         return self.domain
+
+
+def hosts_forget(provider_ids: list[int], *extra_hosts: str) -> None:
+    """Forget the cached host name lookups of these providers (one query), now
+    and again after the transaction commits (a request in between may have
+    cached the old row). Called on every provider or domain change
+    (providers/signals.py, ProviderQuerySet.update)."""
+    hosts = list(Domain.objects.filter(tenant_id__in=provider_ids).values_list("domain", flat=True))
+    keys = [host_key(host) for host in [*hosts, *extra_hosts]]
+    if keys:
+        caches["hosts"].delete_many(keys)
+        transaction.on_commit(lambda: caches["hosts"].delete_many(keys))
 
 
 class SettingsChange(models.Model):

@@ -13,6 +13,7 @@ with one provider or a thousand.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 from django.conf import settings
@@ -44,12 +45,15 @@ def tenant_ddl() -> str:
     return "\n".join(editor.collected_sql)
 
 
-def extra_sql() -> list[str]:
-    """What migrations make besides tables (RunPython/RunSQL): the triggers
-    that record family changes. The schema test compares these too."""
-    from families import changes
+# What migrations make besides tables (RunPython/RunSQL), such as triggers:
+# each app that makes some registers a function returning its statements from
+# its AppConfig.ready() (families: the triggers that record family changes).
+# The schema test compares what they make too.
+extra_sql_sources: list[Callable[[], list[str]]] = []
 
-    return changes.install_sql()
+
+def extra_sql() -> list[str]:
+    return [statement for source in extra_sql_sources for statement in source()]
 
 
 @lru_cache(maxsize=1)

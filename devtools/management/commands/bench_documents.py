@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from portal import scale
+from devtools import scale
 from providers.models import Provider
 from providers.services import provider_create
 

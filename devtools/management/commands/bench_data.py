@@ -9,7 +9,7 @@ import time
 from django.core.management.base import BaseCommand
 from django_tenants.utils import tenant_context
 
-from portal import scale
+from devtools import scale
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 """`make bench`: the portal under load, with production settings.
 
-Runs inside `portal.dev bench` once the servers are up. It builds the data
+Runs inside `python -m devtools bench` once the servers are up. It builds the data
 (`bench_data`), serves the portal with gunicorn (DEBUG off, persistent
 database connections), drives it with wrk from a second process on loopback,
 and prints every figure with its goal. No Django here: it only starts
@@ -24,6 +24,8 @@ import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from devtools.servers import database_url_for, ensure_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -83,8 +85,6 @@ def large_deployment() -> dict[str, str]:
     """Settings of a second deployment beside the first, on the same servers:
     a database of its own (kept between runs: its providers take minutes to
     make) and a Redis database of its own."""
-    from portal.dev import database_url_for, ensure_database
-
     database = database_url_for("portal_large")
     ensure_database(database)
     redis = urlsplit(os.environ["REDIS_URL"])

@@ -1,6 +1,6 @@
 """`make drill`: restart Redis and PostgreSQL under a browsing parent.
 
-Runs inside `portal.dev drill` on embedded servers it owns (never on
+Runs inside `python -m devtools drill` on embedded servers it owns (never on
 configured ones: it stops them). It serves the demo portal with gunicorn and
 a Celery worker (production settings), has a parent load pages every 0.2 s,
 then stops Redis, starts it again, stops PostgreSQL and starts it again,

@@ -1,0 +1,5 @@
+import sys
+
+from devtools.runner import main
+
+sys.exit(main(sys.argv[1:]))
