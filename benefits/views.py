@@ -12,10 +12,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from enrollments.models import Enrollment, Location, Session
+from families.pagecache import family_page
 from families.selectors import family_students, student_in_family
 from families.views import family_member
 from portal.exceptions import PortalError
-from portal.pagecache import family_page
 
 from . import selectors, services
 from .forms import MakeupRequestForm, VoucherForm

@@ -19,9 +19,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from enrollments.models import Location
+from families.pagecache import family_page
 from families.views import family_member
 from portal.exceptions import PortalError
-from portal.pagecache import family_page
 
 from . import gateway, selectors, services
 from .models import Document, Invoice, Payment, PaymentMethod
@@ -407,5 +407,5 @@ def handoff(request, token):
         return render(request, "billing/handoff.html", {"person": user})
     if not cache.add(f"pay-handoff:{data['n']}", 1, timeout=HANDOFF_SECONDS * 2):
         raise Http404("This payment link was used already.")
-    login(request, user, backend="accounts.backends.PortalBackend")
+    login(request, user, backend="families.backends.PortalBackend")
     return redirect("billing:pay", data["o"])

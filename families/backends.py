@@ -1,5 +1,5 @@
 """Loading the logged-in user on a provider's host also loads their guardian
-and family, and the family's data version (portal.pagecache), in the same
+and family, and the family's data version (families.pagecache), in the same
 query: every family page needs them."""
 
 from __future__ import annotations

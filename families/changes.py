@@ -7,7 +7,7 @@ change for everyone (family 0). Because the database records it in the same
 transaction as the change, no write path can forget it: the admin, bulk
 updates, Celery tasks and raw SQL all count. A family's data version is the
 newest change for it or for everyone; pages cached under that version
-(portal.pagecache) can never show data older than it.
+(families.pagecache) can never show data older than it.
 
 `families/tests/test_changes.py` checks that every table of a provider's
 schema is either tracked here or listed as never shown to families.
@@ -157,7 +157,7 @@ def version_sql(family_column: str) -> str:
 
 def data_version(family_id: int) -> int:
     """The newest change that may show on this family's pages (one query;
-    loading the logged-in parent reads it too: accounts.backends)."""
+    loading the logged-in parent reads it too: families.backends)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT " + version_sql("%s"), [family_id])
         return cursor.fetchone()[0] or 0

@@ -78,7 +78,7 @@ def page_key(request) -> str | None:
     if guardian is None:
         return None
     if guardian.user_id == request.user.pk and hasattr(request.user, "family_version"):
-        version = request.user.family_version  # read with the parent (accounts.backends)
+        version = request.user.family_version  # read with the parent (families.backends)
     else:
         version = changes.data_version(guardian.family_id)
     parts = [

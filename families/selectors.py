@@ -16,7 +16,7 @@ def guardian_for_user(user) -> Guardian | None:
     if not getattr(user, "is_authenticated", False):
         return None
     try:
-        # Joined when the user was loaded (accounts.backends): no query then.
+        # Joined when the user was loaded (families.backends): no query then.
         return user.guardian
     except Guardian.DoesNotExist:
         return None

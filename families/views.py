@@ -413,7 +413,7 @@ def invitation_accept(request, token):
                 status=410,
             )
         else:
-            login(request, user, backend="accounts.backends.PortalBackend")
+            login(request, user, backend="families.backends.PortalBackend")
             messages.success(
                 request,
                 _("Welcome, %(name)s. You can now log in with %(email)s.")
