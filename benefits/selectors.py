@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, Subquery, Sum
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from enrollments.models import Enrollment, Session
-from enrollments.selectors import session_occupancy
+from enrollments.selectors import session_places
+from families.models import Family
 from portal.clock import today
 
 from . import rules
@@ -118,19 +119,18 @@ def makeup_offers(token: MakeupToken, *, weeks: int = 6) -> list[rules.Offer]:
         .select_related("klass__location", "klass__programme", "klass__level", "klass__instructor")
         .order_by("starts_at")
     )
-    occupancy = session_occupancy(sessions)
+    places = session_places(sessions)
     offers = []
     for session in sessions:
-        taken, booked = occupancy[session.pk]
-        free = session.klass.capacity - taken
+        here = places[session.pk]
         offers.append(
             rules.Offer(
                 session,
-                free,
+                here.free,
                 rules.session_reasons(
                     session=session,
-                    free=free,
-                    student_booked=token.student_id in booked,
+                    free=here.free,
+                    student_booked=token.student_id in here.booked,
                     levels=levels,
                     programmes=programmes,
                     token=token,
@@ -150,15 +150,15 @@ def makeup_request_sessions(student, *, weeks: int = 6) -> list[rules.Offer]:
         .select_related("klass__location", "klass__programme", "klass__level")
         .order_by("starts_at")
     )
-    occupancy = session_occupancy(sessions)
+    places = session_places(sessions)
     return [
         rules.Offer(
             s,
-            s.klass.capacity - occupancy[s.pk][0],
+            places[s.pk].free,
             rules.session_reasons(
                 session=s,
-                free=s.klass.capacity - occupancy[s.pk][0],
-                student_booked=student.pk in occupancy[s.pk][1],
+                free=places[s.pk].free,
+                student_booked=student.pk in places[s.pk].booked,
                 levels=levels,
             ),
         )
@@ -247,18 +247,17 @@ def dropin_offers(pass_obj: Pass, student, *, weeks: int = 4) -> list[rules.Offe
             "starts_at"
         )
     )
-    occupancy = session_occupancy(sessions)
+    places = session_places(sessions)
     offers = []
     for s in sessions:
-        taken, booked = occupancy[s.pk]
         offers.append(
             rules.Offer(
                 s,
-                s.klass.capacity - taken,
+                places[s.pk].free,
                 rules.session_reasons(
                     session=s,
-                    free=s.klass.capacity - taken,
-                    student_booked=student.pk in booked,
+                    free=places[s.pk].free,
+                    student_booked=student.pk in places[s.pk].booked,
                     levels=set(),
                     pass_obj=pass_obj,
                 ),
@@ -270,54 +269,61 @@ def dropin_offers(pass_obj: Pass, student, *, weeks: int = 4) -> list[rules.Offe
 # --- Credits -----------------------------------------------------------------------------
 
 
-def grant_remaining(grant: CreditGrant) -> Decimal:
-    used = grant.uses.aggregate(total=Sum("amount"))["total"] or ZERO
-    return grant.amount - used
+def with_credit_left(grants: QuerySet[CreditGrant]) -> QuerySet[CreditGrant]:
+    """Grants annotated with `left`: the amount less every use (spent,
+    withdrawn, expired), summed in the same query. The one definition of what
+    is left of a grant."""
+    used = (
+        CreditUse.objects.filter(grant=OuterRef("pk"))
+        .order_by()
+        .values("grant")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return grants.annotate(left=F("amount") - Coalesce(Subquery(used), ZERO))
+
+
+def spendable_credit(family: Family) -> QuerySet[CreditGrant]:
+    """The family's grants with credit left that has not expired, the
+    earliest-expiring first (the order credit is spent in)."""
+    return (
+        with_credit_left(CreditGrant.objects.filter(family=family))
+        .filter(left__gt=0)
+        .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today()))
+        .order_by(F("expires_on").asc(nulls_last=True), "pk")
+    )
+
+
+def family_credit_balance(family: Family) -> Decimal:
+    """What the family can spend, in one query: the one definition of a
+    family's credit balance (dashboard, benefits, billing, spending)."""
+    total: Decimal = spendable_credit(family).aggregate(total=Coalesce(Sum("left"), ZERO))["total"]
+    return total
 
 
 @dataclass
 class CreditSummary:
     balance: Decimal
-    recently_used: list
-    other: list
+    recently_used: list[CreditGrant]
+    other: list[CreditGrant]
 
 
-def credit_summary(family, *, recent_days: int = 30) -> CreditSummary:
+def credit_summary(family: Family, *, recent_days: int = 30) -> CreditSummary:
     """Grants, each with what is left and where the rest went; grouped as
-    recently used and other credits. The balance is a sum in the database."""
+    recently used and other credits."""
     grants = list(
-        CreditGrant.objects.filter(family=family)
+        with_credit_left(CreditGrant.objects.filter(family=family))
         .prefetch_related(Prefetch("uses", queryset=CreditUse.objects.order_by("-at", "-pk")))
         .order_by("-granted_at", "-pk")
     )
     day = today()
     since = timezone.now() - timedelta(days=recent_days)
     recent, other = [], []
-    balance = ZERO
     for grant in grants:
-        uses = list(grant.uses.all())
-        grant.left = grant.amount - sum((u.amount for u in uses), ZERO)
         grant.expired = bool(grant.expires_on and grant.expires_on < day)
-        if grant.left > 0 and not grant.expired:
-            balance += grant.left
-        (recent if any(u.at >= since and u.kind == "spent" for u in uses) else other).append(grant)
-    return CreditSummary(balance=balance, recently_used=recent, other=other)
-
-
-def family_credit_balance(family) -> Decimal:
-    """What the family can spend, in one aggregate query (dashboard, billing)."""
-    used = (
-        CreditUse.objects.filter(grant=OuterRef("pk"))
-        .values("grant")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
-    return (
-        CreditGrant.objects.filter(family=family)
-        .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today()))
-        .annotate(used=Coalesce(Subquery(used), ZERO))
-        .aggregate(total=Coalesce(Sum(F("amount") - F("used")), ZERO))["total"]
-    )
+        spent_lately = any(u.at >= since and u.kind == "spent" for u in grant.uses.all())
+        (recent if spent_lately else other).append(grant)
+    return CreditSummary(balance=family_credit_balance(family), recently_used=recent, other=other)
 
 
 # --- Discounts ---------------------------------------------------------------------------

@@ -10,12 +10,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from enrollments import services as enrollment_services
 from enrollments.models import Enrollment, Session
+from enrollments.selectors import session_free_places
 from families.models import Family, Guardian, Student
 from portal.clock import today
 from portal.exceptions import PortalError
@@ -35,6 +35,7 @@ from .models import (
     Voucher,
     VoucherRedemption,
 )
+from .selectors import family_credit_balance, spendable_credit, with_credit_left
 
 
 class BenefitError(PortalError):
@@ -147,7 +148,6 @@ def makeup_book(*, token: MakeupToken, session: Session, actor: Guardian) -> Enr
         session = Session.objects.select_related("klass__location").get(pk=session.pk)
         enrollment_services.lock_class(session.klass_id)
         levels, programmes, own_classes = rules.student_levels_and_programmes(token.student)
-        taken = enrollment_services.session_taken(session)
         booked = (
             Enrollment.objects.filter(
                 student=token.student, session=session, status=Enrollment.Status.ACTIVE
@@ -156,7 +156,7 @@ def makeup_book(*, token: MakeupToken, session: Session, actor: Guardian) -> Enr
         )
         reasons = rules.session_reasons(
             session=session,
-            free=session.klass.capacity - taken,
+            free=session_free_places(session).free,
             student_booked=booked,
             levels=levels,
             programmes=programmes,
@@ -255,7 +255,7 @@ def makeup_request_decide(
             raise BenefitError(_("This request was answered already."))
         if approve:
             enrollment_services.lock_class(request.session.klass_id)
-            if enrollment_services.session_taken(request.session) >= request.session.klass.capacity:
+            if session_free_places(request.session).free == 0:
                 raise BenefitError(_("The session is full now; decline or choose another."))
             request.enrollment = enrollment_services.single_booking_create(
                 student=request.student,
@@ -339,7 +339,7 @@ def pass_book(*, pass_obj: Pass, student: Student, session: Session, actor: Guar
         ).exists()
         reasons = rules.session_reasons(
             session=session,
-            free=session.klass.capacity - enrollment_services.session_taken(session),
+            free=session_free_places(session).free,
             student_booked=booked,
             levels=set(),
             pass_obj=pass_obj,
@@ -404,30 +404,10 @@ def credit_grant(
     )
 
 
-def _grants_with_remaining(family: Family, *, lock: bool) -> list[tuple[CreditGrant, Decimal]]:
-    grants = CreditGrant.objects.filter(family=family).order_by("pk")
-    if lock:
-        grants = grants.select_for_update()
-    grants = list(grants)
-    used = dict(
-        CreditUse.objects.filter(grant__in=grants)
-        .values("grant_id")
-        .annotate(total=Sum("amount"))
-        .values_list("grant_id", "total")
-    )
-    return [(g, g.amount - used.get(g.pk, ZERO)) for g in grants]
-
-
-def credit_balance(family: Family) -> Decimal:
-    day = today()
-    return sum(
-        (
-            left
-            for grant, left in _grants_with_remaining(family, lock=False)
-            if left > 0 and not (grant.expires_on and grant.expires_on < day)
-        ),
-        ZERO,
-    )
+def _lock_credit(family_id: int) -> None:
+    """Lock the family's grants: spends, withdrawals and expiry of one family
+    take turns, and each reads the balance after the lock (selectors)."""
+    list(CreditGrant.objects.filter(family_id=family_id).select_for_update().values_list("pk"))
 
 
 def credit_spend(
@@ -439,26 +419,19 @@ def credit_spend(
     if amount <= 0:
         raise BenefitError(_("Enter an amount above zero."))
     with transaction.atomic():
-        grants = _grants_with_remaining(family, lock=True)  # locks the family's grants
+        _lock_credit(family.pk)
         done = list(
             CreditUse.objects.filter(grant__family=family, reference=reference, kind="spent")
         )
         if reference and done:
             return done
-        day = today()
-        usable = [
-            (g, left)
-            for g, left in grants
-            if left > 0 and not (g.expires_on and g.expires_on < day)
-        ]
-        usable.sort(key=lambda item: (item[0].expires_on or date.max, item[0].pk))
-        if sum((left for _, left in usable), ZERO) < amount:
+        if family_credit_balance(family) < amount:
             raise BenefitError(_("There is not enough credit for that."))
         uses, remaining = [], amount
-        for grant, left in usable:
+        for grant in spendable_credit(family):
             if remaining <= 0:
                 break
-            take = min(left, remaining)
+            take = min(grant.left, remaining)
             uses.append(
                 CreditUse.objects.create(
                     grant=grant,
@@ -479,7 +452,8 @@ def credit_withdraw(*, grant: CreditGrant, amount: Decimal, note: str, actor_use
     if not note:
         raise BenefitError(_("Say why the credit is withdrawn."))
     with transaction.atomic():
-        left = dict(_grants_with_remaining(grant.family, lock=True))[grant]
+        _lock_credit(grant.family_id)
+        left = with_credit_left(CreditGrant.objects.filter(pk=grant.pk)).get().left
         if amount <= 0 or amount > left:
             raise BenefitError(_("You can withdraw up to %(left)s.") % {"left": left})
         return CreditUse.objects.create(
@@ -574,10 +548,11 @@ def expire_lapsed(*, day: date | None = None) -> dict[str, int]:
     )
     for family_id in families:
         with transaction.atomic():
-            for grant, left in _grants_with_remaining(Family(pk=family_id), lock=True):
-                if grant.expires_on and grant.expires_on < day and left > 0:
-                    CreditUse.objects.create(
-                        grant=grant, kind=CreditUse.Kind.EXPIRED, amount=left, where=_("Expired")
-                    )
-                    counts["credits"] += 1
+            _lock_credit(family_id)
+            expired = CreditGrant.objects.filter(family_id=family_id, expires_on__lt=day)
+            for grant in with_credit_left(expired).filter(left__gt=0):
+                CreditUse.objects.create(
+                    grant=grant, kind=CreditUse.Kind.EXPIRED, amount=grant.left, where=_("Expired")
+                )
+                counts["credits"] += 1
     return counts

@@ -71,18 +71,17 @@ def send_expiry_reminders() -> int:
                     % {"name": pass_obj.name, "date": pass_obj.expires_on},
                 )
             )
-    for grant in CreditGrant.objects.filter(expires_on__gte=day, expires_on__lte=horizon):
-        left = selectors.grant_remaining(grant)
-        if left > 0:
-            items.append(
-                (
-                    grant.family_id,
-                    "credit",
-                    grant.pk,
-                    _("Credit of %(amount)s (%(what)s) expires on %(date)s.")
-                    % {"amount": left, "what": grant.description, "date": grant.expires_on},
-                )
+    expiring = CreditGrant.objects.filter(expires_on__gte=day, expires_on__lte=horizon)
+    for grant in selectors.with_credit_left(expiring).filter(left__gt=0):
+        items.append(
+            (
+                grant.family_id,
+                "credit",
+                grant.pk,
+                _("Credit of %(amount)s (%(what)s) expires on %(date)s.")
+                % {"amount": grant.left, "what": grant.description, "date": grant.expires_on},
             )
+        )
     sent = 0
     for family_id, kind, object_id, text in items:
         if not _remind_once(kind, object_id):

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from benefits.selectors import family_credit_balance
 from enrollments.models import Location
 from families.pagecache import family_page
 from families.views import family_member
@@ -57,8 +58,6 @@ def _may_pay(guardian) -> None:
 @family_member
 def overview(request, guardian):
     """Financial: outstanding, credit, last payment, methods, history, documents."""
-    from benefits.selectors import family_credit_balance
-
     family = guardian.family
     tab = request.GET.get("tab", "all")
     if tab not in selectors.HISTORY_KINDS:

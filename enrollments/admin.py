@@ -4,9 +4,10 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.utils.translation import gettext_lazy as _
 
+from portal.clock import today
 from portal.exceptions import PortalError
 
-from . import services
+from . import selectors, services
 from .models import (
     Absence,
     AbsenceMark,
@@ -79,24 +80,13 @@ class ClassAdmin(admin.ModelAdmin):
     actions = ["generate_sessions"]
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                enrolled=Count(
-                    "enrollments",
-                    filter=Q(enrollments__status="active", enrollments__kind="regular"),
-                    distinct=True,
-                ),
-                waiting=Count(
-                    "enrollments", filter=Q(enrollments__status="waitlisted"), distinct=True
-                ),
-            )
+        return selectors.with_free_places(super().get_queryset(request), on=today()).annotate(
+            waiting=Count("enrollments", filter=Q(enrollments__status="waitlisted"))
         )
 
     @admin.display(description=_("enrolled / capacity"))
     def places(self, klass):
-        return f"{klass.enrolled} / {klass.capacity}"
+        return f"{klass.taken} / {klass.capacity}"
 
     @admin.display(description=_("waitlist"))
     def waitlist(self, klass):

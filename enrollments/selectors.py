@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta  # noqa: F401
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Count, OuterRef, Q
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Greatest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -22,6 +23,7 @@ from .models import (
     Class,
     Enrollment,
     Evaluation,
+    Location,
     Session,
     Skill,
 )
@@ -271,36 +273,27 @@ class TransferOption:
     reason: str  # why it cannot be chosen; empty when it can
 
 
-def transfer_options(enrollment: Enrollment, *, on: date, current_location=None):
+def transfer_options(
+    enrollment: Enrollment, *, on: date, current_location: Location | None = None
+) -> list[TransferOption]:
     """Classes of the same programme the student could move to, with free places."""
     from django.utils.translation import gettext as _
 
-    classes = (
+    classes = with_free_places(
         Class.objects.filter(programme_id=enrollment.klass.programme_id, is_active=True)
         .exclude(pk=enrollment.klass_id)
         .filter(term_end__gte=on)
-        .select_related("programme", "location", "instructor", "level")
-        .annotate(
-            taken=Count(
-                "enrollments",
-                filter=Q(
-                    enrollments__status=Enrollment.Status.ACTIVE,
-                    enrollments__kind=Enrollment.Kind.REGULAR,
-                )
-                & (Q(enrollments__end_date__isnull=True) | Q(enrollments__end_date__gte=on)),
-            )
-        )
-        .order_by("location__name", "weekday", "start_time")
-    )
+        .select_related("programme", "location", "instructor", "level"),
+        on=on,
+    ).order_by("location__name", "weekday", "start_time")
     options = []
     for klass in classes:
-        free = max(0, klass.capacity - klass.taken)
         reason = ""
-        if free == 0:
+        if klass.free == 0:
             reason = _("Full")
         elif enrollment.klass.level_id and klass.level_id != enrollment.klass.level_id:
             reason = _("Another level")
-        options.append(TransferOption(klass, free, reason))
+        options.append(TransferOption(klass, klass.free, reason))
     if current_location:
         options.sort(key=lambda o: o.klass.location_id != current_location.pk)
     return options
@@ -324,9 +317,53 @@ def class_sessions_from(klass: Class, *, after: datetime) -> list[Session]:
     )
 
 
-def session_occupancy(sessions: list[Session]) -> dict[int, tuple[int, set[int]]]:
-    """Per session: places taken and the students booked, in three queries.
-    Regular students who reported an absence free their place."""
+# --- Places: the one definition of a class's and a session's free places -----------------
+
+
+def _holding_a_place_from(on: date, prefix: str = "") -> Q:
+    """Enrolments that hold one of a class's places on `on` or later: anyone
+    enrolled from then on, including enrolments that start later, counts
+    (conservative: a place promised for later is not free now)."""
+    return Q(
+        **{f"{prefix}status": Enrollment.Status.ACTIVE, f"{prefix}kind": Enrollment.Kind.REGULAR}
+    ) & (Q(**{f"{prefix}end_date__isnull": True}) | Q(**{f"{prefix}end_date__gte": on}))
+
+
+def with_free_places(classes: QuerySet[Class], *, on: date) -> QuerySet[Class]:
+    """Classes annotated with `taken` (places held on `on` or later) and
+    `free` (never below zero), counted in the same query."""
+    return classes.annotate(
+        taken=Count("enrollments", filter=_holding_a_place_from(on, "enrollments__")),
+        free=Greatest(F("capacity") - F("taken"), Value(0)),
+    )
+
+
+def class_free_places(klass: Class, *, on: date) -> int:
+    """A class's free places for regular enrolment from `on`. Services call it
+    after locking the class, so the answer holds until they commit."""
+    annotated = with_free_places(Class.objects.filter(pk=klass.pk), on=on)
+    return int(annotated.values_list("free", flat=True).get())
+
+
+@dataclass(frozen=True)
+class SessionPlaces:
+    capacity: int
+    booked: frozenset[int]  # students holding a place at the session
+
+    @property
+    def taken(self) -> int:
+        return len(self.booked)
+
+    @property
+    def free(self) -> int:
+        return max(0, self.capacity - self.taken)
+
+
+def session_places(sessions: list[Session]) -> dict[int, SessionPlaces]:
+    """Per session: who holds a place and how many are free, in three queries
+    however many sessions (each session's `klass` loaded by the caller).
+    Regular students who reported an absence free their place; single-session
+    bookings (make-up, trial, drop-in) take one."""
     if not sessions:
         return {}
     class_ids = {s.klass_id for s in sessions}
@@ -340,7 +377,7 @@ def session_occupancy(sessions: list[Session]) -> dict[int, tuple[int, set[int]]
             session__in=sessions, absence__cancelled_at__isnull=True
         ).values_list("session_id", "absence__student_id")
     )
-    singles = defaultdict(set)
+    singles: defaultdict[int, set[int]] = defaultdict(set)
     for session_id, student_id in Enrollment.objects.filter(
         session__in=sessions, status=Enrollment.Status.ACTIVE
     ).values_list("session_id", "student_id"):
@@ -357,5 +394,10 @@ def session_occupancy(sessions: list[Session]) -> dict[int, tuple[int, set[int]]
             and (session.pk, student) not in absent
         }
         booked |= singles[session.pk]
-        result[session.pk] = (len(booked), booked)
+        result[session.pk] = SessionPlaces(session.klass.capacity, frozenset(booked))
     return result
+
+
+def session_free_places(session: Session) -> SessionPlaces:
+    """One session's places (session_places)."""
+    return session_places([session])[session.pk]

@@ -8,7 +8,6 @@ import secrets
 from datetime import date, datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -17,6 +16,7 @@ from families.models import Family, Guardian, Student
 from portal.clock import local, today
 from portal.tasks import queue_email
 
+from . import selectors
 from .exceptions import ClassFull, EnrollmentError, FeatureOff
 from .models import (
     Absence,
@@ -52,17 +52,6 @@ def _require_manager(actor: Guardian) -> None:
         raise EnrollmentError(_("You may not change enrolments in this family."))
 
 
-def places_taken(klass: Class, on: date) -> int:
-    """Places held on `on` or later: anyone enrolled in the class from then on,
-    including enrolments that start later, counts (conservative)."""
-    return (
-        Enrollment.objects.filter(klass=klass)
-        .holding_a_place()
-        .filter(Q(end_date__isnull=True) | Q(end_date__gte=on))
-        .count()
-    )
-
-
 def _lock_class(klass: Class) -> Class:
     return Class.objects.select_for_update().get(pk=klass.pk)
 
@@ -86,7 +75,7 @@ def enrollment_create(
     """A regular enrolment, or a waitlist entry when the class is full."""
     with transaction.atomic():
         klass = _lock_class(klass)
-        full = places_taken(klass, start_date) >= klass.capacity
+        full = selectors.class_free_places(klass, on=start_date) == 0
         if full and not waitlist_if_full:
             raise ClassFull(_("This class is full."))
         status = Enrollment.Status.WAITLISTED if full else Enrollment.Status.ACTIVE
@@ -170,7 +159,7 @@ def enrollment_transfer(*, enrollment: Enrollment, to_class: Class, actor: Guard
         if to_class.term_end < effective:
             raise EnrollmentError(_("That class has finished for this term."))
         start = max(effective, to_class.term_start)
-        if places_taken(to_class, start) >= to_class.capacity:
+        if selectors.class_free_places(to_class, on=start) == 0:
             raise ClassFull(
                 _("Sorry, the last place in that class was just taken. Choose another class.")
             )
@@ -432,29 +421,6 @@ def session_cancel(*, session: Session, reason: str, livestream_url: str = "") -
                 to=[email],
             )
     return recipients
-
-
-def session_taken(session: Session) -> int:
-    """Places taken at one session: regular students who have not reported an
-    absence, plus single-session bookings (make-up, trial, drop-in)."""
-    day = local(session.starts_at).date()
-    regular = (
-        Enrollment.objects.filter(klass_id=session.klass_id)
-        .holding_a_place()
-        .covering(day)
-        .filter(
-            ~Exists(
-                AbsenceMark.objects.filter(
-                    session=session,
-                    absence__student_id=OuterRef("student_id"),
-                    absence__cancelled_at__isnull=True,
-                )
-            )
-        )
-        .count()
-    )
-    single = Enrollment.objects.filter(session=session, status=Enrollment.Status.ACTIVE).count()
-    return regular + single
 
 
 def single_booking_create(
