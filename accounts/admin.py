@@ -1,6 +1,10 @@
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
 from django.utils.translation import gettext_lazy as _
+
+from portal.adminsample import AdminSample
 
 from .models import User
 
@@ -24,3 +28,19 @@ class UserAdmin(BaseUserAdmin):
         (None, {"classes": ["wide"], "fields": ["email", "full_name", "password1", "password2"]})
     ]
     readonly_fields = ["last_login", "date_joined"]
+    sample = AdminSample(
+        add=lambda: {
+            "email": "sample-desk@example.test",
+            "full_name": "Sample Desk",
+            "password1": "Sample-pass-4821",
+            "password2": "Sample-pass-4821",
+        }
+    )
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleAdmin(GroupAdmin):
+    sample = AdminSample(add=lambda: {"name": "Sample role"})

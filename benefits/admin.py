@@ -7,7 +7,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
+from enrollments.models import Location
 from families.admin import FamilyAdmin, StudentAdmin
+from families.models import Family, Student
+from portal.adminsample import AdminSample, first_pk
 from portal.exceptions import PortalError
 
 from . import rules, services
@@ -53,6 +56,15 @@ class MakeupTokenAdmin(admin.ModelAdmin):
     fields = ["student", "reason", "location", "expires_on", "source_session", "note"]
     inlines = [TokenEventInline]
     actions = ["revoke"]
+    sample = AdminSample(
+        add=lambda: {
+            "student": first_pk(Student),
+            "reason": MakeupToken.Reason.GOODWILL,
+            "location": first_pk(Location),
+            "expires_on": "2031-01-31",
+            "note": "Sample",
+        }
+    )
 
     def get_queryset(self, request):
         return (
@@ -82,9 +94,6 @@ class MakeupTokenAdmin(admin.ModelAdmin):
             note=obj.note,
         )
         obj.pk = token.pk
-
-    def save_related(self, request, form, formsets, change):
-        pass  # events are written by the service
 
     @admin.action(description=_("Revoke the selected tokens"))
     def revoke(self, request, queryset):
@@ -124,6 +133,16 @@ class PassAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     autocomplete_fields = ["family", "student"]
     inlines = [PassEventInline]
+    sample = AdminSample(
+        add=lambda: {
+            "family": first_pk(Family),
+            "name": "Sample 5-visit card",
+            "kind": Pass.Kind.PUNCH,
+            "punches": 5,
+            "valid_days": 90,
+            "amount_paid": "50.00",
+        }
+    )
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("events")
@@ -177,9 +196,6 @@ class PassAdmin(admin.ModelAdmin):
         )
         obj.pk = created.pk
 
-    def save_related(self, request, form, formsets, change):
-        pass
-
 
 class CreditUseInline(ReadOnlyInline):
     model = CreditUse
@@ -203,6 +219,14 @@ class CreditGrantAdmin(admin.ModelAdmin):
     search_fields = ["family__name", "description"]
     autocomplete_fields = ["family"]
     inlines = [CreditUseInline]
+    sample = AdminSample(
+        add=lambda: {
+            "family": first_pk(Family),
+            "amount": "5.00",
+            "source": CreditGrant.Source.GOODWILL,
+            "description": "Sample goodwill",
+        }
+    )
 
     def get_fields(self, request, obj=None):
         base = ["family", "amount", "source", "description", "expires_on"]
@@ -235,9 +259,6 @@ class CreditGrantAdmin(admin.ModelAdmin):
         )
         obj.pk = grant.pk
 
-    def save_related(self, request, form, formsets, change):
-        pass
-
     def has_delete_permission(self, request, obj=None):
         return False
 
@@ -255,6 +276,14 @@ class DiscountAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     autocomplete_fields = ["family", "student"]
     inlines = [DiscountUseInline]
+    sample = AdminSample(
+        add=lambda: {
+            "family": first_pk(Family),
+            "kind": Discount.Kind.PROMOTIONAL,
+            "description": "Sample 10 % off",
+            "percent": "10",
+        }
+    )
 
 
 class RedemptionInline(ReadOnlyInline):
@@ -269,6 +298,14 @@ class VoucherAdmin(admin.ModelAdmin):
     search_fields = ["code", "description"]
     list_filter = ["kind", "active"]
     inlines = [RedemptionInline]
+    sample = AdminSample(
+        add=lambda: {
+            "code": "SAMPLE-GIFT",
+            "kind": Voucher.Kind.GIFT,
+            "description": "Sample gift",
+            "credit_amount": "10.00",
+        }
+    )
 
 
 @admin.register(MakeupRequest)
@@ -280,6 +317,10 @@ class MakeupRequestAdmin(admin.ModelAdmin):
                        "decided_by", "decided_at", "status"]  # fmt: skip
     fields = [*readonly_fields, "decision_note"]
     actions = ["approve", "decline"]
+    sample = AdminSample(add=None, make=lambda: _sample_makeup_request())
+
+    def has_add_permission(self, request):
+        return False  # parents ask; staff decide
 
     def _decide(self, request, queryset, approve):
         for item in queryset:
@@ -337,3 +378,19 @@ FamilyAdmin.inlines = [
     FamilyDiscountInline,
 ]
 StudentAdmin.inlines = [*getattr(StudentAdmin, "inlines", []), StudentTokenInline]
+
+
+def _sample_makeup_request() -> MakeupRequest:
+    """A family's request for a make-up place, as the portal left it (while
+    the provider had requests switched on)."""
+    from django.utils import timezone
+
+    from enrollments.models import Session
+    from families.models import Guardian
+
+    guardian = Guardian.objects.filter(user__isnull=False).order_by("pk").first()
+    student = guardian.family.students.order_by("pk").first()
+    session = Session.objects.filter(starts_at__gt=timezone.now()).order_by("starts_at").first()
+    return MakeupRequest.objects.create(
+        student=student, session=session, requested_by=guardian.user, note="Sample"
+    )

@@ -7,6 +7,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
+from families.models import Family
+from portal.adminsample import AdminSample, first_pk
 from portal.exceptions import PortalError
 
 from . import gateway, services
@@ -46,6 +48,16 @@ class OrderAdmin(admin.ModelAdmin):
     autocomplete_fields = ["family", "student"]
     inlines = [LineInline, EntryInline]
     actions = ["record_offline_payment"]
+    sample = AdminSample(
+        add=lambda: {
+            "family": first_pk(Family),
+            "title": "Sample order",
+            "lines-0-kind": OrderLine.Kind.choices[0][0],
+            "lines-0-description": "Sample line",
+            "lines-0-quantity": "1",
+            "lines-0-unit_price": "12.00",
+        }
+    )
 
     def get_readonly_fields(self, request, obj=None):
         # Once charged, the family and lines stay; corrections are adjustments.
@@ -111,6 +123,7 @@ class PaymentAdmin(admin.ModelAdmin):
         "succeeded_at",
     ]
     fields = [*readonly_fields, "refund_amount", "refund_reason"]
+    sample = AdminSample(add=None)
 
     def has_add_permission(self, request):
         return False
@@ -156,6 +169,9 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     autocomplete_fields = ["family"]
     raw_id_fields = ["order"]
     list_select_related = ["family", "order"]
+    sample = AdminSample(
+        add=lambda: {"family": first_pk(Family), "amount": "-2.50", "description": "Sample"}
+    )
 
     def has_change_permission(self, request, obj=None):
         return False
@@ -174,6 +190,56 @@ class LedgerEntryAdmin(admin.ModelAdmin):
         obj.pk = entry.pk
 
 
-admin.site.register(Refund, list_display=["payment", "amount", "reason", "created_at"])
-admin.site.register(Invoice, list_display=["display_number", "order", "issued_at"])
-admin.site.register(StripeEvent, list_display=["event_id", "type", "received_at", "processed_at"])
+class RecordAdmin(admin.ModelAdmin):
+    """Records written by the services (refunds, invoices, Stripe events):
+    read here, never added, changed or deleted."""
+
+    sample = AdminSample(add=None)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _sample_refund() -> Refund:
+    """Money taken at the desk and part of it given back."""
+    order = Order.objects.order_by("pk").first()
+    payment = services.payment_record_offline(
+        order=order, amount="5.00", method="offline", key="sample", actor_user=None
+    )
+    return services.refund_create(payment=payment, amount="1.00", reason="Sample", actor_user=None)
+
+
+def _sample_stripe_event() -> StripeEvent:
+    """What a delivered Stripe webhook leaves behind (billing/webhooks.py)."""
+    return StripeEvent.objects.create(event_id="evt_sample", type="payment_intent.succeeded")
+
+
+admin.site.register(
+    Refund,
+    RecordAdmin,
+    list_display=["payment", "amount", "reason", "created_at"],
+    sample=AdminSample(add=None, make=_sample_refund),
+)
+admin.site.register(
+    Invoice,
+    RecordAdmin,
+    list_display=["display_number", "order", "issued_at"],
+    sample=AdminSample(
+        add=None, make=lambda: services.invoice_issue(order=Order.objects.order_by("pk").first())
+    ),
+)
+admin.site.register(
+    StripeEvent,
+    RecordAdmin,
+    list_display=["event_id", "type", "received_at", "processed_at"],
+    sample=AdminSample(add=None, make=_sample_stripe_event),
+)

@@ -4,6 +4,8 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.utils.translation import gettext_lazy as _
 
+from families.models import Student
+from portal.adminsample import AdminSample, first_pk
 from portal.clock import today
 from portal.exceptions import PortalError
 
@@ -24,9 +26,18 @@ from .models import (
     Skill,
 )
 
-admin.site.register(Location, search_fields=["name"], list_display=["name", "address", "is_active"])
-admin.site.register(Instructor, search_fields=["name"])
-admin.site.register(Programme, search_fields=["name"])
+admin.site.register(
+    Location,
+    search_fields=["name"],
+    list_display=["name", "address", "is_active"],
+    sample=AdminSample(add=lambda: {"name": "Sample pool"}),
+)
+admin.site.register(
+    Instructor, search_fields=["name"], sample=AdminSample(add=lambda: {"name": "Sample coach"})
+)
+admin.site.register(
+    Programme, search_fields=["name"], sample=AdminSample(add=lambda: {"name": "Sample lessons"})
+)
 
 
 class SkillInline(admin.TabularInline):
@@ -38,6 +49,7 @@ class SkillInline(admin.TabularInline):
 class LevelAdmin(admin.ModelAdmin):
     list_display = ["name", "order"]
     inlines = [SkillInline]
+    sample = AdminSample(add=lambda: {"name": "Sample level", "order": 9, "skills-0-name": "Float"})
 
 
 class EnrollmentInline(admin.TabularInline):
@@ -78,6 +90,18 @@ class ClassAdmin(admin.ModelAdmin):
     list_select_related = ["programme", "location", "level", "instructor"]
     inlines = [EnrollmentInline]
     actions = ["generate_sessions"]
+    sample = AdminSample(
+        add=lambda: {
+            "programme": first_pk(Programme),
+            "location": first_pk(Location),
+            "weekday": 2,
+            "start_time": "16:30",
+            "duration_minutes": 45,
+            "capacity": 6,
+            "term_start": "2031-01-06",
+            "term_end": "2031-03-31",
+        }
+    )
 
     def get_queryset(self, request):
         return selectors.with_free_places(super().get_queryset(request), on=today()).annotate(
@@ -131,6 +155,15 @@ class SessionAdmin(admin.ModelAdmin):
     inlines = [AttendanceInline, AbsenceMarkInline]
     readonly_fields = ["sequence", "updated_at"]
     actions = ["cancel_sessions"]
+    sample = AdminSample(
+        add=lambda: {
+            "klass": first_pk(Class),
+            "starts_at_0": "2031-02-05",
+            "starts_at_1": "10:00",
+            "ends_at_0": "2031-02-05",
+            "ends_at_1": "10:45",
+        }
+    )
 
     def get_queryset(self, request):
         return (
@@ -188,6 +221,15 @@ class EnrollmentAdmin(admin.ModelAdmin):
     autocomplete_fields = ["student"]
     raw_id_fields = ["klass", "session", "transferred_to"]
     inlines = [EnrollmentChangeInline]
+    sample = AdminSample(
+        add=lambda: {
+            "student": first_pk(Student),
+            "klass": first_pk(Class),
+            "kind": Enrollment.Kind.REGULAR,
+            "status": Enrollment.Status.ACTIVE,
+            "start_date": "2031-01-06",
+        }
+    )
 
     def has_delete_permission(self, request, obj=None):
         return False  # enrolments are kept; change the status
@@ -199,6 +241,14 @@ class EvaluationAdmin(admin.ModelAdmin):
     list_filter = ["status", "skill__level"]
     search_fields = ["student__first_name", "student__last_name", "skill__name"]
     autocomplete_fields = ["student"]
+    sample = AdminSample(
+        add=lambda: {
+            "student": first_pk(Student),
+            "skill": first_pk(Skill),
+            "status": Evaluation.Status.WORKING,
+            "evaluated_on": "2031-01-10",
+        }
+    )
 
 
 @admin.register(Absence)
@@ -208,3 +258,14 @@ class AbsenceAdmin(admin.ModelAdmin):
     search_fields = ["student__first_name", "student__last_name"]
     list_select_related = ["student"]
     readonly_fields = ["created_at", "created_by"]
+    sample = AdminSample(
+        add=lambda: {
+            "student": first_pk(Student),
+            "kind": Absence.Kind.BY_DATE,
+            "starts_at_0": "2031-02-01",
+            "starts_at_1": "00:00",
+            "ends_at_0": "2031-02-08",
+            "ends_at_1": "00:00",
+            "reason": "Sample holiday",
+        }
+    )

@@ -3,6 +3,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import User
+from portal.adminsample import AdminSample, first_pk
 from portal.exceptions import PortalError
 
 from . import rules, services
@@ -86,6 +88,15 @@ class FamilyAdmin(admin.ModelAdmin):
         "students__last_name",
     ]
     inlines = [GuardianInline, StudentInline, EmailInline, PhoneInline, AddressInline]
+    sample = AdminSample(
+        add=lambda: {
+            "name": "Sample",
+            "guardians-0-first_name": "Sam",
+            "guardians-0-last_name": "Sample",
+            "students-0-first_name": "Kit",
+            "students-0-last_name": "Sample",
+        }
+    )
 
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -118,6 +129,9 @@ class GuardianAdmin(admin.ModelAdmin):
     raw_id_fields = ["user", "family"]
     inlines = [InvitationInline]
     actions = ["send_invitation", "revoke_access"]
+    sample = AdminSample(
+        add=lambda: {"family": first_pk(Family), "first_name": "Alex", "last_name": "Sample"}
+    )
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("invitations")
@@ -180,6 +194,9 @@ class StudentAdmin(admin.ModelAdmin):
     list_display = ["full_name", "family", "date_of_birth"]
     search_fields = ["first_name", "last_name", "family__name"]
     list_select_related = ["family"]
+    sample = AdminSample(
+        add=lambda: {"family": first_pk(Family), "first_name": "Robin", "last_name": "Sample"}
+    )
 
 
 # --- Staff: see what the family sees; problem reports ---------------------------------------
@@ -187,6 +204,8 @@ class StudentAdmin(admin.ModelAdmin):
 
 @admin.display(description=_("portal"))
 def view_as_link(family):
+    if family.pk is None:  # the add form
+        return "-"
     return format_html(
         '<a href="{}">{}</a>', reverse("view_as_start", args=[family.pk]), _("View as this family")
     )
@@ -202,6 +221,12 @@ class StaffViewAdmin(admin.ModelAdmin):
     list_filter = ["staff"]
     search_fields = ["family__name", "staff__email"]
     readonly_fields = ["at", "staff", "family"]
+    sample = AdminSample(
+        add=None,
+        make=lambda: StaffView.objects.create(
+            staff_id=first_pk(User, is_staff=True), family_id=first_pk(Family)
+        ),
+    )
 
     def has_add_permission(self, request):
         return False
@@ -227,6 +252,15 @@ class ProblemReportAdmin(admin.ModelAdmin):
         "screenshot_link",
     ]
     fields = [*readonly_fields, "status", "staff_note"]
+    sample = AdminSample(
+        add=None,
+        make=lambda: ProblemReport.objects.create(
+            family_id=first_pk(Family), page="/", clicked="Pay", expected="A receipt"
+        ),
+    )
+
+    def has_add_permission(self, request):
+        return False  # parents report from the portal
 
     @admin.display(description=_("screenshot"))
     def screenshot_link(self, report):

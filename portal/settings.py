@@ -256,7 +256,9 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", "")
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["families.backends.PortalBackend"]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "dashboard"
+# A path, not a URL name: "/" is the family dashboard on a provider's host and the
+# platform's home on the bare host (which has no "dashboard" route).
+LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
 AUTH_PASSWORD_VALIDATORS = [

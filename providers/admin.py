@@ -3,13 +3,20 @@ and their domains. Provider staff use the default admin site on their own host."
 
 from __future__ import annotations
 
+from django.apps import apps
+from django.conf import settings
 from django.contrib import admin, messages
-from django.db import transaction
+from django.contrib.admin.utils import NestedObjects
+from django.db import router, transaction
+from django.db.models.deletion import Collector
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import UserAdmin
 from accounts.models import User
+from portal.adminsample import AdminSample
 
+from . import services
 from .models import Domain, Provider, SettingsChange
 
 
@@ -35,6 +42,19 @@ class ProviderAdmin(admin.ModelAdmin):
     inlines = [DomainInline]
     readonly_fields = ["schema_name", "created_at", "status", "setup_error"]
     actions = ["retry_setup"]
+    sample = AdminSample(
+        add=lambda: {
+            "name": "Sample Swim Club",
+            "slug": "sample-swim",
+            "kind": Provider.Kind.SWIM,
+            "currency": "EUR",
+            "time_zone": "Europe/Vienna",
+            "language": "en",
+            "country": "AT",
+            "primary_colour": "#006d77",
+            "accent_colour": "#e29578",
+        }
+    )
     fieldsets = [
         (
             None,
@@ -136,7 +156,60 @@ class ProviderAdmin(admin.ModelAdmin):
         return [*self.readonly_fields, "slug"] if obj else self.readonly_fields
 
 
-platform_site.register(User, UserAdmin)
+class _PublicRelationsOnly:
+    """In the public schema only the shared apps have tables: relations from
+    models that live in providers' schemas (a staff view's staff, say) are
+    not followed when a platform login is deleted."""
+
+    def related_objects(self, related_model, related_fields, objs):
+        if not _in_public_schema(related_model):
+            return related_model._base_manager.none()
+        return super().related_objects(related_model, related_fields, objs)
+
+
+def _in_public_schema(model) -> bool:
+    shared = {apps.get_app_config(name.rsplit(".", 1)[-1]).label for name in settings.SHARED_APPS}
+    return model._meta.app_label in shared
+
+
+class PublicCollector(_PublicRelationsOnly, Collector):
+    pass
+
+
+class PublicNestedObjects(_PublicRelationsOnly, NestedObjects):
+    pass
+
+
+class PlatformUserAdmin(UserAdmin):
+    """Platform operators: logins of the bare host, not of any provider."""
+
+    def get_deleted_objects(self, objs, request):
+        objs = list(objs)
+        if not objs:
+            return [], {}, set(), []
+        collector = PublicNestedObjects(using=router.db_for_write(self.model), origin=objs)
+        collector.collect(objs)
+
+        def describe(obj):
+            return f"{capfirst(obj._meta.verbose_name)}: {obj}"
+
+        model_count = {
+            model._meta.verbose_name_plural: len(found)
+            for model, found in collector.model_objs.items()
+        }
+        protected = [describe(obj) for obj in collector.protected]
+        return collector.nested(describe), model_count, set(), protected
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, self.model.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        collector = PublicCollector(using=router.db_for_write(self.model), origin=queryset)
+        collector.collect(queryset)
+        collector.delete()
+
+
+platform_site.register(User, PlatformUserAdmin)
 
 
 @admin.register(SettingsChange, site=platform_site)
@@ -144,6 +217,14 @@ class SettingsChangeAdmin(admin.ModelAdmin):
     list_display = ["at", "provider", "changed_by", "field", "old", "new"]
     list_filter = ["provider"]
     readonly_fields = ["at", "provider", "changed_by", "field", "old", "new"]
+    sample = AdminSample(
+        add=None,
+        make=lambda: services.provider_settings_update(
+            provider=Provider.objects.real().order_by("pk").first(),
+            changes={"support_phone": "+43 1 234 5678"},
+            changed_by="sample@example.test",
+        ),
+    )
 
     def has_add_permission(self, request):
         return False
