@@ -21,6 +21,7 @@ class Family(models.Model):
         verbose_name = _("family")
         verbose_name_plural = _("families")
         ordering = ["name", "pk"]
+        permissions = [("view_as_family", _("Can view the portal as the family sees it"))]
 
     def __str__(self) -> str:
         return self.name

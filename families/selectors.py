@@ -27,7 +27,8 @@ def guardian_for_request(request) -> Guardian | None:
     viewing as a family (read-only) see it through its primary guardian."""
     if not hasattr(request, "_portal_guardian"):
         family_id = getattr(request, "session", {}).get("view_as_family")
-        if family_id and request.user.is_authenticated and request.user.is_staff:
+        user = request.user
+        if family_id and user.is_authenticated and user.has_perm("families.view_as_family"):
             request._portal_guardian = (
                 Guardian.objects.select_related("family", "user")
                 .filter(family_id=family_id, is_primary=True)

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal.permissions import staff_permission_required
 from portal.tasks import queue_email
 
 from .models import Family, ProblemReport, StaffView, Student
@@ -23,14 +24,16 @@ from .selectors import guardian_for_request
 SESSION_KEY = "view_as_family"
 
 
-def _staff(request) -> None:
-    if not (request.user.is_authenticated and request.user.is_staff):
-        raise Http404
+VIEW_AS = "families.view_as_family"
+
+
+def may_view_as(user) -> bool:
+    return user.is_authenticated and user.is_active and user.is_staff and user.has_perm(VIEW_AS)
 
 
 @require_http_methods(["GET", "POST"])
+@staff_permission_required(VIEW_AS)
 def view_as_start(request, pk):
-    _staff(request)
     family = get_object_or_404(Family, pk=pk)
     if request.method == "GET":
         return render(request, "families/view_as.html", {"family": family})
@@ -41,6 +44,7 @@ def view_as_start(request, pk):
 
 
 @require_POST
+@staff_permission_required(VIEW_AS)
 def view_as_stop(request):
     family_id = request.session.pop(SESSION_KEY, None)
     if family_id:
@@ -59,7 +63,7 @@ class ViewAsReadOnlyMiddleware:
     def __call__(self, request):
         session = getattr(request, "session", None)
         if session is not None and session.get(SESSION_KEY):
-            if not request.user.is_staff:
+            if not may_view_as(request.user):
                 session.pop(SESSION_KEY, None)
             elif (
                 request.method not in self.SAFE
@@ -71,7 +75,7 @@ class ViewAsReadOnlyMiddleware:
 
 
 def viewing_as(request) -> Family | None:
-    if request.session.get(SESSION_KEY) and request.user.is_staff:
+    if request.session.get(SESSION_KEY) and may_view_as(request.user):
         guardian = guardian_for_request(request)
         return guardian.family if guardian else None
     return None
@@ -132,8 +136,8 @@ def report_problem(request):
 
 
 @require_GET
+@staff_permission_required("families.view_problemreport")
 def report_screenshot(request, pk):
-    _staff(request)
     report = get_object_or_404(ProblemReport, pk=pk)
     if not report.screenshot:
         raise Http404

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 from families.pagecache import family_page
 from families.selectors import family_students, focused_student, guardian_for_request
 from portal.mail import outbox_folder
+from portal.permissions import staff_permission_required
 from portal.sections import Viewer, get_section, render_sections, sections_for
 
 
@@ -151,10 +152,9 @@ def outbox(request):
 
 
 @require_GET
+@staff_permission_required("providers.view_provider")
 def embed(request):
     """Staff: the snippet that puts this portal on the provider's website."""
-    if not request.user.is_staff:
-        raise Http404
     provider = request.tenant
     base = f"{request.scheme}://{request.get_host()}/"
     return render(

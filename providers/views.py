@@ -4,11 +4,11 @@ portal in their colours. Changes apply at once and are recorded."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from portal.permissions import staff_permission_required
 from portal.theme import HEX, WHITE, Theme, contrast
 
 from .forms import ProviderSettingsForm
@@ -16,14 +16,9 @@ from .models import Provider
 from .services import provider_settings_update
 
 
-def _staff_only(request) -> None:
-    if not request.user.is_staff:
-        raise Http404
-
-
 @require_http_methods(["GET", "POST"])
+@staff_permission_required("providers.change_provider")
 def settings_page(request):
-    _staff_only(request)
     provider = Provider.objects.get(pk=request.tenant.pk)
     form = ProviderSettingsForm(request.POST or None, instance=provider)
     if request.method == "POST" and form.is_valid():
@@ -57,8 +52,8 @@ def _preview(primary: str, accent: str) -> dict:
 
 
 @require_POST
+@staff_permission_required("providers.change_provider")
 def settings_preview(request):
-    _staff_only(request)
     preview = _preview(
         request.POST.get("primary_colour", ""), request.POST.get("accent_colour", "")
     )
