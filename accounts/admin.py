@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from portal.adminsample import AdminSample
 
+from .forms import AdminLoginForm
 from .models import User
 
 
@@ -38,6 +39,7 @@ class UserAdmin(BaseUserAdmin):
     )
 
 
+admin.site.login_form = AdminLoginForm
 admin.site.unregister(Group)
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
@@ -11,28 +12,20 @@ from portal.tasks import queue_email
 from . import throttle
 
 
-class LoginForm(AuthenticationForm):
-    username = forms.EmailField(
-        label=_("E-mail address"),
-        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
-    )
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "invalid_login": _(
-            "That e-mail address and password do not match an account here. "
-            "Check both, or reset your password."
-        ),
-        "throttled": _(
-            "Too many failed attempts. Wait %(minutes)d minutes, or reset your password."
-        ),
-    }
+THROTTLED = _("Too many failed attempts. Wait %(minutes)d minutes, or reset your password.")
+
+
+class ThrottledLogin:
+    """Failed attempts are counted per e-mail address and client address
+    (accounts.throttle); past the limit the form refuses even the right
+    password until the window passes. Fails open when the cache is down."""
 
     def clean(self):
         email = (self.cleaned_data.get("username") or "").lower()
         address = throttle.client_address(self.request)
         if email and throttle.is_locked(email, address):
             raise forms.ValidationError(
-                self.error_messages["throttled"],
+                THROTTLED,
                 code="throttled",
                 params={"minutes": max(1, settings.LOGIN_THROTTLE_WINDOW // 60)},
             )
@@ -44,6 +37,25 @@ class LoginForm(AuthenticationForm):
             raise
         throttle.clear(email)
         return cleaned
+
+
+class LoginForm(ThrottledLogin, AuthenticationForm):
+    username = forms.EmailField(
+        label=_("E-mail address"),
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _(
+            "That e-mail address and password do not match an account here. "
+            "Check both, or reset your password."
+        ),
+    }
+
+
+class AdminLoginForm(ThrottledLogin, AdminAuthenticationForm):
+    """The staff admin's and the platform admin's login, throttled like the
+    portal's (same limits, same counters)."""
 
 
 class QueuedPasswordResetForm(PasswordResetForm):

@@ -36,7 +36,13 @@ def host_key(hostname: str) -> str:
     return f"host:{hostname.lower()}"
 
 
+# Staff pages are never framed, not even by the provider's own website.
+UNFRAMED = ("/admin/", "/staff/")
+
+
 def frame_ancestors(request) -> str:
+    if request.path.startswith(UNFRAMED):
+        return "'none'"
     provider = getattr(request, "tenant", None)
     origins = provider.allowed_frame_origins if provider is not None else []
     return " ".join(["'self'", *origins])

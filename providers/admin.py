@@ -13,6 +13,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import UserAdmin
+from accounts.forms import AdminLoginForm
 from accounts.models import User
 from portal.adminsample import AdminSample
 
@@ -24,6 +25,7 @@ class PlatformAdminSite(admin.AdminSite):
     site_header = _("Family portal: platform")
     site_title = _("Family portal platform")
     index_title = _("Providers and operators")
+    login_form = AdminLoginForm
 
 
 platform_site = PlatformAdminSite(name="platform")
