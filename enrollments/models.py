@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from families.models import Family, Student
+from portal.models import AppendOnly, append_only
 
 
 class Location(models.Model):
@@ -247,7 +248,7 @@ class Enrollment(models.Model):
         return self.status in (self.Status.ACTIVE, self.Status.WAITLISTED)
 
 
-class EnrollmentChange(models.Model):
+class EnrollmentChange(AppendOnly):
     """Append-only history of what happened to an enrolment, and who did it."""
 
     class Action(models.TextChoices):
@@ -261,19 +262,17 @@ class EnrollmentChange(models.Model):
     action = models.CharField(max_length=20, choices=Action.choices)
     effective_date = models.DateField()
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     note = models.CharField(max_length=200, blank=True)
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["at", "pk"]
+        triggers = [append_only()]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.effective_date}"
-
-    def delete(self, *args, **kwargs):
-        raise RuntimeError("Enrolment history is append-only.")
 
 
 class Attendance(models.Model):

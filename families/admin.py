@@ -234,6 +234,9 @@ class StaffViewAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # a record; PostgreSQL refuses too
+
 
 @admin.register(ProblemReport)
 class ProblemReportAdmin(admin.ModelAdmin):

@@ -9,6 +9,8 @@ from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
+from portal.models import AppendOnly, append_only
+
 # Avatar colours for children; each carries white text at 4.5:1 or more.
 AVATAR_COLOURS = ["#1d6b4f", "#7b3fa0", "#b3261e", "#0b6e99", "#8a5300", "#3f51b5", "#ad1457"]
 
@@ -219,7 +221,7 @@ class MailingAddress(models.Model):
         return ", ".join(p for p in [self.line1, self.line2, f"{self.postcode} {self.city}"] if p)
 
 
-class StaffView(models.Model):
+class StaffView(AppendOnly):
     """Every time staff open the portal as a family (read-only), for the record."""
 
     staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -230,6 +232,7 @@ class StaffView(models.Model):
         verbose_name = _("staff view as family")
         verbose_name_plural = _("staff views as family")
         ordering = ["-at"]
+        triggers = [append_only()]
 
     def __str__(self) -> str:
         return f"{self.staff} → {self.family}"

@@ -233,3 +233,6 @@ class SettingsChangeAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a record; PostgreSQL refuses too

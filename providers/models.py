@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
 
 from portal.middleware import host_key
+from portal.models import AppendOnly, append_only
 from portal.theme import Theme
 
 colour_validator = RegexValidator(
@@ -254,11 +255,11 @@ def hosts_forget(provider_ids: list[int], *extra_hosts: str) -> None:
         transaction.on_commit(lambda: caches["hosts"].delete_many(keys))
 
 
-class SettingsChange(models.Model):
+class SettingsChange(AppendOnly):
     """Who changed which provider setting, from what to what."""
 
     provider = models.ForeignKey(
-        Provider, on_delete=models.CASCADE, related_name="settings_changes"
+        Provider, on_delete=models.PROTECT, related_name="settings_changes"
     )
     changed_by = models.CharField(_("changed by"), max_length=254)
     field = models.CharField(_("setting"), max_length=64)
@@ -270,6 +271,7 @@ class SettingsChange(models.Model):
         verbose_name = _("settings change")
         verbose_name_plural = _("settings changes")
         ordering = ["-at", "-pk"]
+        triggers = [append_only()]
 
     def __str__(self) -> str:
         return f"{self.field}: {self.old} → {self.new}"

@@ -53,7 +53,22 @@ extra_sql_sources: list[Callable[[], list[str]]] = []
 
 
 def extra_sql() -> list[str]:
-    return [statement for source in extra_sql_sources for statement in source()]
+    return [*guard_sql(), *(statement for source in extra_sql_sources for statement in source())]
+
+
+@lru_cache(maxsize=1)
+def guard_sql() -> tuple[str, ...]:
+    """The triggers django-pgtrigger's migrations install (`Meta.triggers`,
+    such as `portal.models.append_only`), as the migrations' state holds
+    them: history tables are guarded in a new provider's schema too."""
+    labels = {name.rsplit(".", 1)[-1] for name in settings.TENANT_APPS}
+    state = migration_loader().project_state()
+    return tuple(
+        trigger.install_sql
+        for (app_label, _model), model_state in sorted(state.models.items())
+        if app_label in labels
+        for trigger in model_state.options.get("triggers", [])
+    )
 
 
 @lru_cache(maxsize=1)

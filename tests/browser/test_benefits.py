@@ -7,6 +7,7 @@ from django_tenants.utils import schema_context
 from playwright.sync_api import expect
 
 from benefits.models import MakeupToken, TokenEvent
+from conftest import undo_history
 from enrollments.models import Enrollment, EnrollmentChange
 
 from .conftest import SCREENSHOTS, assert_accessible, committed, log_in
@@ -25,7 +26,8 @@ def undo_makeup():
             bookings = Enrollment.objects.filter(pk__in=applied.values("enrollment"))
             ids = list(bookings.values_list("pk", flat=True))
             applied.delete()
-            EnrollmentChange.objects.filter(enrollment_id__in=ids).delete()
+            with undo_history():
+                EnrollmentChange.objects.filter(enrollment_id__in=ids).delete()
             Enrollment.objects.filter(pk__in=ids).delete()
 
     committed(undo)

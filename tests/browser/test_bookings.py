@@ -6,6 +6,7 @@ import pytest
 from django_tenants.utils import schema_context
 from playwright.sync_api import expect
 
+from conftest import undo_history
 from enrollments.models import Enrollment, EnrollmentChange
 
 from .conftest import SCREENSHOTS, assert_accessible, committed, log_in
@@ -35,8 +36,11 @@ def restore_enrollments():
                 family.filter(pk=pk).update(
                     status=status, end_date=end_date, transferred_to=moved_to
                 )
-            EnrollmentChange.objects.filter(enrollment__in=added).delete()
-            EnrollmentChange.objects.filter(enrollment__in=family, action="transferred").delete()
+            with undo_history():
+                EnrollmentChange.objects.filter(enrollment__in=added).delete()
+                EnrollmentChange.objects.filter(
+                    enrollment__in=family, action="transferred"
+                ).delete()
             added.delete()
 
     committed(restore)
