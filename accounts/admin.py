@@ -1,17 +1,26 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from portal.adminsample import AdminSample
+from portal.exceptions import PortalError
 
+from . import roles, services
 from .forms import AdminLoginForm
 from .models import User
 
 
-@admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    """Logins with a password set here: the platform's operators."""
+
     ordering = ["email"]
     list_display = ["email", "full_name", "is_staff", "is_active", "last_login"]
     list_filter = ["is_staff", "is_active"]
@@ -31,12 +40,133 @@ class UserAdmin(BaseUserAdmin):
     readonly_fields = ["last_login", "date_joined"]
     sample = AdminSample(
         add=lambda: {
-            "email": "sample-desk@example.test",
-            "full_name": "Sample Desk",
+            "email": "sample-operator@example.test",
+            "full_name": "Sample Operator",
             "password1": "Sample-pass-4821",
             "password2": "Sample-pass-4821",
         }
     )
+
+
+class StaffInviteForm(forms.ModelForm):
+    role = forms.ChoiceField(
+        label=_("role"),
+        choices=[(name, name) for name in roles.ROLES],
+        help_text=" · ".join(f"{name}: {text}" for name, text in roles.ROLE_HELP.items()),
+    )
+
+    class Meta:
+        model = User
+        fields = ["email", "full_name"]
+
+
+class RoleField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj):
+        return obj.name
+
+
+@admin.register(User)
+class StaffAdmin(UserAdmin):
+    """The provider's staff logins. An owner invites staff with a role; the
+    invited person chooses their own password. Logins with history are
+    deactivated, not deleted. Parents' logins belong to their families."""
+
+    add_form = StaffInviteForm
+    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "full_name", "role"]})]
+    list_display = ["email", "full_name", "role_names", "is_active", "last_login"]
+    list_filter = ["is_active", "groups"]
+    fieldsets = [
+        (None, {"fields": ["email", "password"]}),
+        (_("Person"), {"fields": ["full_name"]}),
+        (_("Access"), {"fields": ["groups"]}),
+        (_("Dates"), {"fields": ["is_active", "last_login", "date_joined"]}),
+    ]
+    readonly_fields = ["is_active", "last_login", "date_joined"]
+    actions = ["deactivate"]
+    sample = AdminSample(
+        add=lambda: {
+            "email": "sample-desk@example.test",
+            "full_name": "Sample Desk",
+            "role": roles.FRONT_DESK,
+        }
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(is_staff=True).prefetch_related("groups")
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "groups":
+            kwargs["queryset"] = Group.objects.filter(name__in=roles.ROLES)
+            kwargs["form_class"] = RoleField
+            kwargs["widget"] = forms.CheckboxSelectMultiple
+            kwargs["help_text"] = " · ".join(
+                f"{name}: {text}" for name, text in roles.ROLE_HELP.items()
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    @admin.display(description=_("role"))
+    def role_names(self, user):
+        return ", ".join(g.name for g in user.groups.all()) or "-"
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        invited = services.staff_invite(
+            email=form.cleaned_data["email"],
+            full_name=form.cleaned_data["full_name"],
+            role=form.cleaned_data["role"],
+            actor=request.user,
+            base_url=f"{request.scheme}://{request.get_host()}",
+        )
+        obj.pk = invited.pk
+        obj._state.adding = False
+        self.message_user(
+            request,
+            _("%(email)s is invited: the e-mail holds a link to choose a password.")
+            % {"email": invited.email},
+            messages.SUCCESS,
+        )
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            super().save_related(request, form, formsets, change)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        """A login that records hold on to is deactivated instead, and the
+        page says so before anything happens."""
+        user = self.get_object(request, unquote(object_id))
+        if user is None or not services.login_has_history(user):
+            return super().delete_view(request, object_id, extra_context)
+        if not self.has_delete_permission(request, user):
+            raise PermissionDenied
+        if request.method == "POST":
+            self._deactivate(request, [user])
+            return HttpResponseRedirect(reverse("admin:accounts_user_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Deactivate instead of delete"),
+            "object": user,
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/accounts/user/deactivate_instead.html", context)
+
+    @admin.action(description=_("Deactivate the selected logins"), permissions=["change"])
+    def deactivate(self, request, queryset):
+        self._deactivate(request, queryset)
+
+    def _deactivate(self, request, users):
+        for user in users:
+            try:
+                services.login_deactivate(user=user, actor=request.user)
+            except PortalError as error:
+                self.message_user(request, f"{user.email}: {error}", messages.ERROR)
+            else:
+                self.log_change(request, user, _("Deactivated"))
+                self.message_user(
+                    request,
+                    _("%(email)s can no longer log in; its records stay.") % {"email": user.email},
+                    messages.SUCCESS,
+                )
 
 
 admin.site.login_form = AdminLoginForm
@@ -45,4 +175,15 @@ admin.site.unregister(Group)
 
 @admin.register(Group)
 class RoleAdmin(GroupAdmin):
-    sample = AdminSample(add=lambda: {"name": "Sample role"})
+    """The roles are the same at every provider (accounts/roles.py): read here."""
+
+    sample = AdminSample(add=None)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django_tenants.utils import schema_context, schema_exists
 
+from accounts import roles
 from accounts.models import User
 
 from .models import Domain, Provider
@@ -39,14 +41,17 @@ def provider_create(*, slug: str, name: str, domains: list[str], **fields) -> Pr
     return provider
 
 
-def staff_user_ensure(*, provider: Provider, email: str, password: str, full_name: str) -> User:
-    """A provider staff account (admin on the provider's host), created if missing."""
+def staff_user_ensure(
+    *, provider: Provider, email: str, password: str, full_name: str, role: str = roles.OWNER
+) -> User:
+    """A provider staff login (admin on the provider's host) with this role,
+    created if missing. Never a superuser: the owner role holds every
+    permission."""
     with schema_context(provider.schema_name):
         user = User.objects.filter(email__iexact=email).first()
         if user is None:
-            user = User.objects.create_user(
-                email, password, full_name=full_name, is_staff=True, is_superuser=True
-            )
+            user = User.objects.create_user(email, password, full_name=full_name, is_staff=True)
+            user.groups.add(Group.objects.get(name=role))
         return user
 
 

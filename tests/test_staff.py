@@ -46,7 +46,7 @@ def test_view_as_family_is_read_only_and_recorded(staff, aquakids):
             assert getattr(staff, method)(url).status_code == 403, (method, url)
     connection.set_tenant(aquakids)
     assert StaffView.objects.filter(family=family, staff__email="staff@aquakids.test").count() == 1
-    assert "Front desk" in staff.get("/admin/families/staffview/").content.decode()
+    assert "Office owner" in staff.get("/admin/families/staffview/").content.decode()
     stop = staff.post("/staff/view-as/stop/")
     assert (
         stop.status_code == 302

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_tenants.utils import tenant_context
 
+from accounts import roles
 from accounts.models import User
 from providers.models import Domain, Provider
 from providers.services import provider_create, staff_user_ensure
@@ -119,7 +120,18 @@ class Command(BaseCommand):
                 domains=[f"{spec['slug']}.{settings.PORTAL_BASE_DOMAIN}"], **spec
             )
             self.stdout.write(f"Created provider {provider.name}")
-        staff_user_ensure(
-            provider=provider, email=staff, password=DEMO_PASSWORD, full_name="Front desk"
-        )
+        # The owner, and one login for each other role (accounts/roles.py).
+        domain = staff.split("@", 1)[1]
+        for email, full_name, role in [
+            (staff, "Office owner", roles.OWNER),
+            (f"manager@{domain}", "Manager", roles.MANAGER),
+            (f"desk@{domain}", "Front desk", roles.FRONT_DESK),
+        ]:
+            staff_user_ensure(
+                provider=provider,
+                email=email,
+                password=DEMO_PASSWORD,
+                full_name=full_name,
+                role=role,
+            )
         return provider
