@@ -72,6 +72,7 @@ class StaffAdmin(UserAdmin):
     deactivated, not deleted. Parents' logins belong to their families."""
 
     add_form = StaffInviteForm
+    change_list_template = "admin/accounts/logins_note.html"
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "full_name", "role"]})]
     list_display = ["email", "full_name", "role_names", "is_active", "last_login"]
     list_filter = ["is_active", "groups"]
@@ -93,6 +94,13 @@ class StaffAdmin(UserAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(is_staff=True).prefetch_related("groups")
+
+    def changelist_view(self, request, extra_context=None):
+        note = _(
+            "Staff logins of this provider, each with a role. Invite someone with Add; they "
+            "choose their own password. Parents' logins are on their family's page."
+        )
+        return super().changelist_view(request, {**(extra_context or {}), "logins_note": note})
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "groups":

@@ -33,6 +33,22 @@ def staff_invite(*, email: str, full_name: str, role: str, actor: User, base_url
     """A new staff login with this role and no password yet; the e-mail it
     receives holds a link to choose one (valid as a password reset is)."""
     _require(actor, "accounts.add_user")
+    return _invite(
+        email=email, full_name=full_name, role=role, invited_by=str(actor), base_url=base_url
+    )
+
+
+def owner_invite(*, email: str, base_url: str) -> User:
+    """The first owner of a provider the platform has just set up (run in the
+    provider's schema by providers.services.provider_setup)."""
+    from django.utils.translation import gettext as _
+
+    return _invite(
+        email=email, full_name="", role=roles.OWNER, invited_by=_("The platform"), base_url=base_url
+    )
+
+
+def _invite(*, email: str, full_name: str, role: str, invited_by: str, base_url: str) -> User:
     if role not in roles.ROLES:
         raise StaffError(_("Choose one of the roles."))
     email = email.strip().lower()
@@ -53,7 +69,7 @@ def staff_invite(*, email: str, full_name: str, role: str, actor: User, base_url
             "provider": provider,
             "user": user,
             "role": role,
-            "by": actor,
+            "by": invited_by,
             "link": link,
             "admin_url": base_url + reverse("admin:index"),
         }

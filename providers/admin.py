@@ -31,6 +31,13 @@ class PlatformAdminSite(admin.AdminSite):
 platform_site = PlatformAdminSite(name="platform")
 
 
+def _link_parts(request) -> tuple[str, str]:
+    """Scheme and port for links e-mailed about a provider: as the platform
+    admin was reached (providers live on subdomains of the same base)."""
+    port = request.get_port()
+    return request.scheme, "" if port in ("80", "443") else f":{port}"
+
+
 class DomainInline(admin.TabularInline):
     model = Domain
     extra = 1
@@ -55,6 +62,7 @@ class ProviderAdmin(admin.ModelAdmin):
             "country": "AT",
             "primary_colour": "#006d77",
             "accent_colour": "#e29578",
+            "first_owner_email": "owner@sample-swim.test",
         }
     )
     fieldsets = [
@@ -65,6 +73,7 @@ class ProviderAdmin(admin.ModelAdmin):
                     "name",
                     "slug",
                     "kind",
+                    "first_owner_email",
                     "schema_name",
                     "created_at",
                     "status",
@@ -138,7 +147,8 @@ class ProviderAdmin(admin.ModelAdmin):
         if provider.status == Provider.Status.CREATING:
             from .tasks import setup_provider
 
-            transaction.on_commit(lambda: setup_provider.delay(provider.pk))
+            link = _link_parts(request)
+            transaction.on_commit(lambda: setup_provider.delay(provider.pk, *link))
             self.message_user(
                 request,
                 _("%(name)s is being set up; its status shows here.") % {"name": provider.name},
@@ -151,7 +161,8 @@ class ProviderAdmin(admin.ModelAdmin):
 
         for provider in queryset.filter(status=Provider.Status.FAILED):
             Provider.objects.filter(pk=provider.pk).update(status=Provider.Status.CREATING)
-            transaction.on_commit(lambda pk=provider.pk: setup_provider.delay(pk))
+            link = _link_parts(request)
+            transaction.on_commit(lambda pk=provider.pk, link=link: setup_provider.delay(pk, *link))
 
     def get_readonly_fields(self, request, obj=None):
         # The slug names the schema: fixed once the provider exists.
@@ -184,6 +195,17 @@ class PublicNestedObjects(_PublicRelationsOnly, NestedObjects):
 
 class PlatformUserAdmin(UserAdmin):
     """Platform operators: logins of the bare host, not of any provider."""
+
+    change_list_template = "admin/accounts/logins_note.html"
+
+    def changelist_view(self, request, extra_context=None):
+        note = _(
+            "Platform operators: these logins reach only this platform admin. A provider's "
+            "staff are another kind of login, kept in the provider's own data: its owner is "
+            "invited when the provider is created (first owner's e-mail) and invites the rest "
+            "from the provider's admin. Nobody here can log in to a provider, nor the reverse."
+        )
+        return super().changelist_view(request, {**(extra_context or {}), "logins_note": note})
 
     def get_deleted_objects(self, objs, request):
         objs = list(objs)

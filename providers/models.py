@@ -98,6 +98,14 @@ class Provider(TenantMixin):
         _("status"), max_length=10, choices=Status.choices, default=Status.READY
     )
     setup_error = models.TextField(_("set-up error"), blank=True)
+    first_owner_email = models.EmailField(
+        _("first owner's e-mail"),
+        blank=True,
+        help_text=_(
+            "Invited as the provider's owner once it is set up: the e-mail holds a link to "
+            "choose a password for the provider's own admin. Owners invite further staff there."
+        ),
+    )
 
     # Branding
     primary_colour = models.CharField(

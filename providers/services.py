@@ -6,9 +6,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
-from django_tenants.utils import schema_context, schema_exists
+from django_tenants.utils import schema_context, schema_exists, tenant_context
 
 from accounts import roles
+from accounts import services as account_services
 from accounts.models import User
 
 from .models import Domain, Provider
@@ -55,13 +56,22 @@ def staff_user_ensure(
         return user
 
 
-def provider_setup(*, provider_id: int) -> Provider:
+def default_domain(slug: str) -> str:
+    return f"{slug}.{settings.PORTAL_BASE_DOMAIN}"
+
+
+def provider_setup(
+    *, provider_id: int, link_scheme: str = "https", link_port: str = ""
+) -> Provider:
     """Create and migrate the schema of a provider saved with status
     "creating" (the platform admin does this through Celery). The provider row
     is locked for the whole set-up, so a second run waits and then finds it
     done. The schema is made inside a savepoint: on failure PostgreSQL undoes
     it, the domains are removed and the provider is marked failed with the
-    reason: nothing half-made is reachable."""
+    reason: nothing half-made is reachable. A ready provider answers on its
+    default host (<slug>.<PORTAL_BASE_DOMAIN>) when no other was given, and
+    its first owner is e-mailed an invitation (its link goes to the primary
+    host, with the scheme and port the platform admin was reached on)."""
     template_ensure()
     with transaction.atomic():
         provider = Provider.objects.select_for_update().get(pk=provider_id)
@@ -72,6 +82,17 @@ def provider_setup(*, provider_id: int) -> Provider:
                 if schema_exists(provider.schema_name):
                     raise RuntimeError(f"a schema named {provider.schema_name!r} exists already")
                 provider.create_schema(check_if_exists=False, verbosity=0)
+                if not Domain.objects.filter(tenant=provider).exists():
+                    Domain.objects.create(
+                        tenant=provider, domain=default_domain(provider.slug), is_primary=True
+                    )
+                if provider.first_owner_email:
+                    primary = Domain.objects.filter(tenant=provider).order_by("-is_primary", "pk")
+                    with tenant_context(provider):
+                        account_services.owner_invite(
+                            email=provider.first_owner_email,
+                            base_url=f"{link_scheme}://{primary.first().domain}{link_port}",
+                        )
         except Exception as error:
             Domain.objects.filter(tenant=provider).delete()
             provider.status = Provider.Status.FAILED

@@ -117,3 +117,82 @@ def test_staff_change_settings_with_preview_and_a_record(aquakids, ana):
     enrollment = Enrollment.objects.filter(student__first_name="Mia", kind="regular").first()
     assert ana.get(f"/enrolments/{enrollment.pk}/drop/").status_code == 404
     assert ana.get("/staff/settings/").status_code == 404
+
+
+def test_a_provider_without_a_host_name_gets_its_default_and_its_owner_an_invitation(
+    operator, django_capture_on_commit_callbacks
+):
+    """The platform operator gives a name, a slug and the owner's e-mail:
+    the provider answers on <slug>.<PORTAL_BASE_DOMAIN>, and the owner
+    chooses a password from the e-mail and reaches the provider's admin."""
+    import re
+
+    from django.core import mail
+
+    data = {
+        "name": "Delfin Club",
+        "slug": "delfin",
+        "kind": "swim",
+        "currency": "EUR",
+        "time_zone": "Europe/Vienna",
+        "language": "en",
+        "country": "AT",
+        "primary_colour": "#006d77",
+        "accent_colour": "#ffb703",
+        "makeup_token_days": 60,
+        "makeup_notice_hours": 24,
+        "makeup_booking_window_hours": 2,
+        "expiry_reminder_days": 7,
+        "first_owner_email": "Olga@Delfin.test",
+        "domains-TOTAL_FORMS": "0",
+        "domains-INITIAL_FORMS": "0",
+        "domains-MIN_NUM_FORMS": "0",
+        "domains-MAX_NUM_FORMS": "1000",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        operator.post("/admin/providers/provider/add/", data, follow=True)
+    provider = Provider.objects.get(slug="delfin")
+    assert provider.status == "ready", provider.setup_error
+    assert list(provider.domains.values_list("domain", "is_primary")) == [
+        ("delfin.localhost", True)
+    ]
+    invitation = next(m for m in mail.outbox if m.to == ["olga@delfin.test"])
+    assert "Delfin Club" in invitation.subject
+    link = re.search(r"http://delfin\.localhost(/accounts/password/reset/\S+/)", invitation.body)
+    assert link, invitation.body
+
+    owner = client_for("public")
+    form = owner.get(link.group(1), HTTP_HOST="delfin.localhost", follow=True)
+    owner.post(
+        form.redirect_chain[-1][0],
+        {"new_password1": "Owner-pass-31337", "new_password2": "Owner-pass-31337"},
+        HTTP_HOST="delfin.localhost",
+    )
+    desk = client_for("public")
+    logged = desk.post(
+        "/admin/login/?next=/admin/",
+        {"username": "olga@delfin.test", "password": "Owner-pass-31337"},
+        HTTP_HOST="delfin.localhost",
+    )
+    assert logged.status_code == 302
+    assert desk.get("/admin/accounts/user/add/", HTTP_HOST="delfin.localhost").status_code == 200
+    # The operator's login means nothing at the provider, and the owner's
+    # nothing on the platform.
+    assert operator.get("/admin/", HTTP_HOST="delfin.localhost").status_code == 302
+    assert desk.get("/admin/providers/provider/").status_code == 302
+
+
+def test_the_command_line_invites_the_first_owner(db, django_capture_on_commit_callbacks):
+    import io
+
+    from django.core import mail
+    from django.core.management import call_command
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command(
+            "create_provider", "orca", "Orca Swim", "--owner-email", "kim@orca.test",
+            stdout=io.StringIO(),
+        )  # fmt: skip
+    assert Provider.objects.get(slug="orca").domains.get().domain == "orca.localhost"
+    invitation = next(m for m in mail.outbox if m.to == ["kim@orca.test"])
+    assert "https://orca.localhost/accounts/password/reset/" in invitation.body

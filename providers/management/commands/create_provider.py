@@ -1,7 +1,9 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django_tenants.utils import tenant_context
 
+from accounts.services import owner_invite
 from providers.models import Provider
 from providers.services import provider_create, staff_user_ensure
 
@@ -23,8 +25,16 @@ class Command(BaseCommand):
         parser.add_argument("--country", default="SI")
         parser.add_argument("--primary-colour", default="#1f5fbf")
         parser.add_argument("--accent-colour", default="#f2a900")
-        parser.add_argument("--staff-email")
+        parser.add_argument("--staff-email", help="An owner login with this password.")
         parser.add_argument("--staff-password")
+        parser.add_argument(
+            "--owner-email",
+            help="Invite the first owner: an e-mail with a link to choose a password.",
+        )
+        parser.add_argument(
+            "--link-base",
+            help="Start of the invitation link. Default: https://<first host name>",
+        )
 
     def handle(self, *args, **options):
         slug = options["slug"]
@@ -54,4 +64,11 @@ class Command(BaseCommand):
                 password=options["staff_password"],
                 full_name="Staff",
             )
+        if options["owner_email"]:
+            with tenant_context(provider):
+                owner_invite(
+                    email=options["owner_email"],
+                    base_url=options["link_base"] or f"https://{domains[0]}",
+                )
+            self.stdout.write(f"Invited {options['owner_email']} as the owner")
         self.stdout.write(f"Created {provider.name} at {', '.join(domains)}")
