@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from families.selectors import family_students, student_in_family
+from families.staff import viewing_as
 from families.views import family_member
 from portal.clock import today
 from portal.exceptions import PortalError
@@ -342,6 +343,10 @@ def absence_cancel(request, guardian, pk):
 @require_GET
 @family_member
 def calendar(request, guardian):
+    if viewing_as(request):
+        # The links are the family's secrets (anyone holding one sees the
+        # sessions): never shown to staff, and none is made on their visit.
+        return render(request, "enrollments/calendar.html", {"rows": [], "hidden": True})
     students = family_students(guardian.family)
     live = services.calendar_feeds(family=guardian.family, students=students)
     feeds_ = [(None, live[None])] + [(s, live[s.pk]) for s in students]

@@ -103,3 +103,23 @@ def test_problem_report_round_trip(ana, aquakids, staff, django_capture_on_commi
     assert ana.get(f"/staff/reports/{report.pk}/screenshot").status_code == 404
     # Every page offers the link.
     assert "/report-a-problem/?page=" in ana.get("/account/").content.decode()
+
+
+def test_view_as_hides_the_familys_secret_links(staff, aquakids, ana):
+    """Calendar feed links and pay hand-off links are the family's secrets:
+    staff viewing as the family see neither, and no feed is made for them."""
+    from enrollments.models import CalendarFeed
+
+    # The parent herself has both.
+    assert "webcal://" in ana.get("/calendar/").content.decode()
+    assert "/billing/continue/" in ana.get("/").content.decode()
+    family = novak(aquakids)
+    feeds_before = CalendarFeed.objects.count()
+    staff.post(f"/staff/view-as/{family.pk}/")
+    calendar = staff.get("/calendar/").content.decode()
+    assert "private calendar links are not shown" in calendar
+    assert ".ics" not in calendar and "webcal://" not in calendar
+    dashboard = staff.get("/").content.decode()
+    assert "/billing/continue/" not in dashboard
+    connection.set_tenant(aquakids)
+    assert CalendarFeed.objects.count() == feeds_before
