@@ -33,7 +33,16 @@ class GuardianInline(admin.TabularInline):
         "can_edit_students",
         "can_manage_enrollments",
     ]
-    raw_id_fields = ["user"]
+    # The login comes from an invitation, the primary guardian and what the
+    # others may do are the family's own choices (the portal's account page):
+    # shown here, changed there or through the guardian's actions.
+    readonly_fields = [
+        "user",
+        "is_primary",
+        "can_pay",
+        "can_edit_students",
+        "can_manage_enrollments",
+    ]
     show_change_link = True
 
 
@@ -126,9 +135,15 @@ class GuardianAdmin(admin.ModelAdmin):
         "phones__number",
         "family__name",
     ]
-    raw_id_fields = ["user", "family"]
+    raw_id_fields = ["family"]
     inlines = [InvitationInline]
     actions = ["send_invitation", "revoke_access"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # As on the family page: logins come from invitations, the primary
+        # flag and permissions are the family's choices.
+        locked = ["user", "is_primary", "can_pay", "can_edit_students", "can_manage_enrollments"]
+        return locked if obj else ["user", "is_primary"]
     sample = AdminSample(
         add=lambda: {"family": first_pk(Family), "first_name": "Alex", "last_name": "Sample"}
     )
