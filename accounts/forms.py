@@ -11,7 +11,6 @@ from portal.tasks import queue_email
 
 from . import throttle
 
-
 THROTTLED = _("Too many failed attempts. Wait %(minutes)d minutes, or reset your password.")
 
 
