@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import connection
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from enrollments.models import Enrollment, Session
 from portal.clock import local, today
+from portal.tenancy import current_provider
 
 from .models import MakeupToken, Pass, TokenEvent
 
@@ -120,7 +120,7 @@ def session_reasons(
     pass_obj: Pass | None = None,
 ) -> list[str]:
     """Why this session cannot be booked with this token or pass (empty: it can)."""
-    provider = connection.tenant
+    provider = current_provider()
     reasons = []
     starts = local(session.starts_at)
     if session.is_cancelled:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -20,6 +20,7 @@ from families.models import Family, Guardian, Student
 from portal.clock import today
 from portal.exceptions import PortalError
 from portal.money import to_decimal
+from portal.tenancy import current_provider
 
 from . import rules
 from .models import (
@@ -43,7 +44,7 @@ class BenefitError(PortalError):
 
 
 def _provider():
-    return connection.tenant
+    return current_provider()
 
 
 def _token_locked(token_id: int) -> MakeupToken:

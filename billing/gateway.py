@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import stripe
 from django.conf import settings
-from django.db import connection
 
 from portal.money import to_minor_units
+from portal.tenancy import current_schema
 
 
 class GatewayUnavailable(Exception):
@@ -47,9 +47,9 @@ def customer_create(*, email: str, name: str, guardian_id: int) -> str:
         params={
             "email": email,
             "name": name,
-            "metadata": {"provider": connection.schema_name, "guardian": str(guardian_id)},
+            "metadata": {"provider": current_schema(), "guardian": str(guardian_id)},
         },
-        options={"idempotency_key": f"{connection.schema_name}-customer-{guardian_id}"},
+        options={"idempotency_key": f"{current_schema()}-customer-{guardian_id}"},
     )
     return customer.id
 
@@ -93,7 +93,7 @@ def payment_intent_create(
             "payment_method": payment_method_id,
             "confirm": True,
             "metadata": {
-                "provider": connection.schema_name,
+                "provider": current_schema(),
                 "payment": str(payment_id),
                 "description": description,
             },

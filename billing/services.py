@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import stripe
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -23,6 +23,7 @@ from families.models import Family, Guardian
 from portal.exceptions import PortalError
 from portal.money import format_money, to_decimal
 from portal.tasks import dispatch, queue_email
+from portal.tenancy import current_provider, current_schema
 
 from . import gateway
 from .models import (
@@ -45,7 +46,7 @@ class BillingError(PortalError):
 
 
 def _provider():
-    return connection.tenant
+    return current_provider()
 
 
 def order_outstanding(order: Order) -> Decimal:
@@ -281,7 +282,7 @@ def payment_start(
             customer_id=customer_id,
             payment_method_id=stripe_payment_method_id,
             payment_id=payment.pk,
-            idempotency_key=f"{connection.schema_name}-payment-{payment.idempotency_key}",
+            idempotency_key=f"{current_schema()}-payment-{payment.idempotency_key}",
             description=f"{_provider().name} #{order.number}",
         )
     except stripe.CardError as error:
@@ -418,7 +419,7 @@ def refund_create(*, payment: Payment, amount: Decimal, reason: str, actor_user)
                 payment_intent_id=payment.stripe_payment_intent_id,
                 amount=amount,
                 currency=_provider().currency,
-                key=f"{connection.schema_name}-refund-{payment.pk}-{n}",
+                key=f"{current_schema()}-refund-{payment.pk}-{n}",
             )
             stripe_id = result.id
         refund = Refund.objects.create(

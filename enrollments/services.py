@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 from datetime import date, datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from families.models import Family, Guardian, Student
 from portal.clock import local, today
 from portal.tasks import queue_email
+from portal.tenancy import current_provider
 
 from . import selectors
 from .exceptions import ClassFull, EnrollmentError, FeatureOff
@@ -33,7 +34,7 @@ from .selectors import _covers
 
 
 def _provider():
-    return connection.tenant
+    return current_provider()
 
 
 # Other apps react to these events (benefits issues make-up tokens) by adding a

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.contrib.auth import password_validation
 from django.core import signing
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from accounts.forms import QueuedPasswordResetForm
 from accounts.models import User
 from portal.tasks import queue_email
+from portal.tenancy import current_provider
 
 from . import rules
 from .exceptions import InvitationInvalid, NotAllowed
@@ -173,7 +174,7 @@ def invitation_send(
         link = base_url + reverse(
             "families:invitation_accept", args=[_invitation_token(invitation)]
         )
-        provider_name = connection.tenant.name
+        provider_name = current_provider().name
         inviter = actor.full_name if actor else provider_name
         context = {
             "guardian": guardian,

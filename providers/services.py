@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django_tenants.utils import schema_context, schema_exists
 
 from accounts.models import User
+from portal.tenancy import use_public_schema
 
 from .models import Domain, Provider
 
@@ -24,7 +25,7 @@ def template_ensure() -> None:
         name="Template for new providers",
     )
     template.save(verbosity=0)
-    connection.set_schema_to_public()
+    use_public_schema()
 
 
 def provider_create(*, slug: str, name: str, domains: list[str], **fields) -> Provider:
@@ -74,7 +75,7 @@ def provider_setup(*, provider_id: int) -> Provider:
         else:
             provider.status = Provider.Status.READY
             provider.setup_error = ""
-        connection.set_schema_to_public()
+        use_public_schema()
         Provider.objects.filter(pk=provider.pk).update(
             status=provider.status, setup_error=provider.setup_error
         )
