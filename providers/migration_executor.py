@@ -64,7 +64,7 @@ def schemas_behind(schemas: list[str]) -> list[str]:
                 "WHERE (app, name) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
                 for s in batch
             ]
-            params = []
+            params: list[str | list[str]] = []
             for s in batch:
                 params += [s, [a for a, _ in on_disk], [n for _, n in on_disk]]
             cursor.execute(" UNION ALL ".join(parts), params)

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.conf import settings
 from django.db import transaction
 from django_tenants.utils import schema_context, schema_exists
@@ -10,7 +13,7 @@ from django_tenants.utils import schema_context, schema_exists
 from accounts.models import User
 from portal.tenancy import use_public_schema
 
-from .models import Domain, Provider
+from .models import Domain, Provider, SettingsChange
 
 
 def template_ensure() -> None:
@@ -28,7 +31,7 @@ def template_ensure() -> None:
     use_public_schema()
 
 
-def provider_create(*, slug: str, name: str, domains: list[str], **fields) -> Provider:
+def provider_create(*, slug: str, name: str, domains: list[str], **fields: Any) -> Provider:
     """Create the provider, its schema and its domains (the first is primary)."""
     template_ensure()
     provider = Provider(slug=slug, schema_name=slug.replace("-", "_"), name=name, **fields)
@@ -113,11 +116,11 @@ SETTINGS_FIELDS = [
 ]
 
 
-def provider_settings_update(*, provider: Provider, changes: dict, changed_by: str) -> list:
+def provider_settings_update(
+    *, provider: Provider, changes: Mapping[str, object], changed_by: str
+) -> list[SettingsChange]:
     """Save settings and record each change (who, what, from, to)."""
-    from .models import SettingsChange
-
-    recorded = []
+    recorded: list[SettingsChange] = []
     with transaction.atomic():
         locked = Provider.objects.select_for_update().get(pk=provider.pk)
         for field, value in changes.items():
