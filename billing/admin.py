@@ -33,7 +33,7 @@ class LineInline(admin.TabularInline):
 class EntryInline(admin.TabularInline):
     model = LedgerEntry
     extra = 0
-    fields = ["at", "kind", "amount", "description", "actor"]
+    fields = ("at", "kind", "amount", "description", "actor")
     readonly_fields = fields
     can_delete = False
 
