@@ -72,7 +72,7 @@ class SessionItem:
         return self.session.klass
 
 
-def _session(enrollment: Enrollment) -> Session:
+def booked_session(enrollment: Enrollment) -> Session:
     """The session of a single-session enrolment (make-up, trial, drop-in)."""
     assert enrollment.session is not None, "a regular enrolment has no single session"
     return enrollment.session
@@ -178,7 +178,7 @@ def bookings(
         e
         for e in enrollments
         if (e.end_date is None or e.end_date >= day)
-        and (e.kind == Enrollment.Kind.REGULAR or _session(e).starts_at >= now)
+        and (e.kind == Enrollment.Kind.REGULAR or booked_session(e).starts_at >= now)
     ]
     return {
         "active": [e for e in current if e.status == Enrollment.Status.ACTIVE],
@@ -199,7 +199,7 @@ def student_enrollments(student: Student) -> dict[str, list[Enrollment]]:
         if e.status not in (Enrollment.Status.ACTIVE, Enrollment.Status.WAITLISTED):
             return True
         if e.session_id:
-            return _session(e).starts_at < timezone.now()
+            return booked_session(e).starts_at < timezone.now()
         return e.end_date is not None and e.end_date < day
 
     return {

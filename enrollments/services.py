@@ -33,7 +33,7 @@ from .models import (
     local_datetime,
     weekly_dates,
 )
-from .selectors import _covers, _session
+from .selectors import _covers, booked_session
 
 if TYPE_CHECKING:
     from providers.models import Provider
@@ -466,7 +466,7 @@ def single_booking_cancel(*, enrollment: Enrollment, actor_user: User | None = N
     """Cancel a one-session booking before it starts (caller holds the lock)."""
     if enrollment.kind == Enrollment.Kind.REGULAR or enrollment.status != Enrollment.Status.ACTIVE:
         raise EnrollmentError(_("This booking cannot be cancelled."))
-    if _session(enrollment).starts_at <= timezone.now():
+    if booked_session(enrollment).starts_at <= timezone.now():
         raise EnrollmentError(_("This session has started, so the booking stays."))
     enrollment.status = Enrollment.Status.CANCELLED
     enrollment.save(update_fields=["status"])
