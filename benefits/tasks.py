@@ -14,7 +14,7 @@ from portal.tasks import queue_email
 from portal.tenancy import current_provider
 
 from . import rules, selectors, services
-from .models import CreditGrant, MakeupToken, Pass, ReminderSent
+from .models import ZERO, CreditGrant, MakeupToken, Pass, ReminderSent
 
 
 @app.task
@@ -73,7 +73,7 @@ def send_expiry_reminders() -> int:
                 )
             )
     expiring = CreditGrant.objects.filter(expires_on__gte=day, expires_on__lte=horizon)
-    for grant in selectors.with_credit_left(expiring).filter(left__gt=0):
+    for grant in selectors.with_credit_left(expiring).filter(left__gt=ZERO):
         items.append(
             (
                 grant.family_id,
