@@ -388,9 +388,9 @@ def _sample_makeup_request() -> MakeupRequest:
     from enrollments.models import Session
     from families.models import Guardian
 
-    guardian = Guardian.objects.filter(user__isnull=False).order_by("pk").first()
-    student = guardian.family.students.order_by("pk").first()
-    session = Session.objects.filter(starts_at__gt=timezone.now()).order_by("starts_at").first()
+    guardian = Guardian.objects.filter(user__isnull=False).order_by("pk")[0]
+    student = guardian.family.students.order_by("pk")[0]
+    session = Session.objects.filter(starts_at__gt=timezone.now()).order_by("starts_at")[0]
     return MakeupRequest.objects.create(
         student=student, session=session, requested_by=guardian.user, note="Sample"
     )
