@@ -21,10 +21,11 @@ def configured() -> bool:
 
 
 def client() -> stripe.StripeClient:
-    kwargs = {}
-    if settings.STRIPE_API_BASE:
-        kwargs["base_addresses"] = {"api": settings.STRIPE_API_BASE}
-    return stripe.StripeClient(settings.STRIPE_SECRET_KEY, max_network_retries=2, **kwargs)
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        max_network_retries=2,
+        base_addresses={"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None,
+    )
 
 
 def js_url() -> str:
@@ -106,7 +107,9 @@ def payment_intent_retrieve(pi_id: str) -> stripe.PaymentIntent:
     return _call(client().v1.payment_intents.retrieve, pi_id)
 
 
-def refund_create(*, payment_intent_id: str, amount: Decimal, currency: str, key: str):
+def refund_create(
+    *, payment_intent_id: str, amount: Decimal, currency: str, key: str
+) -> stripe.Refund:
     return _call(
         client().v1.refunds.create,
         params={"payment_intent": payment_intent_id, "amount": to_minor_units(amount, currency)},
