@@ -55,6 +55,8 @@ def document_source(document: Document):
             },
             "orders",
         )
+    if document.date_from is None or document.date_to is None:
+        raise ValueError("a ledger report needs its date range")
     before, rows, after = selectors.ledger_lines(
         document.family,
         date_from=document.date_from,

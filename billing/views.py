@@ -185,7 +185,7 @@ def _setup_secret(guardian, request=None) -> str:
         return ""
     try:
         customer = services.stripe_customer_for(guardian)
-        return gateway.setup_intent_create(customer_id=customer).client_secret
+        return gateway.setup_intent_create(customer_id=customer).client_secret or ""
     except gateway.GatewayUnavailable:
         return ""
 
