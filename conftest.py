@@ -20,6 +20,8 @@ from django.core.wsgi import get_wsgi_application
 from django.db import connection, connections
 from django.test import Client
 
+from portal.tenancy import use_provider, use_public_schema
+
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # sync Playwright in pytest
 
 HOSTS = {"aquakids": "aquakids.localhost", "leaps": "leaps.localhost", "public": "localhost"}
@@ -45,7 +47,7 @@ def django_db_setup(
             keepdb=django_db_keepdb,
         )
         call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
-        connection.set_schema_to_public()
+        use_public_schema()
         cache.clear()
     yield
     with django_db_blocker.unblock():
@@ -76,7 +78,7 @@ def race_provider(django_db_setup, django_db_blocker):
             pass_redemption_enabled=True,
             makeup_booking_window_hours=0,
         )
-        connection.set_schema_to_public()
+        use_public_schema()
     return provider
 
 
@@ -86,7 +88,7 @@ def committed(django_db_setup, django_db_blocker):
     django_db): the test removes what it made."""
     with django_db_blocker.unblock():
         yield
-    connection.set_schema_to_public()
+    use_public_schema()
 
 
 @pytest.fixture(autouse=True)
@@ -94,7 +96,7 @@ def _public_schema_and_clean_cache(request):
     """Each test starts in the public schema with an empty cache (the suite has
     its own Redis database)."""
     yield
-    connection.set_schema_to_public()
+    use_public_schema()
     if "db" in request.fixturenames or "transactional_db" in request.fixturenames:
         cache.clear()
 
@@ -115,16 +117,16 @@ def leaps(db):
 
 @pytest.fixture
 def in_aquakids(aquakids):
-    connection.set_tenant(aquakids)
+    use_provider(aquakids)
     yield aquakids
-    connection.set_schema_to_public()
+    use_public_schema()
 
 
 @pytest.fixture
 def in_leaps(leaps):
-    connection.set_tenant(leaps)
+    use_provider(leaps)
     yield leaps
-    connection.set_schema_to_public()
+    use_public_schema()
 
 
 def undo_history():
@@ -155,7 +157,7 @@ def login(client: Client, provider, email: str) -> Client:
     """Log `email` in on `client` (at `provider`'s host), as the login form would."""
     from accounts.models import User
 
-    connection.set_tenant(provider)
+    use_provider(provider)
     client.force_login(User.objects.get(email=email))
     # As after any earlier request: the host name lookup is cached.
     assert client.get("/healthz").status_code == 200

@@ -42,7 +42,7 @@ class ReadOnlyInline(admin.TabularInline):
 
 class TokenEventInline(ReadOnlyInline):
     model = TokenEvent
-    fields = ["at", "kind", "enrollment", "actor", "note"]
+    fields = ("at", "kind", "enrollment", "actor", "note")
     readonly_fields = fields
 
 
@@ -106,7 +106,7 @@ class MakeupTokenAdmin(admin.ModelAdmin):
 
 class PassEventInline(ReadOnlyInline):
     model = PassEvent
-    fields = ["at", "kind", "punches", "enrollment", "actor", "note"]
+    fields = ("at", "kind", "punches", "enrollment", "actor", "note")
     readonly_fields = fields
 
 
@@ -199,7 +199,7 @@ class PassAdmin(admin.ModelAdmin):
 
 class CreditUseInline(ReadOnlyInline):
     model = CreditUse
-    fields = ["at", "kind", "amount", "where", "reference", "actor"]
+    fields = ("at", "kind", "amount", "where", "reference", "actor")
     readonly_fields = fields
 
 
@@ -265,7 +265,7 @@ class CreditGrantAdmin(admin.ModelAdmin):
 
 class DiscountUseInline(ReadOnlyInline):
     model = DiscountUse
-    fields = ["at", "amount", "where", "reference"]
+    fields = ("at", "amount", "where", "reference")
     readonly_fields = fields
 
 
@@ -288,7 +288,7 @@ class DiscountAdmin(admin.ModelAdmin):
 
 class RedemptionInline(ReadOnlyInline):
     model = VoucherRedemption
-    fields = ["at", "family", "actor", "result"]
+    fields = ("at", "family", "actor", "result")
     readonly_fields = fields
 
 
@@ -345,28 +345,28 @@ class MakeupRequestAdmin(admin.ModelAdmin):
 # A family's benefits in one place: on the family page and the student page.
 class FamilyPassInline(ReadOnlyInline):
     model = Pass
-    fields = ["name", "kind", "student", "purchased_on", "expires_on"]
+    fields = ("name", "kind", "student", "purchased_on", "expires_on")
     readonly_fields = fields
     show_change_link = True
 
 
 class FamilyCreditInline(ReadOnlyInline):
     model = CreditGrant
-    fields = ["amount", "source", "description", "expires_on"]
+    fields = ("amount", "source", "description", "expires_on")
     readonly_fields = fields
     show_change_link = True
 
 
 class FamilyDiscountInline(ReadOnlyInline):
     model = Discount
-    fields = ["description", "kind", "student", "valid_until"]
+    fields = ("description", "kind", "student", "valid_until")
     readonly_fields = fields
     show_change_link = True
 
 
 class StudentTokenInline(ReadOnlyInline):
     model = MakeupToken
-    fields = ["reason", "location", "expires_on"]
+    fields = ("reason", "location", "expires_on")
     readonly_fields = fields
     show_change_link = True
 
@@ -388,9 +388,9 @@ def _sample_makeup_request() -> MakeupRequest:
     from enrollments.models import Session
     from families.models import Guardian
 
-    guardian = Guardian.objects.filter(user__isnull=False).order_by("pk").first()
-    student = guardian.family.students.order_by("pk").first()
-    session = Session.objects.filter(starts_at__gt=timezone.now()).order_by("starts_at").first()
+    guardian = Guardian.objects.filter(user__isnull=False).order_by("pk")[0]
+    student = guardian.family.students.order_by("pk")[0]
+    session = Session.objects.filter(starts_at__gt=timezone.now()).order_by("starts_at")[0]
     return MakeupRequest.objects.create(
         student=student, session=session, requested_by=guardian.user, note="Sample"
     )

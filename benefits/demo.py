@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.utils import timezone
 
@@ -176,7 +177,7 @@ def _aquakids() -> None:
             valid_until=day - timedelta(days=40),
         )
 
-    for code, kind, description, extra in [
+    vouchers: list[tuple[str, str, str, dict[str, Any]]] = [
         (
             "WELCOME10",
             "promo",
@@ -190,7 +191,8 @@ def _aquakids() -> None:
             "5 splash sessions",
             {"pass_kind": "punch", "pass_punches": 5, "pass_valid_days": 90},
         ),
-    ]:
+    ]
+    for code, kind, description, extra in vouchers:
         Voucher.objects.get_or_create(
             code=code, defaults={"kind": kind, "description": description, **extra}
         )

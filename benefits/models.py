@@ -56,6 +56,10 @@ class MakeupToken(models.Model):
     )
     note = models.CharField(_("note"), max_length=200, blank=True)
 
+    # Not stored: benefits.selectors sets these on the tokens it lists.
+    state: str
+    applied: TokenEvent | None
+
     class Meta:
         verbose_name = _("make-up token")
         verbose_name_plural = _("make-up tokens")
@@ -177,6 +181,11 @@ class Pass(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Not stored: benefits.selectors.pass_groups sets these on the passes it lists.
+    left: int | None  # punches left; None: unlimited
+    used: int  # visits
+    usable: bool
+
     class Meta:
         verbose_name = _("pass")
         verbose_name_plural = _("passes")
@@ -238,6 +247,9 @@ class CreditGrant(AppendOnly):
     granted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+
+    # Not stored: benefits.selectors.credit_summary sets it on the grants it lists.
+    expired: bool
 
     class Meta:
         verbose_name = _("credit")

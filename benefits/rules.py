@@ -8,13 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import connection
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from enrollments.models import Enrollment, Session
+from enrollments.selectors import booked_session
+from families.models import Student
 from portal.clock import local, today
+from portal.tenancy import current_provider
 
 from .models import MakeupToken, Pass, TokenEvent
 
@@ -41,13 +43,16 @@ def state_from(last_kind: str | None, session_starts, expires_on) -> str:
 def token_state(token: MakeupToken) -> str:
     """From annotations (`last_kind`, `last_starts`, see selectors) when the
     query made them, else from the prefetched events."""
-    if hasattr(token, "last_kind"):
+    if hasattr(token, "last_kind") and hasattr(token, "last_starts"):
         return state_from(token.last_kind, token.last_starts, token.expires_on)
     events = list(token.events.all())
     last = events[-1] if events else None
     if last is None:
         return REVOKED
-    starts = last.enrollment.session.starts_at if last.kind == TokenEvent.Kind.APPLIED else None
+    starts = None
+    if last.kind == TokenEvent.Kind.APPLIED:
+        assert last.enrollment is not None, "an applied event books an enrolment"
+        starts = booked_session(last.enrollment).starts_at
     return state_from(last.kind, starts, token.expires_on)
 
 
@@ -95,13 +100,13 @@ class Offer:
         return not self.reasons
 
 
-def student_levels_and_programmes(student) -> tuple[set[int], set[int], set[int]]:
+def student_levels_and_programmes(student: Student) -> tuple[set[int], set[int], set[int]]:
     """Levels, programmes and classes of the student's current regular enrolments."""
-    current = Enrollment.objects.filter(
+    regular = Enrollment.objects.filter(
         student=student, status=Enrollment.Status.ACTIVE, kind=Enrollment.Kind.REGULAR
     ).select_related("klass")
     day = today()
-    current = [e for e in current if e.end_date is None or e.end_date >= day]
+    current = [e for e in regular if e.end_date is None or e.end_date >= day]
     return (
         {e.klass.level_id for e in current if e.klass.level_id},
         {e.klass.programme_id for e in current},
@@ -120,7 +125,7 @@ def session_reasons(
     pass_obj: Pass | None = None,
 ) -> list[str]:
     """Why this session cannot be booked with this token or pass (empty: it can)."""
-    provider = connection.tenant
+    provider = current_provider()
     reasons = []
     starts = local(session.starts_at)
     if session.is_cancelled:
@@ -136,10 +141,11 @@ def session_reasons(
                 _("Your token expires on %(date)s, before this session.")
                 % {"date": date_format(token.expires_on, "j F Y")}
             )
-        if token.location_id and session.klass.location_id != token.location_id:
+        location = token.location  # joined by the callers
+        if location is not None and session.klass.location_id != location.pk:
             reasons.append(
                 _("This token is for %(location)s; the session is at %(other)s.")
-                % {"location": token.location.name, "other": session.klass.location.name}
+                % {"location": location.name, "other": session.klass.location.name}
             )
         if levels and session.klass.level_id not in levels:
             reasons.append(_("The class is a different level."))

@@ -3,9 +3,11 @@ query counts: histories are prefetched, balances summed in the database."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -14,7 +16,7 @@ from django.utils import timezone
 
 from enrollments.models import Enrollment, Session
 from enrollments.selectors import session_places
-from families.models import Family
+from families.models import Family, Student
 from portal.clock import today
 
 from . import rules
@@ -30,6 +32,22 @@ from .models import (
     TokenEvent,
 )
 
+
+class LastEvent(TypedDict):
+    last_kind: str | None  # tokens_with_state: the kind of the token's newest event
+    last_starts: datetime | None  # and the start of the session it booked
+
+
+class CreditLeft(TypedDict):
+    left: Decimal  # with_credit_left
+
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    TokenWithState: TypeAlias = WithAnnotations[MakeupToken, LastEvent]
+    GrantWithLeft: TypeAlias = WithAnnotations[CreditGrant, CreditLeft]
+
 EVENTS = Prefetch(
     "events",
     queryset=TokenEvent.objects.select_related(
@@ -43,22 +61,23 @@ EVENTS = Prefetch(
 
 @dataclass
 class TokenGroups:
-    here: list = field(default_factory=list)  # available at the current location (or anywhere)
-    elsewhere: list = field(default_factory=list)  # available at other locations
-    pending: list = field(default_factory=list)
-    expired: list = field(default_factory=list)
-    spent: list = field(default_factory=list)
+    # available at the current location (or anywhere)
+    here: list[MakeupToken] = field(default_factory=list)
+    elsewhere: list[MakeupToken] = field(default_factory=list)  # available at other locations
+    pending: list[MakeupToken] = field(default_factory=list)
+    expired: list[MakeupToken] = field(default_factory=list)
+    spent: list[MakeupToken] = field(default_factory=list)
 
     @property
-    def available(self) -> list:
+    def available(self) -> list[MakeupToken]:
         return self.here + self.elsewhere
 
     @property
-    def history(self) -> list:
+    def history(self) -> list[MakeupToken]:
         return self.pending + self.spent + self.expired
 
 
-def tokens_with_state(queryset):
+def tokens_with_state(queryset: QuerySet[MakeupToken]) -> QuerySet[TokenWithState]:
     """Tokens annotated with their newest event: state in the same query."""
     last = TokenEvent.objects.filter(token=OuterRef("pk")).order_by("-at", "-pk")
     return queryset.annotate(
@@ -68,7 +87,7 @@ def tokens_with_state(queryset):
 
 
 def token_groups(
-    students, location_id: int | None = None, *, with_history: bool = True
+    students: Iterable[Student], location_id: int | None = None, *, with_history: bool = True
 ) -> TokenGroups:
     """Tokens by state. Without history: one query (the dashboard)."""
     groups = TokenGroups()
@@ -96,7 +115,7 @@ def token_groups(
     return groups
 
 
-def token_in_family(family, pk) -> MakeupToken:
+def token_in_family(family: Family, pk: int | str) -> MakeupToken:
     token = get_object_or_404(
         MakeupToken.objects.select_related("student", "location").prefetch_related(EVENTS),
         pk=pk,
@@ -120,7 +139,7 @@ def makeup_offers(token: MakeupToken, *, weeks: int = 6) -> list[rules.Offer]:
         .order_by("starts_at")
     )
     places = session_places(sessions)
-    offers = []
+    offers: list[rules.Offer] = []
     for session in sessions:
         here = places[session.pk]
         offers.append(
@@ -140,7 +159,7 @@ def makeup_offers(token: MakeupToken, *, weeks: int = 6) -> list[rules.Offer]:
     return offers
 
 
-def makeup_request_sessions(student, *, weeks: int = 6) -> list[rules.Offer]:
+def makeup_request_sessions(student: Student, *, weeks: int = 6) -> list[rules.Offer]:
     levels, programmes, own_classes = rules.student_levels_and_programmes(student)
     now = timezone.now()
     sessions = list(
@@ -166,7 +185,7 @@ def makeup_request_sessions(student, *, weeks: int = 6) -> list[rules.Offer]:
     ]
 
 
-def makeup_requests(students) -> list[MakeupRequest]:
+def makeup_requests(students: Iterable[Student]) -> list[MakeupRequest]:
     return list(
         MakeupRequest.objects.filter(student__in=students)
         .select_related("student", "session__klass__programme", "session__klass__location")
@@ -174,7 +193,7 @@ def makeup_requests(students) -> list[MakeupRequest]:
     )
 
 
-def past_makeups(students) -> list[Enrollment]:
+def past_makeups(students: Iterable[Student]) -> list[Enrollment]:
     return list(
         Enrollment.objects.filter(student__in=students, kind=Enrollment.Kind.MAKEUP)
         .select_related("student", "session__klass__programme", "session__klass__location")
@@ -187,12 +206,14 @@ def past_makeups(students) -> list[Enrollment]:
 
 @dataclass
 class PassGroups:
-    available: list = field(default_factory=list)
-    unavailable: list = field(default_factory=list)  # used up or revoked
-    expired: list = field(default_factory=list)
+    available: list[Pass] = field(default_factory=list)
+    unavailable: list[Pass] = field(default_factory=list)  # used up or revoked
+    expired: list[Pass] = field(default_factory=list)
 
 
-def pass_groups(family, students, *, with_history: bool = True) -> PassGroups:
+def pass_groups(
+    family: Family, students: Iterable[Student], *, with_history: bool = True
+) -> PassGroups:
     """Passes by availability; punches left and visits used summed in the query."""
     groups = PassGroups()
     passes = (
@@ -231,24 +252,24 @@ def pass_groups(family, students, *, with_history: bool = True) -> PassGroups:
     return groups
 
 
-def pass_in_family(family, pk) -> Pass:
+def pass_in_family(family: Family, pk: int | str) -> Pass:
     return get_object_or_404(Pass.objects.prefetch_related("events"), pk=pk, family=family)
 
 
-def dropin_offers(pass_obj: Pass, student, *, weeks: int = 4) -> list[rules.Offer]:
+def dropin_offers(pass_obj: Pass, student: Student, *, weeks: int = 4) -> list[rules.Offer]:
     now = timezone.now()
-    sessions = Session.objects.filter(
+    upcoming = Session.objects.filter(
         starts_at__gt=now, starts_at__lt=now + timedelta(weeks=weeks), klass__is_active=True
     )
     if pass_obj.programme_id:
-        sessions = sessions.filter(klass__programme_id=pass_obj.programme_id)
+        upcoming = upcoming.filter(klass__programme_id=pass_obj.programme_id)
     sessions = list(
-        sessions.select_related("klass__location", "klass__programme", "klass__level").order_by(
+        upcoming.select_related("klass__location", "klass__programme", "klass__level").order_by(
             "starts_at"
         )
     )
     places = session_places(sessions)
-    offers = []
+    offers: list[rules.Offer] = []
     for s in sessions:
         offers.append(
             rules.Offer(
@@ -269,7 +290,7 @@ def dropin_offers(pass_obj: Pass, student, *, weeks: int = 4) -> list[rules.Offe
 # --- Credits -----------------------------------------------------------------------------
 
 
-def with_credit_left(grants: QuerySet[CreditGrant]) -> QuerySet[CreditGrant]:
+def with_credit_left(grants: QuerySet[CreditGrant]) -> QuerySet[GrantWithLeft]:
     """Grants annotated with `left`: the amount less every use (spent,
     withdrawn, expired), summed in the same query. The one definition of what
     is left of a grant."""
@@ -283,12 +304,12 @@ def with_credit_left(grants: QuerySet[CreditGrant]) -> QuerySet[CreditGrant]:
     return grants.annotate(left=F("amount") - Coalesce(Subquery(used), ZERO))
 
 
-def spendable_credit(family: Family) -> QuerySet[CreditGrant]:
+def spendable_credit(family: Family) -> QuerySet[GrantWithLeft]:
     """The family's grants with credit left that has not expired, the
     earliest-expiring first (the order credit is spent in)."""
     return (
         with_credit_left(CreditGrant.objects.filter(family=family))
-        .filter(left__gt=0)
+        .filter(left__gt=ZERO)
         .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today()))
         .order_by(F("expires_on").asc(nulls_last=True), "pk")
     )
@@ -304,8 +325,8 @@ def family_credit_balance(family: Family) -> Decimal:
 @dataclass
 class CreditSummary:
     balance: Decimal
-    recently_used: list[CreditGrant]
-    other: list[CreditGrant]
+    recently_used: list[GrantWithLeft]
+    other: list[GrantWithLeft]
 
 
 def credit_summary(family: Family, *, recent_days: int = 30) -> CreditSummary:
@@ -318,7 +339,8 @@ def credit_summary(family: Family, *, recent_days: int = 30) -> CreditSummary:
     )
     day = today()
     since = timezone.now() - timedelta(days=recent_days)
-    recent, other = [], []
+    recent: list[GrantWithLeft] = []
+    other: list[GrantWithLeft] = []
     for grant in grants:
         grant.expired = bool(grant.expires_on and grant.expires_on < day)
         spent_lately = any(u.at >= since and u.kind == "spent" for u in grant.uses.all())
@@ -331,12 +353,14 @@ def credit_summary(family: Family, *, recent_days: int = 30) -> CreditSummary:
 
 @dataclass
 class DiscountGroups:
-    available: list = field(default_factory=list)
-    used: list = field(default_factory=list)
-    expired: list = field(default_factory=list)
+    available: list[Discount] = field(default_factory=list)
+    used: list[Discount] = field(default_factory=list)
+    expired: list[Discount] = field(default_factory=list)
 
 
-def discount_groups(family, students, *, with_history: bool = True) -> DiscountGroups:
+def discount_groups(
+    family: Family, students: Iterable[Student], *, with_history: bool = True
+) -> DiscountGroups:
     groups = DiscountGroups()
     day = today()
     discounts = (

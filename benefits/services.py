@@ -6,20 +6,25 @@ message."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.models import User
 from enrollments import services as enrollment_services
-from enrollments.models import Enrollment, Session
+from enrollments.models import Absence, Enrollment, Location, Programme, Session
 from enrollments.selectors import session_free_places
 from families.models import Family, Guardian, Student
 from portal.clock import today
 from portal.exceptions import PortalError
 from portal.money import to_decimal
+from portal.tenancy import current_provider
 
 from . import rules
 from .models import (
@@ -37,13 +42,16 @@ from .models import (
 )
 from .selectors import family_credit_balance, spendable_credit, with_credit_left
 
+if TYPE_CHECKING:
+    from providers.models import Provider
+
 
 class BenefitError(PortalError):
     pass
 
 
-def _provider():
-    return connection.tenant
+def _provider() -> Provider:
+    return current_provider()
 
 
 def _token_locked(token_id: int) -> MakeupToken:
@@ -53,13 +61,13 @@ def _token_locked(token_id: int) -> MakeupToken:
         .get(pk=token_id)
     )
     # Fresh events after the lock (not a prefetch from before it).
-    token._prefetched_objects_cache = {
-        "events": list(
-            TokenEvent.objects.filter(token=token)
-            .select_related("enrollment__session")
-            .order_by("at", "pk")
-        )
-    }
+    prefetch_related_objects(
+        [token],
+        Prefetch(
+            "events",
+            queryset=TokenEvent.objects.select_related("enrollment__session").order_by("at", "pk"),
+        ),
+    )
     return token
 
 
@@ -71,9 +79,9 @@ def token_issue(
     student: Student,
     reason: str,
     expires_on: date | None = None,
-    location=None,
+    location: Location | None = None,
     source_session: Session | None = None,
-    actor_user=None,
+    actor_user: User | None = None,
     note: str = "",
 ) -> MakeupToken:
     """Issue a token; a second call for the same missed session returns the first."""
@@ -95,7 +103,7 @@ def token_issue(
     return token
 
 
-def tokens_for_absence(*, absence) -> list[MakeupToken]:
+def tokens_for_absence(*, absence: Absence) -> list[MakeupToken]:
     """Provider rule: an absence reported early enough earns a token per session."""
     provider = _provider()
     if not provider.makeup_tokens_enabled:
@@ -116,7 +124,9 @@ def tokens_for_absence(*, absence) -> list[MakeupToken]:
     return issued
 
 
-def tokens_for_cancelled_session(*, session: Session, students) -> list[MakeupToken]:
+def tokens_for_cancelled_session(
+    *, session: Session, students: Iterable[Student]
+) -> list[MakeupToken]:
     if not _provider().makeup_tokens_enabled:
         return []
     return [
@@ -190,10 +200,8 @@ def single_booking_cancel(*, enrollment: Enrollment, actor: Guardian) -> Enrollm
         applied = TokenEvent.objects.filter(enrollment=enrollment, kind="applied").first()
         if applied:
             token = _token_locked(applied.token_id)
-            if (
-                rules.applied_event(token)
-                and rules.applied_event(token).enrollment_id == enrollment.pk
-            ):
+            newest = rules.applied_event(token)
+            if newest and newest.enrollment_id == enrollment.pk:
                 TokenEvent.objects.create(
                     token=token,
                     kind=TokenEvent.Kind.RETURNED,
@@ -213,7 +221,7 @@ def single_booking_cancel(*, enrollment: Enrollment, actor: Guardian) -> Enrollm
     return enrollment
 
 
-def token_revoke(*, token: MakeupToken, actor_user, note: str) -> None:
+def token_revoke(*, token: MakeupToken, actor_user: User | None, note: str) -> None:
     with transaction.atomic():
         token = _token_locked(token.pk)
         if rules.token_state(token) != rules.AVAILABLE:
@@ -243,7 +251,7 @@ def makeup_request(
 
 
 def makeup_request_decide(
-    *, request: MakeupRequest, approve: bool, staff_user, note: str = ""
+    *, request: MakeupRequest, approve: bool, staff_user: User | None, note: str = ""
 ) -> MakeupRequest:
     with transaction.atomic():
         request = (
@@ -283,8 +291,8 @@ def pass_create(
     punches: int | None = None,
     valid_days: int | None = None,
     amount_paid: Decimal = ZERO,
-    programme=None,
-    actor_user=None,
+    programme: Programme | None = None,
+    actor_user: User | None = None,
     note: str = "",
 ) -> Pass:
     if kind == Pass.Kind.ENTRY:
@@ -305,7 +313,7 @@ def pass_create(
         PassEvent.objects.create(
             pass_obj=pass_obj,
             kind=PassEvent.Kind.PURCHASED,
-            punches=0 if kind == Pass.Kind.PERMANENT else punches,
+            punches=0 if kind == Pass.Kind.PERMANENT else punches or 0,
             actor=actor_user,
             note=note,
         )
@@ -314,9 +322,10 @@ def pass_create(
 
 def _pass_locked(pass_id: int) -> Pass:
     pass_obj = Pass.objects.select_for_update().get(pk=pass_id)
-    pass_obj._prefetched_objects_cache = {
-        "events": list(PassEvent.objects.filter(pass_obj=pass_obj).order_by("at", "pk"))
-    }
+    # Fresh events after the lock (not a prefetch from before it).
+    prefetch_related_objects(
+        [pass_obj], Prefetch("events", queryset=PassEvent.objects.order_by("at", "pk"))
+    )
     return pass_obj
 
 
@@ -359,7 +368,7 @@ def pass_book(*, pass_obj: Pass, student: Student, session: Session, actor: Guar
     return enrollment
 
 
-def pass_adjust(*, pass_obj: Pass, punches: int, note: str, actor_user) -> PassEvent:
+def pass_adjust(*, pass_obj: Pass, punches: int, note: str, actor_user: User | None) -> PassEvent:
     if not note:
         raise BenefitError(_("Say why the pass is adjusted."))
     with transaction.atomic():
@@ -389,7 +398,7 @@ def credit_grant(
     source: str,
     description: str,
     expires_on: date | None = None,
-    actor_user=None,
+    actor_user: User | None = None,
 ) -> CreditGrant:
     amount = to_decimal(amount)
     if amount <= 0:
@@ -411,7 +420,7 @@ def _lock_credit(family_id: int) -> None:
 
 
 def credit_spend(
-    *, family: Family, amount: Decimal, where: str, reference: str, actor_user=None
+    *, family: Family, amount: Decimal, where: str, reference: str, actor_user: User | None = None
 ) -> list[CreditUse]:
     """Use credit, earliest-expiring first. Idempotent per `reference`: the same
     reference spends once, however often it is sent."""
@@ -427,7 +436,8 @@ def credit_spend(
             return done
         if family_credit_balance(family) < amount:
             raise BenefitError(_("There is not enough credit for that."))
-        uses, remaining = [], amount
+        uses: list[CreditUse] = []
+        remaining = amount
         for grant in spendable_credit(family):
             if remaining <= 0:
                 break
@@ -446,7 +456,9 @@ def credit_spend(
     return uses
 
 
-def credit_withdraw(*, grant: CreditGrant, amount: Decimal, note: str, actor_user) -> CreditUse:
+def credit_withdraw(
+    *, grant: CreditGrant, amount: Decimal, note: str, actor_user: User | None
+) -> CreditUse:
     """Staff correction: take (some of) a grant back, with a reason."""
     amount = to_decimal(amount)
     if not note:
@@ -484,7 +496,7 @@ def voucher_redeem(
         if voucher.kind == Voucher.Kind.GIFT:
             credit_grant(
                 family=family,
-                amount=voucher.credit_amount,
+                amount=to_decimal(voucher.credit_amount),
                 source=CreditGrant.Source.GIFT,
                 description=voucher.description,
                 actor_user=actor.user,
@@ -535,11 +547,13 @@ def expire_lapsed(*, day: date | None = None) -> dict[str, int]:
                 counts["tokens"] += 1
     for pass_obj in Pass.objects.filter(expires_on__lt=day):
         with transaction.atomic():
-            locked = _pass_locked(pass_obj.pk)
-            if any(e.kind in ("expired", "revoked") for e in locked.events.all()):
+            locked_pass = _pass_locked(pass_obj.pk)
+            if any(e.kind in ("expired", "revoked") for e in locked_pass.events.all()):
                 continue
-            left = rules.pass_punches_left(locked) or 0
-            PassEvent.objects.create(pass_obj=locked, kind=PassEvent.Kind.EXPIRED, punches=-left)
+            left = rules.pass_punches_left(locked_pass) or 0
+            PassEvent.objects.create(
+                pass_obj=locked_pass, kind=PassEvent.Kind.EXPIRED, punches=-left
+            )
             counts["passes"] += 1
     families = (
         CreditGrant.objects.filter(expires_on__lt=day)
@@ -550,7 +564,7 @@ def expire_lapsed(*, day: date | None = None) -> dict[str, int]:
         with transaction.atomic():
             _lock_credit(family_id)
             expired = CreditGrant.objects.filter(family_id=family_id, expires_on__lt=day)
-            for grant in with_credit_left(expired).filter(left__gt=0):
+            for grant in with_credit_left(expired).filter(left__gt=ZERO):
                 CreditUse.objects.create(
                     grant=grant, kind=CreditUse.Kind.EXPIRED, amount=grant.left, where=_("Expired")
                 )

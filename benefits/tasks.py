@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
@@ -11,9 +11,10 @@ from families.models import Guardian
 from portal.celery import app
 from portal.clock import today
 from portal.tasks import queue_email
+from portal.tenancy import current_provider
 
 from . import rules, selectors, services
-from .models import CreditGrant, MakeupToken, Pass, ReminderSent
+from .models import ZERO, CreditGrant, MakeupToken, Pass, ReminderSent
 
 
 @app.task
@@ -35,7 +36,7 @@ def _remind_once(kind: str, object_id: int) -> bool:
 
 
 def send_expiry_reminders() -> int:
-    provider = connection.tenant
+    provider = current_provider()
     days = provider.expiry_reminder_days
     if not days:
         return 0
@@ -72,7 +73,7 @@ def send_expiry_reminders() -> int:
                 )
             )
     expiring = CreditGrant.objects.filter(expires_on__gte=day, expires_on__lte=horizon)
-    for grant in selectors.with_credit_left(expiring).filter(left__gt=0):
+    for grant in selectors.with_credit_left(expiring).filter(left__gt=ZERO):
         items.append(
             (
                 grant.family_id,

@@ -3,6 +3,8 @@ reason, and a family's ledger. Entries are written by services only."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
@@ -33,7 +35,7 @@ class LineInline(admin.TabularInline):
 class EntryInline(admin.TabularInline):
     model = LedgerEntry
     extra = 0
-    fields = ["at", "kind", "amount", "description", "actor"]
+    fields = ("at", "kind", "amount", "description", "actor")
     readonly_fields = fields
     can_delete = False
 
@@ -101,7 +103,7 @@ class RefundForm(forms.ModelForm):
 
     class Meta:
         model = Payment
-        fields = []
+        fields: list[str] = []
 
 
 @admin.register(Payment)
@@ -211,11 +213,13 @@ class RecordAdmin(admin.ModelAdmin):
 
 def _sample_refund() -> Refund:
     """Money taken at the desk and part of it given back."""
-    order = Order.objects.order_by("pk").first()
+    order = Order.objects.order_by("pk")[0]
     payment = services.payment_record_offline(
-        order=order, amount="5.00", method="offline", key="sample", actor_user=None
+        order=order, amount=Decimal("5.00"), method="offline", key="sample", actor_user=None
     )
-    return services.refund_create(payment=payment, amount="1.00", reason="Sample", actor_user=None)
+    return services.refund_create(
+        payment=payment, amount=Decimal("1.00"), reason="Sample", actor_user=None
+    )
 
 
 def _sample_stripe_event() -> StripeEvent:
@@ -234,7 +238,7 @@ admin.site.register(
     RecordAdmin,
     list_display=["display_number", "order", "issued_at"],
     sample=AdminSample(
-        add=None, make=lambda: services.invoice_issue(order=Order.objects.order_by("pk").first())
+        add=None, make=lambda: services.invoice_issue(order=Order.objects.order_by("pk")[0])
     ),
 )
 admin.site.register(

@@ -12,7 +12,7 @@ from portal.clock import today
 from . import services
 from .models import Order
 
-SPECS = {
+SPECS: dict[str, dict[str, list[tuple[str, str, str, int | None, str, str]]]] = {
     "aquakids": {
         "Novak": [
             ("Registration 2026/27", "registration", "25.00", None, "Mia", "paid"),

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import stripe
 from django.conf import settings
-from django.db import connection
 
 from portal.money import to_minor_units
+from portal.tenancy import current_schema
 
 
 class GatewayUnavailable(Exception):
@@ -21,10 +21,11 @@ def configured() -> bool:
 
 
 def client() -> stripe.StripeClient:
-    kwargs = {}
-    if settings.STRIPE_API_BASE:
-        kwargs["base_addresses"] = {"api": settings.STRIPE_API_BASE}
-    return stripe.StripeClient(settings.STRIPE_SECRET_KEY, max_network_retries=2, **kwargs)
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        max_network_retries=2,
+        base_addresses={"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None,
+    )
 
 
 def js_url() -> str:
@@ -47,9 +48,9 @@ def customer_create(*, email: str, name: str, guardian_id: int) -> str:
         params={
             "email": email,
             "name": name,
-            "metadata": {"provider": connection.schema_name, "guardian": str(guardian_id)},
+            "metadata": {"provider": current_schema(), "guardian": str(guardian_id)},
         },
-        options={"idempotency_key": f"{connection.schema_name}-customer-{guardian_id}"},
+        options={"idempotency_key": f"{current_schema()}-customer-{guardian_id}"},
     )
     return customer.id
 
@@ -93,7 +94,7 @@ def payment_intent_create(
             "payment_method": payment_method_id,
             "confirm": True,
             "metadata": {
-                "provider": connection.schema_name,
+                "provider": current_schema(),
                 "payment": str(payment_id),
                 "description": description,
             },
@@ -106,7 +107,9 @@ def payment_intent_retrieve(pi_id: str) -> stripe.PaymentIntent:
     return _call(client().v1.payment_intents.retrieve, pi_id)
 
 
-def refund_create(*, payment_intent_id: str, amount: Decimal, currency: str, key: str):
+def refund_create(
+    *, payment_intent_id: str, amount: Decimal, currency: str, key: str
+) -> stripe.Refund:
     return _call(
         client().v1.refunds.create,
         params={"payment_intent": payment_intent_id, "amount": to_minor_units(amount, currency)},

@@ -35,6 +35,10 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
+    # Not stored: billing.selectors sets these on the orders it lists.
+    status: str  # selectors.order_status
+    overdue: bool
+
     class Meta:
         verbose_name = _("order")
         verbose_name_plural = _("orders")
@@ -107,6 +111,9 @@ class LedgerEntry(AppendOnly):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+
+    # Not stored: billing.selectors.ledger_lines sets the balance after each entry.
+    running: Decimal
 
     class Meta:
         verbose_name = _("ledger entry")

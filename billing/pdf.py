@@ -9,6 +9,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from django.conf import settings
@@ -46,7 +47,7 @@ def render(template: str, context: dict, *, provider, rows: str | None = None) -
         base |= {"now": timezone.now(), "part": {"first": True, "last": True, "numbered": True}}
         lines = list(context[rows]) if rows else []
         workers = parallel_workers()
-        if len(lines) < PARALLEL_ROWS or workers < 2:
+        if not rows or len(lines) < PARALLEL_ROWS or workers < 2:
             return _pdf(render_to_string(template, base))
         size = -(-len(lines) // workers)
         slices = [lines[start : start + size] for start in range(0, len(lines), size)]
@@ -81,7 +82,7 @@ def _pdf(html: str) -> bytes:
     ).write_pdf()
 
 
-def _render_in_parallel(htmls: list[str]) -> list[bytes]:
+def _render_in_parallel(htmls: Sequence[str]) -> list[bytes]:
     """The first part here, each other in a forked child that writes its PDF
     to a file and exits at once (it touches nothing else it inherited)."""
     import weasyprint  # noqa: F401  (loaded before forking, not in each child)

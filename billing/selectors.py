@@ -3,22 +3,49 @@ ledger, lists are paginated, and every figure can show its entries."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
-from django.db.models import Count, DecimalField, OuterRef, Q, Subquery, Sum, Value, Window
+from django.db.models import (
+    Count,
+    DecimalField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    Window,
+)
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
+from enrollments.models import Location
+from families.models import Family
 from portal.clock import today
 
 from .models import ZERO, Document, LedgerEntry, Order, Payment
 
+
+class OrderBalance(TypedDict):
+    owed: Decimal  # orders_with_balance: what is still owed
+    charged: Decimal  # and the total charged
+
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    from providers.models import Provider
+
+    OrderWithBalance: TypeAlias = WithAnnotations[Order, OrderBalance]
+
 MONEY = DecimalField(max_digits=12, decimal_places=2)
 
 
-def orders_with_balance(family):
+def orders_with_balance(family: Family) -> QuerySet[OrderWithBalance]:
     """Orders annotated with their total charged and what is still owed."""
     owed = (
         LedgerEntry.objects.filter(order=OuterRef("pk"))
@@ -42,7 +69,7 @@ def orders_with_balance(family):
     )
 
 
-def order_status(order) -> str:
+def order_status(order: OrderWithBalance) -> str:
     if order.cancelled_at:
         return "cancelled"
     if order.owed <= 0:
@@ -54,12 +81,12 @@ def order_status(order) -> str:
 
 @dataclass
 class OrderGroups:
-    unpaid: list
-    paid: list  # the most recent only
+    unpaid: list[OrderWithBalance]
+    paid: list[OrderWithBalance]  # the most recent only
     paid_count: int
 
 
-def owing_order_ids(family):
+def owing_order_ids(family: Family) -> QuerySet[LedgerEntry, Mapping[str, object]]:
     """Orders of the family with something still owed: one aggregate over
     the family's ledger, as a subquery."""
     return (
@@ -71,22 +98,24 @@ def owing_order_ids(family):
     )
 
 
-def order_groups(family, *, paid_limit: int = 10) -> OrderGroups:
+def order_groups(family: Family, *, paid_limit: int = 10) -> OrderGroups:
     """Unpaid orders (all of them: a family acts on each), and the most recent
     `paid_limit` others with their number. However many orders a family has,
     this reads the unpaid ones and a page of the rest: two queries."""
     owing = Q(pk__in=owing_order_ids(family), cancelled_at__isnull=True)
     orders = orders_with_balance(family)
     unpaid = list(orders.filter(owing).order_by("due_date", "-created_at"))
-    paid, paid_count = [], 0
+    paid: list[OrderWithBalance] = []
+    paid_count = 0
     if paid_limit:
         # The count over all of them comes with the page (before its LIMIT).
-        paid = list(
+        page = list(
             orders.exclude(owing)
             .annotate(others=Window(Count("pk")))
             .order_by("-created_at", "-pk")[:paid_limit]
         )
-        paid_count = paid[0].others if paid else 0
+        paid_count = page[0].others if page else 0
+        paid = list(page)
     day = today()
     for order in unpaid + paid:
         order.status = order_status(order)
@@ -96,7 +125,7 @@ def order_groups(family, *, paid_limit: int = 10) -> OrderGroups:
     return OrderGroups(unpaid=unpaid, paid=paid, paid_count=paid_count)
 
 
-def order_in_family(family, pk) -> Order:
+def order_in_family(family: Family, pk: int | str) -> OrderWithBalance:
     order = get_object_or_404(orders_with_balance(family), pk=pk)
     order.status = order_status(order)
     return order
@@ -108,8 +137,8 @@ class Financials:
     last_payment: Payment | None
 
 
-def financials(family) -> Financials:
-    outstanding = LedgerEntry.objects.filter(family=family).aggregate(
+def financials(family: Family) -> Financials:
+    outstanding: Decimal = LedgerEntry.objects.filter(family=family).aggregate(
         t=Coalesce(Sum("amount"), Value(ZERO))
     )["t"]
     last = (
@@ -120,7 +149,7 @@ def financials(family) -> Financials:
     return Financials(outstanding=outstanding, last_payment=last)
 
 
-HISTORY_KINDS = {
+HISTORY_KINDS: dict[str, list[str] | None] = {
     "all": None,
     "charges": ["charge", "adjustment"],
     "payments": ["payment", "credit"],
@@ -128,7 +157,7 @@ HISTORY_KINDS = {
 }
 
 
-def history(family, tab: str):
+def history(family: Family, tab: str) -> QuerySet[LedgerEntry]:
     entries = LedgerEntry.objects.filter(family=family).select_related("order", "location")
     kinds = HISTORY_KINDS.get(tab)
     if kinds:
@@ -136,7 +165,9 @@ def history(family, tab: str):
     return entries.order_by("-at", "-pk")
 
 
-def statement_lines(family, *, location=None, as_of: date | None = None):
+def statement_lines(
+    family: Family, *, location: Location | None = None, as_of: date | None = None
+) -> list[OrderWithBalance]:
     """Unpaid orders as of a day: what the statement lists."""
     orders = orders_with_balance(family).filter(cancelled_at__isnull=True)
     if location is not None:
@@ -144,12 +175,14 @@ def statement_lines(family, *, location=None, as_of: date | None = None):
     return [o for o in orders.order_by("due_date", "pk") if o.owed > 0]
 
 
-def ledger_lines(family, *, date_from: date, date_to: date, location=None):
+def ledger_lines(
+    family: Family, *, date_from: date, date_to: date, location: Location | None = None
+) -> tuple[Decimal, list[LedgerEntry], Decimal]:
     """Entries in the range with the balance carried in and running after each."""
     entries = LedgerEntry.objects.filter(family=family)
     if location is not None:
         entries = entries.filter(Q(location=location) | Q(order__location=location))
-    before = entries.filter(at__date__lt=date_from).aggregate(
+    before: Decimal = entries.filter(at__date__lt=date_from).aggregate(
         t=Coalesce(Sum("amount"), Value(ZERO))
     )["t"]
     rows = list(
@@ -164,7 +197,9 @@ def ledger_lines(family, *, date_from: date, date_to: date, location=None):
     return before, rows, running
 
 
-def ledger_range(provider, date_from: date | None, date_to: date | None) -> tuple[date, date]:
+def ledger_range(
+    provider: Provider, date_from: date | None, date_to: date | None
+) -> tuple[date, date]:
     """Without full ledger history, the last 30 days whatever was asked."""
     end = today()
     if provider.full_ledger_history and date_from:
@@ -175,5 +210,5 @@ def ledger_range(provider, date_from: date | None, date_to: date | None) -> tupl
 STALE_AFTER = timedelta(minutes=10)
 
 
-def document_in_family(family, pk) -> Document:
+def document_in_family(family: Family, pk: int | str) -> Document:
     return get_object_or_404(Document.objects.select_related("location"), pk=pk, family=family)

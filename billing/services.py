@@ -9,20 +9,24 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 import stripe
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.models import User
 from benefits import services as benefit_services
 from benefits.selectors import family_credit_balance
-from families.models import Family, Guardian
+from enrollments.models import Location
+from families.models import Family, Guardian, Student
 from portal.exceptions import PortalError
 from portal.money import format_money, to_decimal
 from portal.tasks import dispatch, queue_email
+from portal.tenancy import current_provider, current_schema
 
 from . import gateway
 from .models import (
@@ -39,13 +43,16 @@ from .models import (
     StripeCustomer,
 )
 
+if TYPE_CHECKING:
+    from providers.models import Provider
+
 
 class BillingError(PortalError):
     pass
 
 
-def _provider():
-    return connection.tenant
+def _provider() -> Provider:
+    return current_provider()
 
 
 def order_outstanding(order: Order) -> Decimal:
@@ -71,11 +78,11 @@ def order_create(
     *,
     family: Family,
     title: str,
-    lines: list[dict],
-    student=None,
-    location=None,
+    lines: list[dict[str, Any]],  # OrderLine fields
+    student: Student | None = None,
+    location: Location | None = None,
     due_date: date | None = None,
-    actor_user=None,
+    actor_user: User | None = None,
 ) -> Order:
     """An order and the charge that makes the family owe its total."""
     if not lines:
@@ -101,7 +108,12 @@ def order_create(
 
 
 def adjustment_create(
-    *, family: Family, amount: Decimal, reason: str, actor_user, order: Order | None = None
+    *,
+    family: Family,
+    amount: Decimal,
+    reason: str,
+    actor_user: User | None,
+    order: Order | None = None,
 ) -> LedgerEntry:
     """A correction, with its reason; entries are never edited."""
     if not reason:
@@ -177,7 +189,7 @@ def _book_payment(payment: Payment) -> None:
 
 
 def payment_record_offline(
-    *, order: Order, amount: Decimal | None, method: str, key: str, actor_user
+    *, order: Order, amount: Decimal | None, method: str, key: str, actor_user: User | None
 ) -> Payment:
     """Staff record money received at the desk or by bank transfer. `key`
     comes from the form, so a double submit records once. Without an amount:
@@ -281,7 +293,7 @@ def payment_start(
             customer_id=customer_id,
             payment_method_id=stripe_payment_method_id,
             payment_id=payment.pk,
-            idempotency_key=f"{connection.schema_name}-payment-{payment.idempotency_key}",
+            idempotency_key=f"{current_schema()}-payment-{payment.idempotency_key}",
             description=f"{_provider().name} #{order.number}",
         )
     except stripe.CardError as error:
@@ -311,7 +323,7 @@ def payment_start(
     return payment_apply_intent(payment_id=payment.pk, intent=intent)
 
 
-def _payment_fail(payment: Payment, message: str, intent) -> None:
+def _payment_fail(payment: Payment, message: str, intent: stripe.PaymentIntent | None) -> None:
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
         if locked.is_final:
@@ -336,10 +348,10 @@ STATUS_FROM_STRIPE = {
     "requires_payment_method": Payment.Status.FAILED,
     "canceled": Payment.Status.FAILED,
 }
-ORDER = [Payment.Status.PROCESSING, Payment.Status.REQUIRES_ACTION]
+ORDER: list[str] = [Payment.Status.PROCESSING, Payment.Status.REQUIRES_ACTION]
 
 
-def payment_apply_intent(*, payment_id: int, intent) -> Payment:
+def payment_apply_intent(*, payment_id: int, intent: stripe.PaymentIntent) -> Payment:
     """Move the payment forward to what Stripe says; never backwards."""
     new = STATUS_FROM_STRIPE.get(intent.status, Payment.Status.PROCESSING)
     with transaction.atomic():
@@ -397,7 +409,9 @@ def _send_receipt(payment_id: int) -> None:
     )
 
 
-def refund_create(*, payment: Payment, amount: Decimal, reason: str, actor_user) -> Refund:
+def refund_create(
+    *, payment: Payment, amount: Decimal, reason: str, actor_user: User | None
+) -> Refund:
     """Give money back (through Stripe for card payments) and book it."""
     amount = to_decimal(amount)
     if not reason:
@@ -418,7 +432,7 @@ def refund_create(*, payment: Payment, amount: Decimal, reason: str, actor_user)
                 payment_intent_id=payment.stripe_payment_intent_id,
                 amount=amount,
                 currency=_provider().currency,
-                key=f"{connection.schema_name}-refund-{payment.pk}-{n}",
+                key=f"{current_schema()}-refund-{payment.pk}-{n}",
             )
             stripe_id = result.id
         refund = Refund.objects.create(
@@ -431,7 +445,7 @@ def refund_create(*, payment: Payment, amount: Decimal, reason: str, actor_user)
         LedgerEntry.objects.create(
             family_id=payment.family_id,
             order_id=payment.order_id,
-            location=payment.order.location if payment.order_id else None,
+            location=payment.order.location if payment.order else None,
             kind=LedgerEntry.Kind.REFUND,
             amount=amount,
             description=reason,
@@ -528,7 +542,7 @@ def invoice_issue(*, order: Order) -> Invoice:
         family = order.family
         primary = family.guardians.filter(is_primary=True).first()
         address = family.addresses.filter(guardian=primary).first() or family.addresses.first()
-        lines = [
+        lines: list[dict[str, Any]] = [
             {
                 "description": line.description,
                 "quantity": line.quantity,
@@ -555,8 +569,8 @@ def document_request(
     *,
     family: Family,
     kind: str,
-    actor_user,
-    location=None,
+    actor_user: User | None,
+    location: Location | None = None,
     date_from: date | None = None,
     date_to: date | None = None,
     invoice: Invoice | None = None,

@@ -3,10 +3,10 @@ from __future__ import annotations
 import logging
 
 from django.core.files.base import ContentFile
-from django.db import connection
 from django.utils import timezone
 
 from portal.celery import app
+from portal.tenancy import current_provider
 
 from . import selectors, services
 from .models import Document, Payment, StripeEvent
@@ -24,7 +24,7 @@ def render_document(document_id: int) -> str:
     if document.status == Document.Status.DONE:
         return "done already"
     Document.objects.filter(pk=document_id).update(status=Document.Status.RUNNING)
-    provider = connection.tenant
+    provider = current_provider()
     try:
         template, context, rows = document_source(document)
         data = pdf.render(template, context, provider=provider, rows=rows)
@@ -55,6 +55,8 @@ def document_source(document: Document):
             },
             "orders",
         )
+    if document.date_from is None or document.date_to is None:
+        raise ValueError("a ledger report needs its date range")
     before, rows, after = selectors.ledger_lines(
         document.family,
         date_from=document.date_from,

@@ -185,7 +185,7 @@ def _setup_secret(guardian, request=None) -> str:
         return ""
     try:
         customer = services.stripe_customer_for(guardian)
-        return gateway.setup_intent_create(customer_id=customer).client_secret
+        return gateway.setup_intent_create(customer_id=customer).client_secret or ""
     except gateway.GatewayUnavailable:
         return ""
 
@@ -363,7 +363,8 @@ def handoff_token(user, order) -> str:
     import secrets
 
     from django.core import signing
-    from django.db import connection
+
+    from portal.tenancy import current_schema
 
     return signing.dumps(
         {
@@ -372,17 +373,18 @@ def handoff_token(user, order) -> str:
             "n": secrets.token_hex(8),
             "h": user.get_session_auth_hash()[:16],
         },
-        salt=f"{HANDOFF_SALT}:{connection.schema_name}",
+        salt=f"{HANDOFF_SALT}:{current_schema()}",
     )
 
 
 def _handoff_data(token):
     from django.core import signing
-    from django.db import connection
+
+    from portal.tenancy import current_schema
 
     try:
         return signing.loads(
-            token, salt=f"{HANDOFF_SALT}:{connection.schema_name}", max_age=HANDOFF_SECONDS
+            token, salt=f"{HANDOFF_SALT}:{current_schema()}", max_age=HANDOFF_SECONDS
         )
     except signing.BadSignature as error:
         raise Http404("This payment link has expired. Open Payments again.") from error

@@ -23,6 +23,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from devtools.servers import database_url_for, ensure_database
@@ -111,7 +112,7 @@ def apt_install(package: str, present) -> bool:
 def ensure_wrk() -> str:
     if not apt_install("wrk", lambda: shutil.which("wrk")):
         raise SystemExit("bench: wrk is needed (Debian package `wrk`)")
-    return shutil.which("wrk")
+    return shutil.which("wrk") or "wrk"
 
 
 def ensure_harfbuzz_subset() -> None:
@@ -269,14 +270,14 @@ def load_figures(port: int, wrk_bin: str, sessions: dict, seconds: int) -> dict:
     # rendered afresh.
     warm(port, small)
     _, _, dashboard = fetch(port, "/", small[0]["cookie"])
-    figures = {"dashboard_bytes": len(dashboard)}
+    figures: dict[str, Any] = {"dashboard_bytes": len(dashboard)}
     figures["dashboard"] = wrk(wrk_bin, port, one_path(small, "/"), seconds)
     figures["static"] = wrk(
         wrk_bin, port, one_path(small, f"/bench/static/?bytes={len(dashboard)}"), seconds
     )
     # Small and large families in turns, three times each, the median run of
     # each compared: one run's p95 moves by a third from the next's here.
-    runs = {"small": [], "large": []}
+    runs: dict[str, list[dict[str, Any]]] = {"small": [], "large": []}
     for _ in range(3):
         for name, group in (("small", small), ("large", large)):
             warm(port, group)
@@ -377,7 +378,7 @@ def main(argv: list[str]) -> int:
         large = large_deployment()
         made = manage("bench_data", "--providers", str(options.providers), capture=True, env=large)
         say(made.strip().splitlines()[-1])
-        deployments = {
+        deployments: dict[str, dict[str, Any]] = {
             name: {
                 "env": env,
                 "port": port + offset,

@@ -23,6 +23,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import AnyStr
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -81,18 +82,24 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 urllib.request.install_opener(urllib.request.build_opener(NoRedirect))
 
 
+def _group(found: re.Match[AnyStr] | None) -> AnyStr:
+    """The first group of a match the drill depends on."""
+    assert found is not None, "the page is not as the drill expects"
+    return found.group(1)
+
+
 def request_statement(cookie: str) -> int:
     """As the parent does on the payments page: the form with its CSRF token."""
     _, headers, page = request("/billing/", cookie)
-    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1).decode()
-    csrf = re.search(r"csrftoken=([^;]+)", headers.get("Set-Cookie", "")).group(1)
+    token = _group(re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)).decode()
+    csrf = _group(re.search(r"csrftoken=([^;]+)", headers.get("Set-Cookie", "")))
     status, headers, _ = request(
         "/billing/documents/",
         f"{cookie}; csrftoken={csrf}",
         {"csrfmiddlewaretoken": token, "kind": "statement"},
     )
     assert status == 302, f"asking for a statement answered {status}"
-    return int(re.search(r"/billing/documents/(\d+)/", headers["Location"]).group(1))
+    return int(_group(re.search(r"/billing/documents/(\d+)/", headers["Location"])))
 
 
 def document_status(cookie: str, pk: int) -> str:
@@ -203,14 +210,23 @@ def main(services, manage) -> int:
         )
         pk = request_statement(cookie)
         took = wait_for(lambda: document_status(cookie, pk) == "Ready", 60)
-        made = worker_rendered(worker_log) - by_worker
+        by_worker_since = worker_rendered(worker_log) - by_worker
         say(
             "a statement after PostgreSQL's restart: "
-            + (f"ready, made by the worker: {made == 1}" if took is not None else "NOT made")
+            + (
+                f"ready, made by the worker: {by_worker_since == 1}"
+                if took is not None
+                else "NOT made"
+            )
         )
         if any(answer not in ("200", "503") for answer in down):
             failures.append("PostgreSQL outage answered other than 503")
-        if recovered is None or any(a != "200" for a in seen) or took is None or made != 1:
+        if (
+            recovered is None
+            or any(a != "200" for a in seen)
+            or took is None
+            or by_worker_since != 1
+        ):
             failures.append("PostgreSQL restart")
         parent.running = False
     finally:

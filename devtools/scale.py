@@ -128,6 +128,7 @@ def sessions(emails: list[str]) -> list[dict]:
     for email in emails:
         guardian = Guardian.objects.select_related("user", "family").get(user__email=email)
         client = Client()
+        assert guardian.user is not None  # found by the login's e-mail
         client.force_login(guardian.user)
         found.append(
             {
@@ -262,7 +263,7 @@ def _fill(family, *, children: int, bookings: int, ledger: int, benefits: int) -
         ]
     )
     active = [e for e in enrollments if e.status == "active"]
-    past_sessions = {}
+    past_sessions: dict[int, list[Session]] = {}
     for session in Session.objects.filter(
         klass__in={e.klass_id for e in active}, starts_at__lt=now
     ):
@@ -321,14 +322,14 @@ def _fill(family, *, children: int, bookings: int, ledger: int, benefits: int) -
         + [
             LedgerEntry(
                 family=family,
-                order=p.order,
+                order=o,
                 payment=p,
                 kind="payment",
                 amount=Decimal("-42.50"),
-                description=f"Card payment: {p.order.title}",
+                description=f"Card payment: {o.title}",
                 at=start + timedelta(days=2 * n, hours=1),
             )
-            for n, p in enumerate(payments)
+            for n, (p, o) in enumerate(zip(payments, paid, strict=True))
         ]
     )
 

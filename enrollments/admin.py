@@ -56,7 +56,7 @@ class EnrollmentInline(admin.TabularInline):
     model = Enrollment
     fk_name = "klass"
     extra = 0
-    fields = ["student", "kind", "status", "start_date", "end_date"]
+    fields = ("student", "kind", "status", "start_date", "end_date")
     readonly_fields = fields
     can_delete = False
     show_change_link = True
@@ -132,7 +132,7 @@ class AttendanceInline(admin.TabularInline):
 class AbsenceMarkInline(admin.TabularInline):
     model = AbsenceMark
     extra = 0
-    fields = ["enrollment", "absence"]
+    fields = ("enrollment", "absence")
     readonly_fields = fields
     can_delete = False
     verbose_name = _("absence reported in advance")
@@ -204,7 +204,7 @@ class SessionAdmin(admin.ModelAdmin):
 class EnrollmentChangeInline(admin.TabularInline):
     model = EnrollmentChange
     extra = 0
-    fields = ["at", "action", "effective_date", "actor", "note"]
+    fields = ("at", "action", "effective_date", "actor", "note")
     readonly_fields = fields
     can_delete = False
 

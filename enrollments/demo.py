@@ -5,6 +5,7 @@ livestream instead). Idempotent; dates are relative to the day it runs."""
 from __future__ import annotations
 
 from datetime import time, timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -25,7 +26,7 @@ from .models import (
     Skill,
 )
 
-SPECS = {
+SPECS: dict[str, dict[str, Any]] = {
     "aquakids": {
         "locations": [
             ("Tivoli Pool", "Celovška cesta 25, Ljubljana"),

@@ -173,12 +173,12 @@ class Session(models.Model):
         return self.status == self.Status.CANCELLED
 
 
-class EnrollmentQuerySet(models.QuerySet):
-    def holding_a_place(self):
+class EnrollmentQuerySet(models.QuerySet["Enrollment"]):
+    def holding_a_place(self) -> EnrollmentQuerySet:
         """Enrolments that count against a class's capacity."""
         return self.filter(status=Enrollment.Status.ACTIVE, kind=Enrollment.Kind.REGULAR)
 
-    def covering(self, day: date):
+    def covering(self, day: date) -> EnrollmentQuerySet:
         return self.filter(Q(start_date__lte=day), Q(end_date__isnull=True) | Q(end_date__gte=day))
 
 

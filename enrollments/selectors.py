@@ -5,8 +5,10 @@ however many students, enrolments or sessions there are."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta  # noqa: F401
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Value
@@ -14,7 +16,7 @@ from django.db.models.functions import Greatest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from families.models import Student
+from families.models import Family, Student
 from portal.clock import local, today
 
 from .models import (
@@ -23,10 +25,27 @@ from .models import (
     Class,
     Enrollment,
     Evaluation,
+    Level,
     Location,
     Session,
     Skill,
 )
+
+
+class AbsentIds(TypedDict):
+    absent_ids: list[int]  # with_absences
+
+
+class FreePlaces(TypedDict):
+    taken: int  # with_free_places
+    free: int
+
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise, WithAnnotations
+
+    SessionWithAbsences: TypeAlias = WithAnnotations[Session, AbsentIds]
+    ClassWithPlaces: TypeAlias = WithAnnotations[Class, FreePlaces]
 
 ENROLLMENT_RELATED = (
     "student",
@@ -42,7 +61,7 @@ ENROLLMENT_RELATED = (
 class SessionItem:
     """One student at one session."""
 
-    session: Session
+    session: SessionWithAbsences
     student: Student
     enrollment: Enrollment
     absence_reported: bool = False
@@ -51,6 +70,12 @@ class SessionItem:
     @property
     def klass(self) -> Class:
         return self.session.klass
+
+
+def booked_session(enrollment: Enrollment) -> Session:
+    """The session of a single-session enrolment (make-up, trial, drop-in)."""
+    assert enrollment.session is not None, "a regular enrolment has no single session"
+    return enrollment.session
 
 
 def _covers(enrollment: Enrollment, session: Session) -> bool:
@@ -62,7 +87,9 @@ def _covers(enrollment: Enrollment, session: Session) -> bool:
     )
 
 
-def with_absences(sessions, student_ids):
+def with_absences(
+    sessions: QuerySet[Session], student_ids: Iterable[int]
+) -> QuerySet[SessionWithAbsences]:
     """Sessions annotated with `absent_ids`: which of these students have an
     absence reported for each (in the same query)."""
     marks = AbsenceMark.objects.filter(
@@ -73,7 +100,7 @@ def with_absences(sessions, student_ids):
     return sessions.annotate(absent_ids=ArraySubquery(marks))
 
 
-def open_enrollments(students) -> list[Enrollment]:
+def open_enrollments(students: Iterable[Student]) -> list[Enrollment]:
     """Active and waitlisted enrolments of these students (one query; the
     dashboard's upcoming sessions and bookings share it)."""
     return list(
@@ -87,7 +114,7 @@ def open_enrollments(students) -> list[Enrollment]:
 
 
 def sessions_for(
-    students,
+    students: Iterable[Student],
     *,
     start: datetime,
     end: datetime,
@@ -111,7 +138,7 @@ def sessions_for(
         .order_by("starts_at", "pk"),
         {s.pk for s in students},
     )
-    by_class = defaultdict(list)
+    by_class: defaultdict[int, list[Enrollment]] = defaultdict(list)
     for enrollment in enrollments:
         by_class[enrollment.klass_id].append(enrollment)
     items: list[SessionItem] = []
@@ -128,7 +155,11 @@ def sessions_for(
 
 
 def upcoming_sessions(
-    students, *, limit: int = 8, days: int = 120, enrollments=None
+    students: Iterable[Student],
+    *,
+    limit: int = 8,
+    days: int = 120,
+    enrollments: list[Enrollment] | None = None,
 ) -> list[SessionItem]:
     now = timezone.now()
     return sessions_for(
@@ -136,7 +167,9 @@ def upcoming_sessions(
     )
 
 
-def bookings(students, *, enrollments=None) -> dict[str, list[Enrollment]]:
+def bookings(
+    students: Iterable[Student], *, enrollments: list[Enrollment] | None = None
+) -> dict[str, list[Enrollment]]:
     """Active and open (waitlisted) bookings that have not ended."""
     if enrollments is None:
         enrollments = open_enrollments(students)
@@ -145,7 +178,7 @@ def bookings(students, *, enrollments=None) -> dict[str, list[Enrollment]]:
         e
         for e in enrollments
         if (e.end_date is None or e.end_date >= day)
-        and (e.kind == Enrollment.Kind.REGULAR or e.session.starts_at >= now)
+        and (e.kind == Enrollment.Kind.REGULAR or booked_session(e).starts_at >= now)
     ]
     return {
         "active": [e for e in current if e.status == Enrollment.Status.ACTIVE],
@@ -166,7 +199,7 @@ def student_enrollments(student: Student) -> dict[str, list[Enrollment]]:
         if e.status not in (Enrollment.Status.ACTIVE, Enrollment.Status.WAITLISTED):
             return True
         if e.session_id:
-            return e.session.starts_at < timezone.now()
+            return booked_session(e).starts_at < timezone.now()
         return e.end_date is not None and e.end_date < day
 
     return {
@@ -180,13 +213,13 @@ def student_enrollments(student: Student) -> dict[str, list[Enrollment]]:
     }
 
 
-def enrollment_for_student(student: Student, pk) -> Enrollment:
+def enrollment_for_student(student: Student, pk: int | str) -> Enrollment:
     return get_object_or_404(
         Enrollment.objects.select_related(*ENROLLMENT_RELATED), pk=pk, student=student
     )
 
 
-def enrollment_in_family(family, pk) -> Enrollment:
+def enrollment_in_family(family: Family, pk: int | str) -> Enrollment:
     return get_object_or_404(
         Enrollment.objects.select_related(*ENROLLMENT_RELATED), pk=pk, student__family=family
     )
@@ -196,7 +229,7 @@ def enrollment_in_family(family, pk) -> Enrollment:
 class AttendanceRow:
     session: Session
     status: str  # an Attendance.Status, "absence_reported", "cancelled" or "not_recorded"
-    label: str
+    label: str | StrPromise
 
 
 def attendance_history(enrollments: list[Enrollment]) -> dict[int, list[AttendanceRow]]:
@@ -246,9 +279,11 @@ class SkillRow:
     evaluation: Evaluation | None
 
 
-def evaluations(student: Student, enrollments: list[Enrollment]) -> list[tuple]:
+def evaluations(
+    student: Student, enrollments: list[Enrollment]
+) -> list[tuple[Level, list[SkillRow]]]:
     """The skills of each level the student is in, with their newest evaluation."""
-    levels = []
+    levels: list[Level] = []
     for e in enrollments:
         if e.klass.level and e.klass.level not in levels:
             levels.append(e.klass.level)
@@ -329,7 +364,7 @@ def _holding_a_place_from(on: date, prefix: str = "") -> Q:
     ) & (Q(**{f"{prefix}end_date__isnull": True}) | Q(**{f"{prefix}end_date__gte": on}))
 
 
-def with_free_places(classes: QuerySet[Class], *, on: date) -> QuerySet[Class]:
+def with_free_places(classes: QuerySet[Class], *, on: date) -> QuerySet[ClassWithPlaces]:
     """Classes annotated with `taken` (places held on `on` or later) and
     `free` (never below zero), counted in the same query."""
     return classes.annotate(
@@ -382,7 +417,7 @@ def session_places(sessions: list[Session]) -> dict[int, SessionPlaces]:
         session__in=sessions, status=Enrollment.Status.ACTIVE
     ).values_list("session_id", "student_id"):
         singles[session_id].add(student_id)
-    result = {}
+    result: dict[int, SessionPlaces] = {}
     for session in sessions:
         day = local(session.starts_at).date()
         booked = {

@@ -5,16 +5,20 @@ one place between them), and writes an EnrollmentChange."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.models import User
 from families.models import Family, Guardian, Student
 from portal.clock import local, today
 from portal.tasks import queue_email
+from portal.tenancy import current_provider
 
 from . import selectors
 from .exceptions import ClassFull, EnrollmentError, FeatureOff
@@ -29,17 +33,28 @@ from .models import (
     local_datetime,
     weekly_dates,
 )
-from .selectors import _covers
+from .selectors import _covers, booked_session
+
+if TYPE_CHECKING:
+    from providers.models import Provider
 
 
-def _provider():
-    return connection.tenant
+def _provider() -> Provider:
+    return current_provider()
+
+
+class AbsenceReportedHook(Protocol):
+    def __call__(self, *, absence: Absence) -> object: ...
+
+
+class SessionCancelledHook(Protocol):
+    def __call__(self, *, session: Session, students: list[Student]) -> object: ...
 
 
 # Other apps react to these events (benefits issues make-up tokens) by adding a
 # function here from their AppConfig.ready(); it runs inside the same transaction.
-absence_reported_hooks: list = []
-session_cancelled_hooks: list = []
+absence_reported_hooks: list[AbsenceReportedHook] = []
+session_cancelled_hooks: list[SessionCancelledHook] = []
 
 
 def _require_feature(enabled: bool) -> None:
@@ -69,7 +84,7 @@ def enrollment_create(
     student: Student,
     klass: Class,
     start_date: date,
-    actor_user=None,
+    actor_user: User | None = None,
     waitlist_if_full: bool = True,
 ) -> Enrollment:
     """A regular enrolment, or a waitlist entry when the class is full."""
@@ -195,7 +210,7 @@ def enrollment_transfer(*, enrollment: Enrollment, to_class: Class, actor: Guard
 # --- Future absences -----------------------------------------------------------------
 
 
-def _already_marked(student: Student, session_ids) -> set[int]:
+def _already_marked(student: Student, session_ids: Iterable[int]) -> set[int]:
     """Sessions this student has an absence reported for already."""
     return set(
         AbsenceMark.objects.filter(
@@ -313,10 +328,11 @@ def student_checkin_token(*, student: Student) -> str:
             checkin_token=secrets.token_urlsafe(32)
         )
         student.refresh_from_db(fields=["checkin_token"])
+    assert student.checkin_token is not None  # set just above if it was not
     return student.checkin_token
 
 
-def calendar_feeds(*, family: Family, students: list[Student]) -> dict:
+def calendar_feeds(*, family: Family, students: list[Student]) -> dict[int | None, CalendarFeed]:
     """The live feed of the family (key None) and of each child, made on first use."""
     with transaction.atomic():
         Family.objects.select_for_update().get(pk=family.pk)  # one creator at a time
@@ -393,21 +409,19 @@ def session_cancel(*, session: Session, reason: str, livestream_url: str = "") -
         students = [e.student for e in enrollments if _covers(e, session)]
         for hook in session_cancelled_hooks:
             hook(session=session, students=students)
-        guardians = (
-            Guardian.objects.filter(
+        logins = [
+            (g.user.email, g.family_id)
+            for g in Guardian.objects.filter(
                 family__students__in=students, user__isnull=False, user__is_active=True
             )
             .select_related("user")
             .distinct()
-        )
-        recipients = sorted({g.user.email for g in guardians})
+            if g.user is not None  # always (filtered above)
+        ]
+        recipients = sorted({email for email, family_id in logins})
         provider = _provider()
         for email in recipients:
-            names = ", ".join(
-                s.first_name
-                for s in students
-                if any(g.user.email == email and g.family_id == s.family_id for g in guardians)
-            )
+            names = ", ".join(s.first_name for s in students if (email, s.family_id) in logins)
             queue_email(
                 subject=_("Cancelled: %(klass)s on %(day)s")
                 % {
@@ -424,7 +438,7 @@ def session_cancel(*, session: Session, reason: str, livestream_url: str = "") -
 
 
 def single_booking_create(
-    *, student: Student, session: Session, kind: str, actor_user=None
+    *, student: Student, session: Session, kind: str, actor_user: User | None = None
 ) -> Enrollment:
     """A make-up, trial or drop-in place at one session. The caller holds the
     class lock (`lock_class`) and has checked the rules."""
@@ -448,11 +462,11 @@ def single_booking_create(
     return enrollment
 
 
-def single_booking_cancel(*, enrollment: Enrollment, actor_user=None) -> Enrollment:
+def single_booking_cancel(*, enrollment: Enrollment, actor_user: User | None = None) -> Enrollment:
     """Cancel a one-session booking before it starts (caller holds the lock)."""
     if enrollment.kind == Enrollment.Kind.REGULAR or enrollment.status != Enrollment.Status.ACTIVE:
         raise EnrollmentError(_("This booking cannot be cancelled."))
-    if enrollment.session.starts_at <= timezone.now():
+    if booked_session(enrollment).starts_at <= timezone.now():
         raise EnrollmentError(_("This session has started, so the booking stays."))
     enrollment.status = Enrollment.Status.CANCELLED
     enrollment.save(update_fields=["status"])

@@ -5,15 +5,15 @@ query: every family page needs them."""
 from __future__ import annotations
 
 from django.contrib.auth.backends import ModelBackend, UserModel
-from django.db import connection
 from django.db.models.expressions import RawSQL
 
 from families import changes
+from portal.tenancy import current_schema
 
 
 class PortalBackend(ModelBackend):
     def get_user(self, user_id):
-        if connection.schema_name == "public":
+        if current_schema() == "public":
             return super().get_user(user_id)
         user = (
             UserModel._default_manager.select_related("guardian__family")

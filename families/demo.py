@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -20,7 +21,7 @@ from .models import (
     Student,
 )
 
-FAMILIES = {
+FAMILIES: dict[str, list[dict[str, Any]]] = {
     "aquakids": [
         {
             "name": "Novak",

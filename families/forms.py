@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import password_validation
-from django.db import connection
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.formfields import PhoneNumberField
 
 from portal.clock import today as portal_today
+from portal.tenancy import current_provider
 
 from .models import ContactEmail, ContactPhone, MailingAddress, Student
 
@@ -134,7 +134,7 @@ class ContactPhoneForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        region = getattr(connection.tenant, "country", None) or None
+        region = getattr(current_provider(), "country", None) or None
         self.fields["number"] = PhoneNumberField(
             label=_("Phone number"),
             region=region,

@@ -41,7 +41,8 @@ def may_edit_details_of(actor: Guardian, owner: Guardian | None) -> bool:
 
 def access_state(guardian: Guardian) -> str:
     """Expects `guardian.invitations` prefetched (newest first) and `user` joined."""
-    if guardian.user_id and guardian.user.is_active:
+    user = guardian.user if guardian.user_id else None
+    if user is not None and user.is_active:
         return CAN_LOG_IN
     invitations = list(guardian.invitations.all())
     latest = invitations[0] if invitations else None

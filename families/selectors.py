@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
 from django.db.models import Prefetch
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 
 from . import rules
-from .models import ContactEmail, ContactPhone, Guardian, Invitation, MailingAddress, Student
+from .models import (
+    ContactEmail,
+    ContactPhone,
+    Family,
+    Guardian,
+    Invitation,
+    MailingAddress,
+    Student,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+    from django_stubs_ext import StrPromise
+
+    from accounts.models import User
+
+Contact = TypeVar("Contact", ContactEmail, ContactPhone, MailingAddress)
 
 
-def guardian_for_user(user) -> Guardian | None:
-    if not getattr(user, "is_authenticated", False):
+def guardian_for_user(user: User | AnonymousUser) -> Guardian | None:
+    if not user.is_authenticated:
         return None
     try:
         # Joined when the user was loaded (families.backends): no query then.
@@ -22,24 +39,26 @@ def guardian_for_user(user) -> Guardian | None:
         return None
 
 
-def guardian_for_request(request) -> Guardian | None:
-    """The guardian behind this request, looked up once per request. Staff
-    viewing as a family (read-only) see it through its primary guardian."""
-    if not hasattr(request, "_portal_guardian"):
+def guardian_for_request(request: HttpRequest) -> Guardian | None:
+    """The guardian behind this request, looked up once per request (kept in
+    the request's __dict__; families.staff drops it). Staff viewing as a
+    family (read-only) see it through its primary guardian."""
+    if "_portal_guardian" not in request.__dict__:
         family_id = getattr(request, "session", {}).get("view_as_family")
         user = request.user
         if family_id and user.is_authenticated and user.has_perm("families.view_as_family"):
-            request._portal_guardian = (
+            request.__dict__["_portal_guardian"] = (
                 Guardian.objects.select_related("family", "user")
                 .filter(family_id=family_id, is_primary=True)
                 .first()
             )
         else:
-            request._portal_guardian = guardian_for_user(request.user)
-    return request._portal_guardian
+            request.__dict__["_portal_guardian"] = guardian_for_user(request.user)
+    guardian: Guardian | None = request.__dict__["_portal_guardian"]
+    return guardian
 
 
-def family_students(family) -> list[Student]:
+def family_students(family: Family) -> list[Student]:
     return list(Student.objects.filter(family=family))
 
 
@@ -58,14 +77,14 @@ class GuardianColumn:
     """One column of the contact details: a guardian (or Unassigned) and their values."""
 
     guardian: Guardian | None
-    emails: list = field(default_factory=list)
-    phones: list = field(default_factory=list)
-    addresses: list = field(default_factory=list)
+    emails: list[ContactEmail] = field(default_factory=list)
+    phones: list[ContactPhone] = field(default_factory=list)
+    addresses: list[MailingAddress] = field(default_factory=list)
     editable: bool = False
     access: str = ""
 
     @property
-    def access_label(self):
+    def access_label(self) -> StrPromise | str:
         return rules.ACCESS_LABELS.get(self.access, "")
 
     @property
@@ -73,7 +92,7 @@ class GuardianColumn:
         return str(self.guardian.pk) if self.guardian else "unassigned"
 
 
-def family_guardians(family) -> list[Guardian]:
+def family_guardians(family: Family) -> list[Guardian]:
     return list(
         Guardian.objects.filter(family=family)
         .select_related("user")
@@ -102,17 +121,17 @@ def contact_columns(viewer: Guardian, guardians: list[Guardian]) -> list[Guardia
         ("addresses", MailingAddress),
     ):
         for value in model.objects.filter(family=family):
-            owner = by_id.get(value.guardian_id)
+            owner = by_id.get(value.guardian_id) if value.guardian_id else None
             if value.guardian_id:
                 value.guardian = owner  # reuse, no query per row (None: not of this family)
-            getattr(columns.get(owner.pk if owner else None, unassigned), attr).append(value)
+            getattr(columns.get(owner.pk, unassigned) if owner else unassigned, attr).append(value)
     result = list(columns.values())
     if unassigned.emails or unassigned.phones or unassigned.addresses or unassigned.editable:
         result.append(unassigned)
     return result
 
 
-def guardian_in_family(family, pk) -> Guardian:
+def guardian_in_family(family: Family, pk: int | str) -> Guardian:
     return get_object_or_404(
         Guardian.objects.select_related("user").prefetch_related(
             Prefetch("invitations", queryset=Invitation.objects.order_by("-created_at", "-pk"))
@@ -122,9 +141,9 @@ def guardian_in_family(family, pk) -> Guardian:
     )
 
 
-def student_in_family(family, pk) -> Student:
+def student_in_family(family: Family, pk: int | str) -> Student:
     return get_object_or_404(Student, pk=pk, family=family)
 
 
-def contact_in_family(model, family, pk):
+def contact_in_family(model: type[Contact], family: Family, pk: int | str) -> Contact:
     return get_object_or_404(model.objects.select_related("guardian__user"), pk=pk, family=family)

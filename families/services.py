@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from typing import Any, Protocol
 
 from django.contrib.auth import password_validation
 from django.core import signing
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -20,23 +22,33 @@ from django.utils.translation import gettext as _
 from accounts.forms import QueuedPasswordResetForm
 from accounts.models import User
 from portal.tasks import queue_email
+from portal.tenancy import current_provider
 
 from . import rules
 from .exceptions import InvitationInvalid, NotAllowed
 from .models import (
     AVATAR_COLOURS,
     ContactEmail,
+    ContactPhone,
     Family,
     Guardian,
     Invitation,
+    MailingAddress,
     Student,
 )
+from .selectors import Contact
 
 INVITATION_DAYS = 7
 INVITATION_SALT = "families.invitation"
+
+
 # Apps that hold family secrets react when a guardian loses access (enrollments
 # resets the calendar links); each runs inside the revoking transaction.
-access_revoked_hooks: list = []
+class AccessRevokedHook(Protocol):
+    def __call__(self, *, guardian: Guardian) -> object: ...
+
+
+access_revoked_hooks: list[AccessRevokedHook] = []
 
 
 def _require(allowed: bool, message: str) -> None:
@@ -47,7 +59,7 @@ def _require(allowed: bool, message: str) -> None:
 # --- Students --------------------------------------------------------------------
 
 
-def student_create(*, family: Family, actor: Guardian, **fields) -> Student:
+def student_create(*, family: Family, actor: Guardian, **fields: Any) -> Student:
     _require(rules.may_edit_students(actor), _("You may not add students to this family."))
     student = Student(family=family, **fields)
     student.full_clean()
@@ -58,7 +70,7 @@ def student_create(*, family: Family, actor: Guardian, **fields) -> Student:
     return student
 
 
-def student_update(*, student: Student, actor: Guardian, **fields) -> Student:
+def student_update(*, student: Student, actor: Guardian, **fields: Any) -> Student:
     _require(rules.may_edit_students(actor), _("You may not edit students of this family."))
     for name, value in fields.items():
         setattr(student, name, value)
@@ -106,7 +118,7 @@ def guardian_add(
     return guardian
 
 
-def guardian_update(*, guardian: Guardian, actor: Guardian, **fields) -> Guardian:
+def guardian_update(*, guardian: Guardian, actor: Guardian, **fields: Any) -> Guardian:
     """Names (the guardian themselves, or the primary until they can log in) and
     permissions (the primary guardian, for the others)."""
     permission_fields = {"can_pay", "can_edit_students", "can_manage_enrollments"}
@@ -136,7 +148,12 @@ def _invitation_token(invitation: Invitation) -> str:
 
 
 def invitation_send(
-    *, guardian: Guardian, actor: Guardian | None, email: str, base_url: str, staff_user=None
+    *,
+    guardian: Guardian,
+    actor: Guardian | None,
+    email: str,
+    base_url: str,
+    staff_user: User | None = None,
 ) -> Invitation:
     """Send (or send again) a login invitation; earlier links stop working.
     `actor` is the primary guardian, or None when provider staff send it from
@@ -145,13 +162,15 @@ def invitation_send(
         _require(actor.is_primary, _("Only the primary guardian sends invitations."))
     _require(not guardian.is_primary, _("The primary guardian can log in already."))
     _require(
-        not (guardian.user_id and guardian.user.is_active),
+        not (guardian.user is not None and guardian.user.is_active),
         _("%(name)s can log in already. Use “Reset password” if they forgot it.")
         % {"name": guardian.first_name},
     )
     email = email.strip().lower()
-    taken = User.objects.filter(email=email).exclude(pk=guardian.user_id).exists()
-    if taken:
+    others = User.objects.filter(email=email)
+    if guardian.user_id is not None:
+        others = others.exclude(pk=guardian.user_id)
+    if others.exists():
         raise NotAllowed(
             _("%(email)s already has a login here. Use another address.") % {"email": email},
             field="email",
@@ -173,7 +192,7 @@ def invitation_send(
         link = base_url + reverse(
             "families:invitation_accept", args=[_invitation_token(invitation)]
         )
-        provider_name = connection.tenant.name
+        provider_name = current_provider().name
         inviter = actor.full_name if actor else provider_name
         context = {
             "guardian": guardian,
@@ -283,28 +302,28 @@ def invitation_accept(*, token: str, password: str) -> User:
     return user
 
 
-def guardian_password_reset(*, guardian: Guardian, actor: Guardian, request) -> None:
+def guardian_password_reset(*, guardian: Guardian, actor: Guardian, request: HttpRequest) -> None:
     """E-mail a secondary guardian a link to choose a new password."""
     _require(actor.is_primary, _("Only the primary guardian resets passwords."))
-    _require(
-        guardian.user_id is not None and guardian.user.is_active,
-        _("This guardian cannot log in, so there is no password to reset."),
-    )
-    form = QueuedPasswordResetForm(data={"email": guardian.user.email})
+    user = guardian.user
+    if user is None or not user.is_active:
+        raise NotAllowed(_("This guardian cannot log in, so there is no password to reset."))
+    form = QueuedPasswordResetForm(data={"email": user.email})
     form.is_valid()
     form.save(
         request=request,
         use_https=request.is_secure(),
         subject_template_name="registration/password_reset_subject.txt",
         email_template_name="registration/password_reset_email.txt",
-        extra_email_context={"provider": request.tenant},
+        # django-stubs types this context as dict[str, str]; Django takes any values.
+        extra_email_context={"provider": current_provider()},  # type: ignore[dict-item]
     )
 
 
 # --- Contact details ---------------------------------------------------------------
 
 
-def contact_save(*, contact, actor: Guardian, owner: Guardian | None):
+def contact_save(*, contact: Contact, actor: Guardian, owner: Guardian | None) -> Contact:
     """Create or update an e-mail, phone or address, owned by `owner` (None: Unassigned)."""
     if contact.pk:
         previous = type(contact).objects.select_related("guardian__user").get(pk=contact.pk)
@@ -335,7 +354,9 @@ def contact_save(*, contact, actor: Guardian, owner: Guardian | None):
     return contact
 
 
-def contact_delete(*, contact, actor: Guardian) -> None:
+def contact_delete(
+    *, contact: ContactEmail | ContactPhone | MailingAddress, actor: Guardian
+) -> None:
     _require(
         rules.may_edit_details_of(actor, contact.guardian),
         _("Only this guardian can remove their own contact details."),
@@ -345,7 +366,7 @@ def contact_delete(*, contact, actor: Guardian) -> None:
     contact.delete()
 
 
-def contact_assign(*, contact, actor: Guardian, owner: Guardian | None):
+def contact_assign(*, contact: Contact, actor: Guardian, owner: Guardian | None) -> Contact:
     """Move a value to another guardian's column (or back to Unassigned)."""
     _require(
         rules.may_edit_details_of(actor, contact.guardian),

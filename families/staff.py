@@ -5,7 +5,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db import connection
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -17,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal.permissions import staff_permission_required
 from portal.tasks import queue_email
+from portal.tenancy import current_provider
 
 from .models import Family, ProblemReport, StaffView, Student
 from .selectors import guardian_for_request
@@ -115,7 +115,7 @@ def report_problem(request):
         report.focused_child = child
         report.user_agent = request.headers.get("User-Agent", "")[:400]
         report.save()
-        provider = connection.tenant
+        provider = current_provider()
         if provider.support_email:
             queue_email(
                 subject=_("Problem report from the %(family)s family")

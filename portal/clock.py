@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from django.db import connection
 from django.utils import timezone
+
+from portal.tenancy import current_provider
 
 
 def provider_zone():
-    return getattr(connection.tenant, "zone", None) or timezone.get_current_timezone()
+    return getattr(current_provider(), "zone", None) or timezone.get_current_timezone()
 
 
 def today() -> date:

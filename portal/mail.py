@@ -9,7 +9,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
-from django.db import connection
+
+from portal.tenancy import current_schema
 
 
 def outbox_folder(schema_name: str) -> Path:
@@ -18,7 +19,7 @@ def outbox_folder(schema_name: str) -> Path:
 
 class FolderBackend(BaseEmailBackend):
     def send_messages(self, email_messages):
-        folder = outbox_folder(connection.schema_name)
+        folder = outbox_folder(current_schema())
         folder.mkdir(parents=True, exist_ok=True)
         for message in email_messages:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")

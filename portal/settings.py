@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any, overload
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -17,6 +18,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR", BASE_DIR / ".data"))
 
 
+@overload
+def env(name: str) -> str | None: ...
+@overload
+def env(name: str, default: str) -> str: ...
 def env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
@@ -32,7 +37,7 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def database_from_url(url: str) -> dict:
+def database_from_url(url: str) -> dict[str, Any]:
     """postgresql://user:password@host:port/name, where host may be a
     percent-encoded socket folder (`%2Fpath%2Fto%2Fdir`) or `?host=/path`."""
     parts = urlsplit(url)
@@ -186,7 +191,7 @@ if not env("DATABASE_URL"):
         "DATABASE_URL is not set. Use `make run` / `make test` (they start an embedded "
         "PostgreSQL) or point DATABASE_URL at a PostgreSQL server."
     )
-DATABASES = {"default": database_from_url(env("DATABASE_URL"))}
+DATABASES = {"default": database_from_url(env("DATABASE_URL", ""))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL") or ""

@@ -5,11 +5,12 @@ import smtplib
 
 from celery import Task
 from django.core.mail import EmailMultiAlternatives
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils.module_loading import import_string
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
+from portal import tenancy
 from portal.celery import app
 
 log = logging.getLogger(__name__)
@@ -41,13 +42,12 @@ def dispatch(task: Task | str, *args, **kwargs):
 
     Services name their tasks by dotted path ("billing.tasks.render_document"):
     a tasks module imports its app's services, never the other way round."""
-    if isinstance(task, str):
-        task = import_string(task)
+    job: Task = import_string(task) if isinstance(task, str) else task
     try:
-        return task.delay(*args, **kwargs)
+        return job.delay(*args, **kwargs)
     except BROKER_DOWN:
-        log.warning("broker unavailable: running %s in the web process", task.name)
-        return task.apply(args=args, kwargs=kwargs)
+        log.warning("broker unavailable: running %s in the web process", job.name)
+        return job.apply(args=args, kwargs=kwargs)
 
 
 def queue_email(**kwargs) -> None:
@@ -58,4 +58,4 @@ def queue_email(**kwargs) -> None:
 @app.task(ignore_result=False)
 def current_schema() -> str:
     """Which schema a task runs in: the worker check of the test suite uses it."""
-    return connection.schema_name
+    return tenancy.current_schema()

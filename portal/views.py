@@ -17,6 +17,7 @@ from families.selectors import family_students, focused_student, guardian_for_re
 from portal.mail import outbox_folder
 from portal.permissions import staff_permission_required
 from portal.sections import Viewer, get_section, render_sections, sections_for
+from portal.tenancy import current_schema
 
 
 def viewer_for(request) -> Viewer | None:
@@ -135,7 +136,7 @@ def outbox(request):
     """Development only: the e-mails this provider sent, newest first."""
     if not settings.DEBUG:
         raise Http404
-    folder = outbox_folder(connection.schema_name)
+    folder = outbox_folder(current_schema())
     messages = []
     for path in sorted(folder.glob("*.eml"), reverse=True)[:50] if folder.exists() else []:
         parsed = email.message_from_bytes(Path(path).read_bytes(), policy=email.policy.default)

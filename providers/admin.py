@@ -244,7 +244,7 @@ class SettingsChangeAdmin(admin.ModelAdmin):
     sample = AdminSample(
         add=None,
         make=lambda: services.provider_settings_update(
-            provider=Provider.objects.real().order_by("pk").first(),
+            provider=Provider.objects.real().order_by("pk")[0],
             changes={"support_phone": "+43 1 234 5678"},
             changed_by="sample@example.test",
         ),

@@ -14,6 +14,8 @@ import sys
 from django.db import connection, connections
 from django_tenants.migration_executors.base import MigrationExecutor, run_migrations
 
+from portal.tenancy import use_public_schema
+
 
 class PortalExecutor(MigrationExecutor):
     codename = "portal"
@@ -44,7 +46,7 @@ def schemas_behind(schemas: list[str]) -> list[str]:
     if not schemas:
         return []
     on_disk = tenant_migrations()
-    connection.set_schema_to_public()
+    use_public_schema()
     with connection.cursor() as cursor:
         # A schema made but not yet migrated has no migration table: behind.
         cursor.execute(
@@ -62,7 +64,7 @@ def schemas_behind(schemas: list[str]) -> list[str]:
                 "WHERE (app, name) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
                 for s in batch
             ]
-            params = []
+            params: list[str | list[str]] = []
             for s in batch:
                 params += [s, [a for a, _ in on_disk], [n for _, n in on_disk]]
             cursor.execute(" UNION ALL ".join(parts), params)

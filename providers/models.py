@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import zoneinfo
 from functools import cached_property
+from typing import Any
 
 from babel import Locale
 from django.conf import settings
@@ -46,12 +47,12 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(_("%(value)s is not a known time zone."), params={"value": value})
 
 
-class ProviderQuerySet(models.QuerySet):
-    def real(self):
+class ProviderQuerySet(models.QuerySet["Provider"]):
+    def real(self) -> ProviderQuerySet:
         """Providers people use: not the public schema, not the template."""
         return self.exclude(schema_name__in=["public", settings.TENANT_BASE_SCHEMA])
 
-    def update(self, **kwargs):
+    def update(self, **kwargs: Any) -> int:
         """As QuerySet.update, and the cached host lookups of the providers
         changed are forgotten (portal.middleware.TenantMiddleware)."""
         changed = list(self.values_list("pk", flat=True))
@@ -186,12 +187,14 @@ class Provider(TenantMixin):
     def __str__(self) -> str:
         return self.name
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.schema_name:
             self.schema_name = self.slug.replace("-", "_")
         super().save(*args, **kwargs)
 
-    def create_schema(self, check_if_exists=False, sync_schema=True, verbosity=1):
+    def create_schema(
+        self, check_if_exists: bool = False, sync_schema: bool = True, verbosity: int = 1
+    ) -> bool | None:
         """The template is migrated; every other provider's schema is made
         from the models' DDL in one transaction (providers/schema.py)."""
         from django_tenants.utils import schema_exists

@@ -20,6 +20,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django_tenants.utils import get_tenant_base_schema
 
+from portal.tenancy import use_public_schema
+
 
 def tenant_models(state_apps) -> list:
     """The concrete models whose tables live in each provider's schema, as
@@ -134,4 +136,4 @@ def schema_create(schema_name: str) -> None:
             "INSERT INTO django_migrations (app, name, applied) VALUES (%s, %s, now())",
             tenant_migrations(),
         )
-    connection.set_schema_to_public()
+    use_public_schema()

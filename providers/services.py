@@ -3,16 +3,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import connection, transaction
+from django.db import transaction
 from django_tenants.utils import schema_context, schema_exists, tenant_context
 
 from accounts import roles
 from accounts import services as account_services
 from accounts.models import User
+from portal.tenancy import use_public_schema
 
-from .models import Domain, Provider
+from .models import Domain, Provider, SettingsChange
 
 
 def template_ensure() -> None:
@@ -27,10 +31,10 @@ def template_ensure() -> None:
         name="Template for new providers",
     )
     template.save(verbosity=0)
-    connection.set_schema_to_public()
+    use_public_schema()
 
 
-def provider_create(*, slug: str, name: str, domains: list[str], **fields) -> Provider:
+def provider_create(*, slug: str, name: str, domains: list[str], **fields: Any) -> Provider:
     """Create the provider, its schema and its domains (the first is primary)."""
     template_ensure()
     provider = Provider(slug=slug, schema_name=slug.replace("-", "_"), name=name, **fields)
@@ -100,7 +104,7 @@ def provider_setup(
         else:
             provider.status = Provider.Status.READY
             provider.setup_error = ""
-        connection.set_schema_to_public()
+        use_public_schema()
         Provider.objects.filter(pk=provider.pk).update(
             status=provider.status, setup_error=provider.setup_error
         )
@@ -138,11 +142,11 @@ SETTINGS_FIELDS = [
 ]
 
 
-def provider_settings_update(*, provider: Provider, changes: dict, changed_by: str) -> list:
+def provider_settings_update(
+    *, provider: Provider, changes: Mapping[str, object], changed_by: str
+) -> list[SettingsChange]:
     """Save settings and record each change (who, what, from, to)."""
-    from .models import SettingsChange
-
-    recorded = []
+    recorded: list[SettingsChange] = []
     with transaction.atomic():
         locked = Provider.objects.select_for_update().get(pk=provider.pk)
         for field, value in changes.items():

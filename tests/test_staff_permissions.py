@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def staff_urls() -> list[tuple[str, object]]:
-    found = []
+    found: list[tuple[str, object]] = []
     for pattern in get_resolver("portal.urls").url_patterns:
         route = str(pattern.pattern)
         if isinstance(pattern, URLPattern) and route.startswith("staff/"):
@@ -31,7 +31,7 @@ def concrete(route: str) -> str:
         pk = (
             ProblemReport.objects.create(family=Family.objects.first(), page="/").pk
             if "reports" in route
-            else Family.objects.order_by("pk").first().pk
+            else Family.objects.order_by("pk")[0].pk
         )
         route = route.replace("<int:pk>", str(pk))
     return "/" + route

@@ -4,14 +4,14 @@ from datetime import timedelta
 
 from accounts.models import User
 from enrollments.tests.factories import ClassFactory, FamilyFactory, StudentFactory, enrol
-from families.models import Guardian
+from families.models import Family, Guardian
 from portal.clock import today
 
 
 def family_with_child(*, login: str | None = None):
     """A family with a primary guardian (optionally with a login) and a child
     enrolled in a class of its own level, which has a sibling class to make up in."""
-    family = FamilyFactory()
+    family: Family = FamilyFactory.create()
     user = User.objects.create_user(login, "long-enough-pass") if login else None
     guardian = Guardian.objects.create(
         family=family, user=user, first_name="Pat", last_name=family.name, is_primary=True

@@ -80,7 +80,7 @@ def test_session_places_free_an_absent_regular_and_count_single_bookings(in_aqua
 
 def test_session_places_query_count_does_not_grow(in_aquakids):
     def count_for(n_classes: int) -> int:
-        classes = [ClassFactory(capacity=3) for _ in range(n_classes)]
+        classes: list[Class] = [ClassFactory.create(capacity=3) for _ in range(n_classes)]
         for klass in classes:
             enrol(StudentFactory(), klass)
         sessions = list(Session.objects.filter(klass__in=classes).select_related("klass"))

@@ -16,7 +16,8 @@ def money(amount, currency: str | None = None):
     if amount is None or amount == "":
         return ""
     provider = getattr(connection, "tenant", None)
-    currency = currency or getattr(provider, "currency", "EUR")
+    if not currency:
+        currency = getattr(provider, "currency", "EUR")
     locale = getattr(provider, "locale", "en")
     return format_money(Decimal(amount), currency, locale)
 

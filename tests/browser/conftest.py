@@ -4,7 +4,9 @@ in a thread, on the committed demo data. axe-core checks every page visited."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connections
@@ -64,7 +66,7 @@ def assert_accessible(page) -> None:
     )
 
 
-def committed(fn):
+def committed(fn: Callable[[], Any]) -> Any:
     """Run `fn` on a database connection of its own, committed at once: browser
     tests hold the test transaction, so clean-up done there would roll back."""
     outcome: list = []
