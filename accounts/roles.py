@@ -8,9 +8,10 @@ from __future__ import annotations
 from django.apps import apps as global_apps
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
-from django.db import connection
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from portal.tenancy import current_schema
 
 OWNER = "Owner"
 MANAGER = "Manager"
@@ -96,5 +97,5 @@ def after_migrate(sender, app_config=None, **kwargs) -> None:
     providers' schemas and the template get the roles; public does not."""
     if app_config is not list(global_apps.get_app_configs())[-1]:
         return
-    if connection.schema_name != "public":
+    if current_schema() != "public":
         roles_ensure()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import Group
 from django.contrib.auth.tokens import default_token_generator
-from django.db import connection, router, transaction
+from django.db import router, transaction
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from portal.exceptions import PortalError
 from portal.tasks import queue_email
+from portal.tenancy import current_provider
 
 from . import roles
 from .models import User
@@ -57,7 +58,7 @@ def _invite(*, email: str, full_name: str, role: str, invited_by: str, base_url:
             raise StaffError(_("There is a login with this e-mail address already."))
         user = User.objects.create_user(email, None, full_name=full_name, is_staff=True)
         user.groups.add(Group.objects.get(name=role))
-        provider = connection.tenant
+        provider = current_provider()
         link = base_url + reverse(
             "password_reset_confirm",
             kwargs={

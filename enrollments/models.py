@@ -224,6 +224,9 @@ class Enrollment(models.Model):
         verbose_name = _("enrolment")
         verbose_name_plural = _("enrolments")
         ordering = ["start_date", "pk"]
+        permissions = [
+            ("override_capacity", _("Can enrol over a class's capacity, with a reason")),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(end_date__isnull=True)
@@ -257,12 +260,18 @@ class EnrollmentChange(AppendOnly):
         WAITLIST_CANCELLED = "waitlist_cancelled", _("Left the waitlist")
         DROPPED = "dropped", _("Dropped")
         TRANSFERRED = "transferred", _("Transferred")
+        OFFERED = "offered", _("Offered a place from the waitlist")
+        OFFER_DECLINED = "offer_declined", _("Declined the offered place")
+        OFFER_LAPSED = "offer_lapsed", _("The offered place lapsed")
 
     enrollment = models.ForeignKey(Enrollment, on_delete=models.PROTECT, related_name="changes")
     action = models.CharField(max_length=20, choices=Action.choices)
     effective_date = models.DateField()
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(
+        _("by"), max_length=200, blank=True, help_text=_("As the name read when they acted.")
     )
     note = models.CharField(max_length=200, blank=True)
     at = models.DateTimeField(auto_now_add=True)
@@ -399,6 +408,50 @@ class CalendarFeed(models.Model):
 
     def __str__(self) -> str:
         return f"{self.family} feed"
+
+
+def new_offer_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class WaitlistOffer(models.Model):
+    """A free place offered to a waitlisted child. While open it holds the
+    place (enrollments.selectors.with_free_places); the family accepts or
+    declines from the e-mailed link, or it lapses and the next child in line
+    is offered the place."""
+
+    class State(models.TextChoices):
+        OPEN = "open", _("Waiting for the family")
+        ACCEPTED = "accepted", _("Accepted")
+        DECLINED = "declined", _("Declined")
+        LAPSED = "lapsed", _("Lapsed")
+
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.PROTECT, related_name="offers")
+    token = models.CharField(max_length=64, unique=True, default=new_offer_token)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.OPEN)
+    offered_at = models.DateTimeField(_("offered"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("held until"))
+    answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
+    offered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    offered_by_name = models.CharField(_("offered by"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("waitlist offer")
+        verbose_name_plural = _("waitlist offers")
+        ordering = ["-offered_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enrollment"],
+                condition=Q(state="open"),
+                name="one_open_offer_per_enrollment",
+            )
+        ]
+        indexes = [models.Index(fields=["state", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.enrollment}: {self.get_state_display()}"
 
 
 def local_datetime(day: date, at, zone) -> datetime:

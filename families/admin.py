@@ -144,6 +144,7 @@ class GuardianAdmin(admin.ModelAdmin):
         # flag and permissions are the family's choices.
         locked = ["user", "is_primary", "can_pay", "can_edit_students", "can_manage_enrollments"]
         return locked if obj else ["user", "is_primary"]
+
     sample = AdminSample(
         add=lambda: {"family": first_pk(Family), "first_name": "Alex", "last_name": "Sample"}
     )

@@ -15,6 +15,8 @@ schema is either tracked here or listed as never shown to families.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from django.db import connection
 
 EVERYONE = "SELECT 0 FROM {t}"
@@ -59,6 +61,8 @@ TRACKED = {
     # Places taken and waitlist positions show on other families' pages.
     "enrollments_enrollment": EVERYONE,
     "enrollments_enrollmentchange": _via_enrollment(),
+    # An open offer holds a place (with_free_places) and shows on the family's page.
+    "enrollments_waitlistoffer": EVERYONE,
     "enrollments_attendance": _via_enrollment(),
     "enrollments_evaluation": _via_student(),
     "enrollments_absence": _via_student(),
@@ -125,10 +129,14 @@ END $$;
 """
 
 
-def install_sql() -> list[str]:
-    """The function and, per tracked table, its three triggers (idempotent)."""
+def install_sql(existing: Collection[str] | None = None) -> list[str]:
+    """The function and, per tracked table, its three triggers (idempotent).
+    A migration passes the tables that exist at its point in history: a table
+    a later migration makes gets its triggers from that later migration."""
     statements = [FUNCTION]
     for table, select in TRACKED.items():
+        if existing is not None and table not in existing:
+            continue
         argument = select.replace("'", "''")
         for event, referencing in [
             ("INSERT", "NEW TABLE AS changed_new"),

@@ -157,6 +157,11 @@ class Provider(TenantMixin):
         _("parents may redeem punch passes in the portal"), default=False
     )
     livestream_enabled = models.BooleanField(_("livestream links"), default=False)
+    waitlist_offer_hours = models.PositiveSmallIntegerField(
+        _("a place offered from the waitlist is held for (hours)"),
+        default=48,
+        help_text=_("Then the offer lapses and the next child in line is offered the place."),
+    )
 
     # Make-up and expiry rules
     makeup_token_days = models.PositiveSmallIntegerField(

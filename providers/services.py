@@ -91,11 +91,15 @@ def provider_setup(
                         tenant=provider, domain=default_domain(provider.slug), is_primary=True
                     )
                 if provider.first_owner_email:
-                    primary = Domain.objects.filter(tenant=provider).order_by("-is_primary", "pk")
+                    host = (
+                        Domain.objects.filter(tenant=provider)
+                        .order_by("-is_primary", "pk")
+                        .values_list("domain", flat=True)[0]
+                    )
                     with tenant_context(provider):
                         account_services.owner_invite(
                             email=provider.first_owner_email,
-                            base_url=f"{link_scheme}://{primary.first().domain}{link_port}",
+                            base_url=f"{link_scheme}://{host}{link_port}",
                         )
         except Exception as error:
             Domain.objects.filter(tenant=provider).delete()

@@ -8,7 +8,8 @@ from families import changes
 
 
 def install(apps, schema_editor):
-    for statement in changes.install_sql():
+    existing = schema_editor.connection.introspection.table_names()
+    for statement in changes.install_sql(existing):
         schema_editor.execute(statement)
 
 
