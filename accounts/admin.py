@@ -135,10 +135,6 @@ class StaffAdmin(UserAdmin):
             messages.SUCCESS,
         )
 
-    def save_related(self, request, form, formsets, change):
-        if change:
-            super().save_related(request, form, formsets, change)
-
     def delete_view(self, request, object_id, extra_context=None):
         """A login that records hold on to is deactivated instead, and the
         page says so before anything happens."""

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from enrollments.models import Location
 from families.admin import FamilyAdmin, StudentAdmin
 from families.models import Family, Student
+from portal.adminactions import action_form
 from portal.adminsample import AdminSample, first_pk
 from portal.exceptions import PortalError
 
@@ -313,33 +314,64 @@ class MakeupRequestAdmin(admin.ModelAdmin):
     list_display = ["student", "session", "status", "requested_at", "note"]
     list_filter = ["status"]
     search_fields = ["student__first_name", "student__last_name"]
-    readonly_fields = ["student", "session", "note", "requested_by", "requested_at", "enrollment",
-                       "decided_by", "decided_at", "status"]  # fmt: skip
-    fields = [*readonly_fields, "decision_note"]
+    fields = ("student", "session", "note", "requested_by", "requested_at", "enrollment",
+              "decided_by", "decided_at", "status", "decision_note")  # fmt: skip
+    readonly_fields = fields
     actions = ["approve", "decline"]
-    sample = AdminSample(add=None, make=lambda: _sample_makeup_request())
+    sample = AdminSample(
+        add=None,
+        make=lambda: _sample_makeup_request(),
+        actions={
+            "approve": lambda: {"answer": "See you on Saturday.", "apply": "Approve"},
+            "decline": lambda: {"answer": "That session is full.", "apply": "Decline"},
+        },
+    )
 
     def has_add_permission(self, request):
         return False  # parents ask; staff decide
 
+    def has_change_permission(self, request, obj=None):
+        return False  # decided with the actions, which answer the family
+
     def _decide(self, request, queryset, approve):
-        for item in queryset:
-            try:
-                services.makeup_request_decide(
-                    request=item, approve=approve, staff_user=request.user
-                )
-            except PortalError as error:
-                self.message_user(request, f"{item}: {error}", messages.WARNING)
-            else:
-                self.message_user(request, f"{item}: {item.get_status_display()}", messages.SUCCESS)
+        def apply(item, data):
+            decided = services.makeup_request_decide(
+                request=item, approve=approve, actor=request.user, answer=data["answer"]
+            )
+            return _("%(request)s: %(status)s; the family is e-mailed.") % {
+                "request": decided,
+                "status": decided.get_status_display(),
+            }
 
-    @admin.action(description=_("Approve (books the make-up place)"))
+        return action_form(
+            self,
+            request,
+            queryset.select_related("student", "session__klass__programme"),
+            form_class=DecisionForm,
+            title=_("Approve make-up requests") if approve else _("Decline make-up requests"),
+            apply=apply,
+            button=_("Approve") if approve else _("Decline"),
+        )
+
+    def has_decide_permission(self, request):
+        return request.user.has_perm("benefits.change_makeuprequest")
+
+    @admin.action(description=_("Approve (books the make-up place)"), permissions=["decide"])
     def approve(self, request, queryset):
-        self._decide(request, queryset, True)
+        return self._decide(request, queryset, True)
 
-    @admin.action(description=_("Decline"))
+    @admin.action(description=_("Decline"), permissions=["decide"])
     def decline(self, request, queryset):
-        self._decide(request, queryset, False)
+        return self._decide(request, queryset, False)
+
+
+class DecisionForm(forms.Form):
+    answer = forms.CharField(
+        label=_("Answer to the family (e-mailed with the decision)"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=300,
+    )
 
 
 # A family's benefits in one place: on the family page and the student page.

@@ -18,3 +18,4 @@ class BenefitsConfig(AppConfig):
         # time or the school cancels a session.
         enrollments.absence_reported_hooks.append(services.tokens_for_absence)
         enrollments.session_cancelled_hooks.append(services.tokens_for_cancelled_session)
+        enrollments.session_cancel_preview_hooks.append(services.cancellation_preview)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, prefetch_related_objects
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -20,10 +21,12 @@ from accounts.models import User
 from enrollments import services as enrollment_services
 from enrollments.models import Absence, Enrollment, Location, Programme, Session
 from enrollments.selectors import session_free_places
+from families.actors import Actor, actor_require, actor_user
 from families.models import Family, Guardian, Student
 from portal.clock import today
 from portal.exceptions import PortalError
 from portal.money import to_decimal
+from portal.tasks import queue_email
 from portal.tenancy import current_provider
 
 from . import rules
@@ -74,6 +77,14 @@ def _token_locked(token_id: int) -> MakeupToken:
 # --- Make-up tokens ------------------------------------------------------------------------
 
 
+def _check_staff(actor_user: User | None, permission: str) -> None:
+    """Staff acting need the permission (families.actors decides). Calls
+    without a login (the portal itself) or with a family's login made inside
+    a service that checked the family (absences, vouchers) pass."""
+    if actor_user is not None and actor_user.is_staff:
+        actor_require(actor_user, staff=permission)
+
+
 def token_issue(
     *,
     student: Student,
@@ -85,6 +96,7 @@ def token_issue(
     note: str = "",
 ) -> MakeupToken:
     """Issue a token; a second call for the same missed session returns the first."""
+    _check_staff(actor_user, "benefits.add_makeuptoken")
     expires_on = expires_on or today() + timedelta(days=_provider().makeup_token_days)
     try:
         with transaction.atomic():
@@ -222,6 +234,7 @@ def single_booking_cancel(*, enrollment: Enrollment, actor: Guardian) -> Enrollm
 
 
 def token_revoke(*, token: MakeupToken, actor_user: User | None, note: str) -> None:
+    _check_staff(actor_user, "benefits.change_makeuptoken")
     with transaction.atomic():
         token = _token_locked(token.pk)
         if rules.token_state(token) != rules.AVAILABLE:
@@ -251,8 +264,16 @@ def makeup_request(
 
 
 def makeup_request_decide(
-    *, request: MakeupRequest, approve: bool, staff_user: User | None, note: str = ""
+    *, request: MakeupRequest, approve: bool, actor: Actor, answer: str = ""
 ) -> MakeupRequest:
+    """Staff approve (booking the place) or decline a family's request; the
+    answer they write goes to the family by e-mail with the decision."""
+    actor_require(
+        actor,
+        staff="benefits.change_makeuprequest",
+        refusal=_("You may not decide make-up requests."),
+    )
+    staff_user = actor_user(actor)
     with transaction.atomic():
         request = (
             MakeupRequest.objects.select_for_update(of=("self",))
@@ -274,9 +295,38 @@ def makeup_request_decide(
         request.status = MakeupRequest.Status.APPROVED if approve else MakeupRequest.Status.DECLINED
         request.decided_by = staff_user
         request.decided_at = timezone.now()
-        request.decision_note = note
+        request.decision_note = answer
         request.save()
+        _send_decision(request)
     return request
+
+
+def _send_decision(request: MakeupRequest) -> None:
+    provider = _provider()
+    context = {"request": request, "provider": provider}
+    emails = Guardian.objects.filter(
+        family_id=request.student.family_id, user__is_active=True
+    ).values_list("user__email", flat=True)
+    for email in emails:
+        if email:
+            queue_email(
+                subject=_("Your make-up request for %(name)s: %(status)s")
+                % {"name": request.student.first_name, "status": request.get_status_display()},
+                body=render_to_string("benefits/email/makeup_decision.txt", context),
+                to=[email],
+                reply_to=[provider.support_email] if provider.support_email else None,
+            )
+
+
+def cancellation_preview(*, session: Session, students: list[Student]) -> str | None:
+    """What a session's cancellation will issue (enrollments' preview)."""
+    if not _provider().makeup_tokens_enabled or not students:
+        return None
+    days = _provider().makeup_token_days
+    return _("A make-up token for each of the %(n)d children, valid %(days)d days.") % {
+        "n": len(students),
+        "days": days,
+    }
 
 
 # --- Passes --------------------------------------------------------------------------------
@@ -295,6 +345,7 @@ def pass_create(
     actor_user: User | None = None,
     note: str = "",
 ) -> Pass:
+    _check_staff(actor_user, "benefits.add_pass")
     if kind == Pass.Kind.ENTRY:
         punches = 1
     if kind == Pass.Kind.PUNCH and not punches:
@@ -369,6 +420,7 @@ def pass_book(*, pass_obj: Pass, student: Student, session: Session, actor: Guar
 
 
 def pass_adjust(*, pass_obj: Pass, punches: int, note: str, actor_user: User | None) -> PassEvent:
+    _check_staff(actor_user, "benefits.change_pass")
     if not note:
         raise BenefitError(_("Say why the pass is adjusted."))
     with transaction.atomic():
@@ -400,6 +452,7 @@ def credit_grant(
     expires_on: date | None = None,
     actor_user: User | None = None,
 ) -> CreditGrant:
+    _check_staff(actor_user, "benefits.add_creditgrant")
     amount = to_decimal(amount)
     if amount <= 0:
         raise BenefitError(_("Credit must be more than zero."))
@@ -460,6 +513,7 @@ def credit_withdraw(
     *, grant: CreditGrant, amount: Decimal, note: str, actor_user: User | None
 ) -> CreditUse:
     """Staff correction: take (some of) a grant back, with a reason."""
+    _check_staff(actor_user, "benefits.change_creditgrant")
     amount = to_decimal(amount)
     if not note:
         raise BenefitError(_("Say why the credit is withdrawn."))

@@ -40,6 +40,8 @@ def run() -> int:
     host = os.environ.get("PORTAL_HOST", "127.0.0.1")
     port = int(os.environ.get("PORTAL_PORT", "8000"))
     os.environ.setdefault("DEBUG", "1")
+    os.environ.setdefault("PORTAL_LINK_SCHEME", "http")
+    os.environ.setdefault("PORTAL_LINK_PORT", f":{port}")
     services = Services(DATA)
     procs: list[subprocess.Popen] = []
     try:

@@ -1,15 +1,21 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
 from families.models import Student
+from portal.adminactions import action_form
 from portal.adminsample import AdminSample, first_pk
 from portal.clock import today
 from portal.exceptions import PortalError
 
 from . import selectors, services
+from .exceptions import ClassFull
 from .models import (
     Absence,
     AbsenceMark,
@@ -24,6 +30,7 @@ from .models import (
     Programme,
     Session,
     Skill,
+    WaitlistOffer,
 )
 
 admin.site.register(
@@ -122,11 +129,42 @@ class ClassAdmin(admin.ModelAdmin):
         self.message_user(request, _("%(n)d sessions created.") % {"n": created}, messages.SUCCESS)
 
 
+class AttendanceForm(forms.ModelForm):
+    class Meta:
+        model = Attendance
+        fields = ["enrollment", "status"]
+
+    def clean(self):
+        cleaned = super().clean()
+        enrollment, session = (
+            cleaned.get("enrollment"),
+            self.instance.session_id and (self.instance.session),
+        )
+        session = session or getattr(self, "parent_session", None)
+        if enrollment and session and not selectors.booked_at(enrollment, session):
+            self.add_error("enrollment", _("This child is not booked at this session."))
+        return cleaned
+
+
 class AttendanceInline(admin.TabularInline):
+    """Who came: only children booked at the session can be marked, and the
+    marks are written by enrollments.services.attendance_record."""
+
     model = Attendance
+    form = AttendanceForm
     extra = 0
     fields = ["enrollment", "status"]
     autocomplete_fields = ["enrollment"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        form = formset.form
+
+        class BoundToSession(form):
+            parent_session = obj
+
+        formset.form = BoundToSession
+        return formset
 
 
 class AbsenceMarkInline(admin.TabularInline):
@@ -153,7 +191,7 @@ class SessionAdmin(admin.ModelAdmin):
     search_fields = ["klass__programme__name"]
     list_select_related = ["klass__programme"]
     inlines = [AttendanceInline, AbsenceMarkInline]
-    readonly_fields = ["sequence", "updated_at"]
+    readonly_fields = ["status", "cancel_reason", "sequence", "updated_at"]
     actions = ["cancel_sessions"]
     sample = AdminSample(
         add=lambda: {
@@ -162,7 +200,10 @@ class SessionAdmin(admin.ModelAdmin):
             "starts_at_1": "10:00",
             "ends_at_0": "2031-02-05",
             "ends_at_1": "10:45",
-        }
+        },
+        actions={
+            "cancel_sessions": lambda: {"reason": "Pool closed", "apply": "Cancel and notify"}
+        },
     )
 
     def get_queryset(self, request):
@@ -183,22 +224,63 @@ class SessionAdmin(admin.ModelAdmin):
             obj.sequence += 1  # calendar feeds pick up the change
         super().save_model(request, obj, form, change)
 
-    @admin.action(description=_("Cancel the selected sessions and notify families"))
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Attendance:
+            return super().save_formset(request, form, formset, change)
+        for row in formset.forms:
+            if not row.has_changed() or not row.cleaned_data or row.cleaned_data.get("DELETE"):
+                continue
+            services.attendance_record(
+                session=form.instance,
+                enrollment=row.cleaned_data["enrollment"],
+                status=row.cleaned_data["status"],
+                actor=request.user,
+            )
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+    @admin.action(
+        description=_("Cancel the selected sessions and notify families"), permissions=["change"]
+    )
     def cancel_sessions(self, request, queryset):
-        for session in queryset:
-            try:
-                notified = services.session_cancel(
-                    session=session, reason=_("Cancelled by the school.")
-                )
-            except PortalError as error:
-                self.message_user(request, f"{session}: {error}", messages.WARNING)
-            else:
-                self.message_user(
-                    request,
-                    _("%(session)s cancelled; %(n)d guardian(s) notified: %(who)s")
-                    % {"session": session, "n": len(notified), "who": ", ".join(notified) or "-"},
-                    messages.SUCCESS,
-                )
+        def preview(session, data):
+            shown = services.session_cancel_preview(
+                session=session, reason=data["reason"], livestream_url=data["livestream_url"]
+            )
+            return render_to_string("admin/enrollments/cancel_preview.html", {"p": shown})
+
+        def apply(session, data):
+            notified = services.session_cancel(
+                session=session,
+                reason=data["reason"],
+                livestream_url=data["livestream_url"],
+                actor=request.user,
+            )
+            return _("%(session)s cancelled; %(n)d guardian(s) notified.") % {
+                "session": session,
+                "n": len(notified),
+            }
+
+        return action_form(
+            self,
+            request,
+            queryset.select_related("klass__programme", "klass__location"),
+            form_class=CancelSessionForm,
+            title=_("Cancel sessions"),
+            apply=apply,
+            preview=preview,
+            button=_("Cancel and notify"),
+        )
+
+
+class CancelSessionForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason, as families will read it"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=500,
+    )
+    livestream_url = forms.URLField(
+        label=_("Livestream link instead (optional)"), required=False, assume_scheme="https"
+    )
 
 
 class EnrollmentChangeInline(admin.TabularInline):
@@ -212,27 +294,227 @@ class EnrollmentChangeInline(admin.TabularInline):
         return False
 
 
+class EnrolForm(forms.ModelForm):
+    """Staff enrol a child through the same service parents' enrolments use:
+    a full class is refused with the choice of its waitlist, and a manager
+    may go over capacity with a reason kept in the history."""
+
+    waitlist = forms.BooleanField(
+        label=_("If the class is full, put the child on its waitlist"), required=False
+    )
+    over_capacity_reason = forms.CharField(
+        label=_("Enrol over capacity, because (managers)"), required=False, max_length=150
+    )
+
+    class Meta:
+        model = Enrollment
+        fields = ["student", "klass", "start_date"]
+
+    def __init__(self, *args, **kwargs):
+        self.request_user = kwargs.pop("request_user", None)
+        super().__init__(*args, **kwargs)
+        self.fields["start_date"].initial = today
+
+    def _post_clean(self):
+        # The service validates and creates; the model is not validated here.
+        pass
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.enrolled = services.enrollment_create(
+                student=cleaned["student"],
+                klass=cleaned["klass"],
+                start_date=cleaned["start_date"],
+                actor=self.request_user,
+                waitlist_if_full=cleaned.get("waitlist", False),
+                over_capacity_reason=cleaned.get("over_capacity_reason", ""),
+            )
+        except PortalError as error:
+            field = error.field if error.field in self.fields else None
+            if isinstance(error, ClassFull):
+                field = "waitlist"
+            self.add_error(field, str(error))
+        return cleaned
+
+
+class WaitlistOfferInline(admin.TabularInline):
+    model = WaitlistOffer
+    extra = 0
+    fields = ("state", "offered_at", "expires_at", "answered_at", "offered_by_name")
+    readonly_fields = fields
+    can_delete = False
+    verbose_name_plural = _("places offered from the waitlist")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Enrollment)
 class EnrollmentAdmin(admin.ModelAdmin):
-    list_display = ["student", "klass", "kind", "status", "start_date", "end_date"]
+    """Enrolments change only through the services: enrol (Add), offer a
+    waitlisted child a place, drop, take off the waitlist. Fields are shown,
+    not edited."""
+
+    list_display = ["student", "klass", "kind", "status", "start_date", "end_date", "offer"]
     list_filter = ["status", "kind", "klass__location", "klass__programme"]
     search_fields = ["student__first_name", "student__last_name", "student__family__name"]
     list_select_related = ["student", "klass__programme"]
     autocomplete_fields = ["student"]
-    raw_id_fields = ["klass", "session", "transferred_to"]
-    inlines = [EnrollmentChangeInline]
+    raw_id_fields = ["klass"]
+    inlines = [WaitlistOfferInline, EnrollmentChangeInline]
+    actions = ["offer_place", "drop", "leave_waitlist"]
     sample = AdminSample(
         add=lambda: {
-            "student": first_pk(Student),
+            "student": Student.objects.exclude(enrollments__klass=first_pk(Class))
+            .values_list("pk", flat=True)
+            .first(),
             "klass": first_pk(Class),
-            "kind": Enrollment.Kind.REGULAR,
-            "status": Enrollment.Status.ACTIVE,
             "start_date": "2031-01-06",
-        }
+            "waitlist": "on",
+        },
+        actions={"offer_place": lambda: {}, "drop": lambda: {}, "leave_waitlist": lambda: {}},
     )
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = EnrolForm
+            form = super().get_form(request, obj, change=change, **kwargs)
+
+            class WithUser(form):
+                def __init__(self, *args, **kw):
+                    kw["request_user"] = request.user
+                    super().__init__(*args, **kw)
+
+            return WithUser
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["student", "klass", "start_date", "waitlist", "over_capacity_reason"]
+        return [
+            "student",
+            "klass",
+            "kind",
+            "status",
+            "start_date",
+            "end_date",
+            "session",
+            "transferred_to",
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj else []
+
+    def get_queryset(self, request):
+        open_offer = WaitlistOffer.objects.filter(
+            enrollment=OuterRef("pk"), state=WaitlistOffer.State.OPEN
+        ).values("expires_at")[:1]
+        return super().get_queryset(request).annotate(offer_until=Subquery(open_offer))
+
+    @admin.display(description=_("place held until"))
+    def offer(self, enrollment):
+        return enrollment.offer_until or "-"
+
+    def save_form(self, request, form, change):
+        if not change:  # made by the service in the form's clean()
+            status = form.enrolled.get_status_display()
+            self.message_user(request, _("Done: %(status)s.") % {"status": status})
+            form.save_m2m = lambda: None  # nothing more to save
+            return form.enrolled
+        return super().save_form(request, form, change)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+
     def has_delete_permission(self, request, obj=None):
-        return False  # enrolments are kept; change the status
+        return False  # enrolments are kept; their history says what happened
+
+    def _each(self, request, queryset, action, done):
+        for enrollment in queryset.select_related("student", "klass"):
+            try:
+                action(enrollment)
+            except PortalError as error:
+                self.message_user(request, f"{enrollment}: {error}", messages.ERROR)
+            else:
+                self.message_user(request, f"{enrollment}: {done}", messages.SUCCESS)
+
+    @admin.action(
+        description=_("Offer the waitlisted child a free place (held, e-mailed)"),
+        permissions=["change"],
+    )
+    def offer_place(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda e: services.waitlist_offer(enrollment=e, actor=request.user),
+            _("place offered; the family is e-mailed"),
+        )
+
+    @admin.action(description=_("Drop from the class (from today)"), permissions=["change"])
+    def drop(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda e: services.enrollment_drop(enrollment=e, actor=request.user),
+            _("dropped"),
+        )
+
+    @admin.action(description=_("Take off the waitlist"), permissions=["change"])
+    def leave_waitlist(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda e: services.waitlist_cancel(enrollment=e, actor=request.user),
+            _("off the waitlist"),
+        )
+
+
+@admin.register(WaitlistOffer)
+class WaitlistOfferAdmin(admin.ModelAdmin):
+    """Each place offered from a waitlist and what became of it."""
+
+    list_display = ["enrollment", "state", "offered_at", "expires_at", "answered_at"]
+    list_filter = ["state"]
+    list_select_related = ["enrollment__student", "enrollment__klass__programme"]
+    fields = ("enrollment", "state", "offered_at", "expires_at", "answered_at", "offered_by_name")
+    readonly_fields = fields
+    sample = AdminSample(add=None, make=lambda: _sample_offer())
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _sample_offer() -> WaitlistOffer:
+    """A waitlisted child offered a place, as the desk would do it."""
+    from accounts.models import User
+
+    klass = Class.objects.order_by("pk").first()
+    assert klass is not None
+    Class.objects.filter(pk=klass.pk).update(capacity=999)  # a free place to offer
+    student = Student.objects.order_by("-pk").first()
+    assert student is not None
+    waiting = Enrollment.objects.create(
+        student=student,
+        klass=klass,
+        start_date=today(),
+        status=Enrollment.Status.WAITLISTED,
+    )
+    owner = User.objects.filter(is_staff=True, groups__name="Owner").order_by("pk").first()
+    assert owner is not None
+    return services.waitlist_offer(enrollment=waiting, actor=owner)
 
 
 @admin.register(Evaluation)
@@ -251,21 +533,96 @@ class EvaluationAdmin(admin.ModelAdmin):
     )
 
 
+class AbsenceForm(forms.ModelForm):
+    """Staff record an absence the family phoned in, through the same
+    service as the portal: the sessions it covers are marked and make-up
+    tokens follow the provider's rules."""
+
+    class Meta:
+        model = Absence
+        fields = ["student", "starts_at", "ends_at", "reason"]
+
+    def __init__(self, *args, **kwargs):
+        self.request_user = kwargs.pop("request_user", None)
+        super().__init__(*args, **kwargs)
+
+    def _post_clean(self):
+        pass  # the service validates and creates
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.recorded = services.absence_report_by_date(
+                student=cleaned["student"],
+                actor=self.request_user,
+                starts_at=cleaned["starts_at"],
+                ends_at=cleaned["ends_at"],
+                reason=cleaned.get("reason", ""),
+            )
+        except PortalError as error:
+            self.add_error(error.field if error.field in self.fields else None, str(error))
+        return cleaned
+
+
 @admin.register(Absence)
 class AbsenceAdmin(admin.ModelAdmin):
     list_display = ["student", "starts_at", "ends_at", "kind", "reason", "cancelled_at"]
     list_filter = ["kind"]
     search_fields = ["student__first_name", "student__last_name"]
     list_select_related = ["student"]
-    readonly_fields = ["created_at", "created_by"]
+    autocomplete_fields = ["student"]
+    actions = ["cancel_absences"]
     sample = AdminSample(
         add=lambda: {
-            "student": first_pk(Student),
-            "kind": Absence.Kind.BY_DATE,
-            "starts_at_0": "2031-02-01",
+            "student": first_pk(Student, enrollments__status="active"),
+            "starts_at_0": (today() + timedelta(days=1)).isoformat(),
             "starts_at_1": "00:00",
-            "ends_at_0": "2031-02-08",
+            "ends_at_0": (today() + timedelta(days=15)).isoformat(),
             "ends_at_1": "00:00",
             "reason": "Sample holiday",
         }
     )
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = AbsenceForm
+            form = super().get_form(request, obj, change=change, **kwargs)
+
+            class WithUser(form):
+                def __init__(self, *args, **kw):
+                    kw["request_user"] = request.user
+                    super().__init__(*args, **kw)
+
+            return WithUser
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["student", "starts_at", "ends_at", "reason"]
+        return ["student", "kind", "starts_at", "ends_at", "reason", "created_at", "created_by",
+                "cancelled_at"]  # fmt: skip
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj else []
+
+    def save_form(self, request, form, change):
+        if not change:  # made by the service in the form's clean()
+            form.save_m2m = lambda: None
+            return form.recorded
+        return super().save_form(request, form, change)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Cancel the selected absences"), permissions=["change"])
+    def cancel_absences(self, request, queryset):
+        for absence in queryset.select_related("student"):
+            try:
+                services.absence_cancel(absence=absence, actor=request.user)
+            except PortalError as error:
+                self.message_user(request, f"{absence.student}: {error}", messages.ERROR)
+            else:
+                self.message_user(request, f"{absence.student}: {_('cancelled')}", messages.SUCCESS)

@@ -11,8 +11,8 @@ from datetime import date, datetime, timedelta  # noqa: F401
 from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Value
-from django.db.models.functions import Greatest
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest, Now
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -29,6 +29,7 @@ from .models import (
     Location,
     Session,
     Skill,
+    WaitlistOffer,
 )
 
 
@@ -85,6 +86,14 @@ def _covers(enrollment: Enrollment, session: Session) -> bool:
     return enrollment.start_date <= day and (
         enrollment.end_date is None or day <= enrollment.end_date
     )
+
+
+def booked_at(enrollment: Enrollment, session: Session) -> bool:
+    """Whether the enrolment holds a place at the session: its class on the
+    day for a regular enrolment, its one session for a single booking."""
+    if enrollment.kind != Enrollment.Kind.REGULAR:
+        return enrollment.session_id == session.pk
+    return enrollment.klass_id == session.klass_id and _covers(enrollment, session)
 
 
 def with_absences(
@@ -365,10 +374,23 @@ def _holding_a_place_from(on: date, prefix: str = "") -> Q:
 
 
 def with_free_places(classes: QuerySet[Class], *, on: date) -> QuerySet[ClassWithPlaces]:
-    """Classes annotated with `taken` (places held on `on` or later) and
-    `free` (never below zero), counted in the same query."""
+    """Classes annotated with `taken` (places held on `on` or later, and
+    places offered from the waitlist while the offer is open) and `free`
+    (never below zero), counted in the same query."""
+    offered = (
+        WaitlistOffer.objects.filter(
+            enrollment__klass=OuterRef("pk"),
+            state=WaitlistOffer.State.OPEN,
+            expires_at__gt=Now(),
+        )
+        .order_by()
+        .values("enrollment__klass")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return classes.annotate(
-        taken=Count("enrollments", filter=_holding_a_place_from(on, "enrollments__")),
+        taken=Count("enrollments", filter=_holding_a_place_from(on, "enrollments__"))
+        + Coalesce(Subquery(offered), Value(0)),
         free=Greatest(F("capacity") - F("taken"), Value(0)),
     )
 

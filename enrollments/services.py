@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from families.actors import Actor, actor_name, actor_require, actor_user, is_staff_actor
 from families.models import Family, Guardian, Student
 from portal.clock import local, today
 from portal.tasks import queue_email
@@ -25,11 +28,13 @@ from .exceptions import ClassFull, EnrollmentError, FeatureOff
 from .models import (
     Absence,
     AbsenceMark,
+    Attendance,
     CalendarFeed,
     Class,
     Enrollment,
     EnrollmentChange,
     Session,
+    WaitlistOffer,
     local_datetime,
     weekly_dates,
 )
@@ -62,9 +67,40 @@ def _require_feature(enabled: bool) -> None:
         raise FeatureOff(_("This is not available at this provider."))
 
 
-def _require_manager(actor: Guardian) -> None:
-    if not actor.may_manage_enrollments:
-        raise EnrollmentError(_("You may not change enrolments in this family."))
+def _require_feature_for(actor: Actor, enabled: bool) -> None:
+    """Provider settings switch what parents may do in the portal; staff
+    keep every action."""
+    if not is_staff_actor(actor):
+        _require_feature(enabled)
+
+
+def _require_manager(actor: Actor, family_id: int) -> None:
+    actor_require(
+        actor,
+        staff="enrollments.change_enrollment",
+        guardian=lambda g: g.may_manage_enrollments,
+        family=family_id,
+        refusal=_("You may not change enrolments in this family."),
+    )
+
+
+def _record(
+    enrollment: Enrollment,
+    action: str,
+    effective: date,
+    actor: Actor | User | None,
+    note: str = "",
+) -> EnrollmentChange:
+    """One history row: what happened, from when, who did it (their login and
+    their name as it read then)."""
+    return EnrollmentChange.objects.create(
+        enrollment=enrollment,
+        action=action,
+        effective_date=effective,
+        actor=actor_user(actor),
+        actor_name=actor_name(actor) if actor is not None else "",
+        note=note[:200],
+    )
 
 
 def _lock_class(klass: Class) -> Class:
@@ -84,31 +120,68 @@ def enrollment_create(
     student: Student,
     klass: Class,
     start_date: date,
-    actor_user: User | None = None,
+    actor: Actor | None = None,
     waitlist_if_full: bool = True,
+    over_capacity_reason: str = "",
 ) -> Enrollment:
-    """A regular enrolment, or a waitlist entry when the class is full."""
+    """A regular enrolment, or a waitlist entry when the class is full
+    (`waitlist_if_full`; otherwise a full class is refused). Staff holding
+    `override_capacity` may enrol over capacity with a reason, kept in the
+    history. No actor: the portal itself (demo data, imports)."""
+    if actor is not None:
+        actor_require(
+            actor,
+            staff="enrollments.add_enrollment",
+            guardian=lambda g: g.may_manage_enrollments,
+            family=student.family_id,
+            refusal=_("You may not enrol children in this family."),
+        )
+    reason = over_capacity_reason.strip()
+    if reason and not (isinstance(actor, User) and actor.has_perm("enrollments.override_capacity")):
+        raise EnrollmentError(
+            _("Only a manager may enrol over a class's capacity."), field="over_capacity_reason"
+        )
     with transaction.atomic():
         klass = _lock_class(klass)
+        if Enrollment.objects.filter(
+            student=student,
+            klass=klass,
+            kind=Enrollment.Kind.REGULAR,
+            status__in=[Enrollment.Status.ACTIVE, Enrollment.Status.WAITLISTED],
+        ).exists():
+            raise EnrollmentError(
+                _("%(name)s is in this class or on its waitlist already.")
+                % {"name": student.first_name}
+            )
         full = selectors.class_free_places(klass, on=start_date) == 0
-        if full and not waitlist_if_full:
-            raise ClassFull(_("This class is full."))
-        status = Enrollment.Status.WAITLISTED if full else Enrollment.Status.ACTIVE
+        over = full and bool(reason)
+        if full and not over and not waitlist_if_full:
+            raise ClassFull(
+                _(
+                    "This class is full: put the child on its waitlist, or a manager may "
+                    "enrol over capacity with a reason."
+                )
+            )
+        waitlisted = full and not over
         enrollment = Enrollment.objects.create(
-            student=student, klass=klass, start_date=start_date, status=status
+            student=student,
+            klass=klass,
+            start_date=start_date,
+            status=Enrollment.Status.WAITLISTED if waitlisted else Enrollment.Status.ACTIVE,
         )
-        EnrollmentChange.objects.create(
-            enrollment=enrollment,
-            action=EnrollmentChange.Action.WAITLISTED if full else EnrollmentChange.Action.ENROLLED,
-            effective_date=start_date,
-            actor=actor_user,
+        _record(
+            enrollment,
+            EnrollmentChange.Action.WAITLISTED if waitlisted else EnrollmentChange.Action.ENROLLED,
+            start_date,
+            actor,
+            note=_("Over capacity: %(reason)s") % {"reason": reason} if over else "",
         )
     return enrollment
 
 
-def waitlist_cancel(*, enrollment: Enrollment, actor: Guardian) -> Enrollment:
-    _require_feature(_provider().cancel_waitlist_enabled)
-    _require_manager(actor)
+def waitlist_cancel(*, enrollment: Enrollment, actor: Actor) -> Enrollment:
+    _require_feature_for(actor, _provider().cancel_waitlist_enabled)
+    _require_manager(actor, enrollment.student.family_id)
     with transaction.atomic():
         enrollment = _lock_enrollment(enrollment)
         if enrollment.status != Enrollment.Status.WAITLISTED:
@@ -116,12 +189,10 @@ def waitlist_cancel(*, enrollment: Enrollment, actor: Guardian) -> Enrollment:
         enrollment.status = Enrollment.Status.CANCELLED
         enrollment.end_date = today()
         enrollment.save(update_fields=["status", "end_date"])
-        EnrollmentChange.objects.create(
-            enrollment=enrollment,
-            action=EnrollmentChange.Action.WAITLIST_CANCELLED,
-            effective_date=enrollment.end_date,
-            actor=actor.user,
+        WaitlistOffer.objects.filter(enrollment=enrollment, state=WaitlistOffer.State.OPEN).update(
+            state=WaitlistOffer.State.DECLINED, answered_at=timezone.now()
         )
+        _record(enrollment, EnrollmentChange.Action.WAITLIST_CANCELLED, enrollment.end_date, actor)
     return enrollment
 
 
@@ -130,9 +201,9 @@ def drop_effective_date() -> date:
     return today()
 
 
-def enrollment_drop(*, enrollment: Enrollment, actor: Guardian) -> Enrollment:
-    _require_feature(_provider().drop_enabled)
-    _require_manager(actor)
+def enrollment_drop(*, enrollment: Enrollment, actor: Actor) -> Enrollment:
+    _require_feature_for(actor, _provider().drop_enabled)
+    _require_manager(actor, enrollment.student.family_id)
     effective = drop_effective_date()
     with transaction.atomic():
         enrollment = _lock_enrollment(enrollment)
@@ -143,19 +214,14 @@ def enrollment_drop(*, enrollment: Enrollment, actor: Guardian) -> Enrollment:
         enrollment.status = Enrollment.Status.DROPPED
         enrollment.end_date = effective - timedelta(days=1)
         enrollment.save(update_fields=["status", "end_date"])
-        EnrollmentChange.objects.create(
-            enrollment=enrollment,
-            action=EnrollmentChange.Action.DROPPED,
-            effective_date=effective,
-            actor=actor.user,
-        )
+        _record(enrollment, EnrollmentChange.Action.DROPPED, effective, actor)
     return enrollment
 
 
-def enrollment_transfer(*, enrollment: Enrollment, to_class: Class, actor: Guardian) -> Enrollment:
+def enrollment_transfer(*, enrollment: Enrollment, to_class: Class, actor: Actor) -> Enrollment:
     """Move to another class of the same programme with a free place, from today."""
-    _require_feature(_provider().transfer_enabled)
-    _require_manager(actor)
+    _require_feature_for(actor, _provider().transfer_enabled)
+    _require_manager(actor, enrollment.student.family_id)
     effective = today()
     with transaction.atomic():
         # Lock in a fixed order (by id) so two opposite transfers cannot deadlock.
@@ -190,19 +256,13 @@ def enrollment_transfer(*, enrollment: Enrollment, to_class: Class, actor: Guard
         enrollment.end_date = effective - timedelta(days=1)
         enrollment.transferred_to = new
         enrollment.save(update_fields=["status", "end_date", "transferred_to"])
-        EnrollmentChange.objects.create(
-            enrollment=enrollment,
-            action=EnrollmentChange.Action.TRANSFERRED,
-            effective_date=effective,
-            actor=actor.user,
-            note=str(to_class),
-        )
-        EnrollmentChange.objects.create(
-            enrollment=new,
-            action=EnrollmentChange.Action.ENROLLED,
-            effective_date=effective,
-            actor=actor.user,
-            note=_("Transferred from %(klass)s") % {"klass": enrollment.klass},
+        _record(enrollment, EnrollmentChange.Action.TRANSFERRED, effective, actor, str(to_class))
+        _record(
+            new,
+            EnrollmentChange.Action.ENROLLED,
+            effective,
+            actor,
+            _("Transferred from %(klass)s") % {"klass": enrollment.klass},
         )
     return new
 
@@ -230,11 +290,24 @@ def _mark_sessions(absence: Absence, items: list[tuple[Session, Enrollment]]) ->
     return absence
 
 
+def _require_absence(actor: Actor, family_id: int, staff: str = "enrollments.add_absence") -> None:
+    _require_feature_for(actor, _provider().future_absences_enabled)
+    actor_require(
+        actor,
+        staff=staff,
+        guardian=lambda g: True,  # any guardian of the family
+        family=family_id,
+        refusal=_("You may not report absences for this child."),
+    )
+
+
 def absence_report_by_date(
-    *, student: Student, actor: Guardian, starts_at: datetime, ends_at: datetime, reason: str = ""
+    *, student: Student, actor: Actor, starts_at: datetime, ends_at: datetime, reason: str = ""
 ) -> Absence:
-    """An absence over a time range, across every enrolment of the student."""
-    _require_feature(_provider().future_absences_enabled)
+    """An absence over a time range, across every enrolment of the student.
+    Staff record one the same way (the family called the desk): make-up
+    tokens follow the provider's rules either way."""
+    _require_absence(actor, student.family_id)
     if ends_at <= starts_at:
         raise EnrollmentError(_("The end must be after the start."), field="ends_at")
     if ends_at <= timezone.now():
@@ -262,7 +335,7 @@ def absence_report_by_date(
             starts_at=starts_at,
             ends_at=ends_at,
             reason=reason,
-            created_by=actor.user,
+            created_by=actor_user(actor),
         )
         _mark_sessions(absence, items)
         for hook in absence_reported_hooks:
@@ -271,10 +344,10 @@ def absence_report_by_date(
 
 
 def absence_report_by_enrollment(
-    *, enrollment: Enrollment, actor: Guardian, sessions: list[Session], reason: str = ""
+    *, enrollment: Enrollment, actor: Actor, sessions: list[Session], reason: str = ""
 ) -> Absence:
     """An absence for chosen sessions of one enrolment."""
-    _require_feature(_provider().future_absences_enabled)
+    _require_absence(actor, enrollment.student.family_id)
     if enrollment.status != Enrollment.Status.ACTIVE:
         raise EnrollmentError(_("Absences are for classes the child attends."))
     now = timezone.now()
@@ -297,7 +370,7 @@ def absence_report_by_enrollment(
             starts_at=min(s.starts_at for s in chosen),
             ends_at=max(s.ends_at for s in chosen),
             reason=reason,
-            created_by=actor.user,
+            created_by=actor_user(actor),
         )
         _mark_sessions(absence, [(s, enrollment) for s in chosen])
         for hook in absence_reported_hooks:
@@ -305,8 +378,8 @@ def absence_report_by_enrollment(
         return absence
 
 
-def absence_cancel(*, absence: Absence, actor: Guardian) -> Absence:
-    _require_feature(_provider().future_absences_enabled)
+def absence_cancel(*, absence: Absence, actor: Actor) -> Absence:
+    _require_absence(actor, absence.student.family_id, staff="enrollments.change_absence")
     with transaction.atomic():
         absence = Absence.objects.select_for_update().get(pk=absence.pk)
         if absence.cancelled_at:
@@ -386,9 +459,88 @@ def sessions_generate(*, klass: Class, start: date | None = None, end: date | No
     return created
 
 
-def session_cancel(*, session: Session, reason: str, livestream_url: str = "") -> list[str]:
+def _cancelled_students(session: Session) -> list[Student]:
+    enrollments = Enrollment.objects.filter(
+        klass=session.klass, status=Enrollment.Status.ACTIVE
+    ).select_related("student")
+    return [e.student for e in enrollments if _covers(e, session)]
+
+
+def _cancel_recipients(students: list[Student]) -> list[tuple[str, int]]:
+    return [
+        (g.user.email, g.family_id)
+        for g in Guardian.objects.filter(
+            family__students__in=students, user__isnull=False, user__is_active=True
+        )
+        .select_related("user")
+        .distinct()
+        if g.user is not None  # always (filtered above)
+    ]
+
+
+def _cancel_email(session: Session, names: str) -> tuple[str, str]:
+    subject = _("Cancelled: %(klass)s on %(day)s") % {
+        "klass": session.klass.programme.name,
+        "day": local(session.starts_at).strftime("%d %b %H:%M"),
+    }
+    body = render_to_string(
+        "enrollments/email/session_cancelled.txt",
+        {"session": session, "names": names, "provider": _provider()},
+    )
+    return subject, body
+
+
+@dataclass
+class CancelPreview:
+    """What cancelling a session will do, shown to staff before they confirm."""
+
+    students: list[Student]
+    recipients: list[str]
+    subject: str
+    body: str
+    consequences: list[str]  # e.g. the make-up tokens benefits will issue
+
+
+class SessionCancelPreviewHook(Protocol):
+    def __call__(self, *, session: Session, students: list[Student]) -> str | None: ...
+
+
+# Other apps say what a cancellation will do for them (benefits: tokens).
+session_cancel_preview_hooks: list[SessionCancelPreviewHook] = []
+
+
+def session_cancel_preview(
+    *, session: Session, reason: str, livestream_url: str = ""
+) -> CancelPreview:
+    """The e-mail as the families will read it, who gets it, and what else
+    happens; nothing is saved."""
+    session.cancel_reason = reason
+    if livestream_url:
+        session.livestream_url = livestream_url
+    students = _cancelled_students(session)
+    recipients = sorted({email for email, _family in _cancel_recipients(students)})
+    subject, body = _cancel_email(session, ", ".join(s.first_name for s in students))
+    consequences = [
+        line
+        for hook in session_cancel_preview_hooks
+        if (line := hook(session=session, students=students))
+    ]
+    return CancelPreview(students, recipients, subject, body, consequences)
+
+
+def session_cancel(
+    *, session: Session, reason: str, livestream_url: str = "", actor: Actor | None = None
+) -> list[str]:
     """Cancel a session and e-mail the guardians of every student booked on it.
     Returns the addresses notified."""
+    if actor is not None:
+        actor_require(
+            actor,
+            staff="enrollments.change_session",
+            refusal=_("You may not cancel sessions."),
+        )
+    if not reason.strip():
+        raise EnrollmentError(_("Say why the session is cancelled."), field="reason")
     with transaction.atomic():
         session = (
             Session.objects.select_for_update(of=("self",))
@@ -403,37 +555,15 @@ def session_cancel(*, session: Session, reason: str, livestream_url: str = "") -
             session.livestream_url = livestream_url
         session.sequence += 1
         session.save()
-        enrollments = Enrollment.objects.filter(
-            klass=session.klass, status=Enrollment.Status.ACTIVE
-        ).select_related("student")
-        students = [e.student for e in enrollments if _covers(e, session)]
+        students = _cancelled_students(session)
         for hook in session_cancelled_hooks:
             hook(session=session, students=students)
-        logins = [
-            (g.user.email, g.family_id)
-            for g in Guardian.objects.filter(
-                family__students__in=students, user__isnull=False, user__is_active=True
-            )
-            .select_related("user")
-            .distinct()
-            if g.user is not None  # always (filtered above)
-        ]
+        logins = _cancel_recipients(students)
         recipients = sorted({email for email, family_id in logins})
-        provider = _provider()
         for email in recipients:
             names = ", ".join(s.first_name for s in students if (email, s.family_id) in logins)
-            queue_email(
-                subject=_("Cancelled: %(klass)s on %(day)s")
-                % {
-                    "klass": session.klass.programme.name,
-                    "day": local(session.starts_at).strftime("%d %b %H:%M"),
-                },
-                body=render_to_string(
-                    "enrollments/email/session_cancelled.txt",
-                    {"session": session, "names": names, "provider": provider},
-                ),
-                to=[email],
-            )
+            subject, body = _cancel_email(session, names)
+            queue_email(subject=subject, body=body, to=[email])
     return recipients
 
 
@@ -482,3 +612,176 @@ def single_booking_cancel(*, enrollment: Enrollment, actor_user: User | None = N
 
 def lock_class(klass_id: int) -> Class:
     return Class.objects.select_for_update().get(pk=klass_id)
+
+
+# --- Waitlist offers --------------------------------------------------------------------
+
+
+def _guardian_logins(family_id: int) -> list[str]:
+    return list(
+        Guardian.objects.filter(family_id=family_id, user__is_active=True)
+        .exclude(user__isnull=True)
+        .values_list("user__email", flat=True)
+    )
+
+
+def _send_offer(offer: WaitlistOffer) -> None:
+    enrollment = offer.enrollment
+    provider = _provider()
+    link = provider.absolute_url(reverse("enrollments:offer", args=[offer.token]))
+    context = {"offer": offer, "enrollment": enrollment, "provider": provider, "link": link}
+    for email in _guardian_logins(enrollment.student.family_id):
+        queue_email(
+            subject=_("A place for %(name)s in %(klass)s")
+            % {"name": enrollment.student.first_name, "klass": enrollment.klass},
+            body=render_to_string("enrollments/email/waitlist_offer.txt", context),
+            to=[email],
+            reply_to=[provider.support_email] if provider.support_email else None,
+        )
+
+
+def _open_offer(enrollment: Enrollment, actor: Actor | None) -> WaitlistOffer:
+    """The class is locked and has a free place: hold it for this child."""
+    hours = _provider().waitlist_offer_hours
+    offer = WaitlistOffer.objects.create(
+        enrollment=enrollment,
+        expires_at=timezone.now() + timedelta(hours=hours),
+        offered_by=actor_user(actor),
+        offered_by_name=actor_name(actor),
+    )
+    until = local(offer.expires_at).strftime("%d %b %H:%M")
+    _record(
+        enrollment,
+        EnrollmentChange.Action.OFFERED,
+        today(),
+        actor,
+        _("Held until %(until)s") % {"until": until},
+    )
+    _send_offer(offer)
+    return offer
+
+
+def waitlist_offer(*, enrollment: Enrollment, actor: Actor) -> WaitlistOffer:
+    """Offer a waitlisted child a free place. The place is held for the
+    provider's hours (other enrolments cannot take it), the family is
+    e-mailed accept and decline links, and if nobody answers in time the
+    next child in line is offered it."""
+    actor_require(
+        actor,
+        staff="enrollments.change_enrollment",
+        refusal=_("You may not offer places from the waitlist."),
+    )
+    with transaction.atomic():
+        klass = _lock_class(enrollment.klass)
+        enrollment = _lock_enrollment(enrollment)
+        if enrollment.status != Enrollment.Status.WAITLISTED:
+            raise EnrollmentError(_("This child is not on the waitlist any more."))
+        _lapse_expired(enrollment)
+        if enrollment.offers.filter(state=WaitlistOffer.State.OPEN).exists():
+            raise EnrollmentError(_("A place is on offer to this child already."))
+        if selectors.class_free_places(klass, on=max(today(), enrollment.start_date)) == 0:
+            raise ClassFull(_("The class has no free place to offer."))
+        return _open_offer(enrollment, actor)
+
+
+def waitlist_offer_answer(*, offer: WaitlistOffer, accept: bool, actor: Actor) -> Enrollment:
+    """The family takes the offered place (the child is enrolled from today
+    or the original start) or declines it (the child leaves the waitlist and
+    the place goes to the next in line)."""
+    enrollment = offer.enrollment
+    _require_manager(actor, enrollment.student.family_id)
+    with transaction.atomic():
+        klass = _lock_class(enrollment.klass)
+        offer = WaitlistOffer.objects.select_for_update().get(pk=offer.pk)
+        enrollment = _lock_enrollment(enrollment)
+        if offer.state != WaitlistOffer.State.OPEN or offer.expires_at <= timezone.now():
+            raise EnrollmentError(_("This offer has lapsed or was answered already."))
+        offer.state = WaitlistOffer.State.ACCEPTED if accept else WaitlistOffer.State.DECLINED
+        offer.answered_at = timezone.now()
+        offer.save(update_fields=["state", "answered_at"])
+        if accept:
+            enrollment.status = Enrollment.Status.ACTIVE
+            enrollment.start_date = max(enrollment.start_date, today())
+            enrollment.save(update_fields=["status", "start_date"])
+            _record(
+                enrollment,
+                EnrollmentChange.Action.ENROLLED,
+                enrollment.start_date,
+                actor,
+                _("From the waitlist"),
+            )
+        else:
+            enrollment.status = Enrollment.Status.CANCELLED
+            enrollment.end_date = max(enrollment.start_date, today())
+            enrollment.save(update_fields=["status", "end_date"])
+            _record(enrollment, EnrollmentChange.Action.OFFER_DECLINED, today(), actor)
+            _offer_next(klass)
+    return enrollment
+
+
+def _lapse_expired(enrollment: Enrollment) -> int:
+    lapsed = 0
+    for offer in enrollment.offers.filter(
+        state=WaitlistOffer.State.OPEN, expires_at__lte=timezone.now()
+    ):
+        offer.state = WaitlistOffer.State.LAPSED
+        offer.save(update_fields=["state"])
+        _record(enrollment, EnrollmentChange.Action.OFFER_LAPSED, today(), None)
+        lapsed += 1
+    return lapsed
+
+
+def _offer_next(klass: Class) -> WaitlistOffer | None:
+    """While the (locked) class has a free place, offer it to the next child
+    in line: the earliest on the waitlist not offered a place before."""
+    if selectors.class_free_places(klass, on=today()) == 0:
+        return None
+    following = (
+        Enrollment.objects.filter(
+            klass=klass, kind=Enrollment.Kind.REGULAR, status=Enrollment.Status.WAITLISTED
+        )
+        .exclude(offers__isnull=False)
+        .select_related("student", "klass")
+        .order_by("pk")
+        .first()
+    )
+    return _open_offer(following, None) if following else None
+
+
+def waitlist_offers_lapse() -> int:
+    """Offers nobody answered in time lapse; each freed place is offered to
+    the next child in line. Run by beat; safe to run twice."""
+    expired = WaitlistOffer.objects.filter(
+        state=WaitlistOffer.State.OPEN, expires_at__lte=timezone.now()
+    ).select_related("enrollment__klass")
+    count = 0
+    for offer in expired:
+        with transaction.atomic():
+            klass = _lock_class(offer.enrollment.klass)
+            count += _lapse_expired(_lock_enrollment(offer.enrollment))
+            _offer_next(klass)
+    return count
+
+
+# --- Attendance --------------------------------------------------------------------------
+
+
+def attendance_record(
+    *, session: Session, enrollment: Enrollment, status: str, actor: Actor
+) -> Attendance:
+    """Who came to a session: only a child booked at it (enrolled in its class
+    on the day, or holding a single-session place there) can be marked."""
+    actor_require(
+        actor, staff="enrollments.change_attendance", refusal=_("You may not take attendance.")
+    )
+    if not selectors.booked_at(enrollment, session):
+        raise EnrollmentError(
+            _("%(name)s is not booked at this session.") % {"name": enrollment.student},
+            field="enrollment",
+        )
+    if status not in Attendance.Status.values:
+        raise EnrollmentError(_("Choose present, absent, excused or late."), field="status")
+    attendance, _created = Attendance.objects.update_or_create(
+        session=session, enrollment=enrollment, defaults={"status": status}
+    )
+    return attendance

@@ -16,6 +16,7 @@ urlpatterns = [
     path("enrolments/<int:pk>/leave-waitlist/", views.waitlist_cancel, name="waitlist_cancel"),
     path("enrolments/<int:pk>/drop/", views.drop, name="drop"),
     path("enrolments/<int:pk>/transfer/", views.transfer, name="transfer"),
+    path("enrolments/offers/<str:token>/", views.offer, name="offer"),
     path("location/", views.location_choose, name="location_choose"),
     path("calendar/", views.calendar, name="calendar"),
     path("calendar/reset/", views.calendar_reset, name="calendar_reset"),

@@ -28,7 +28,7 @@ from portal.exceptions import PortalError
 
 from . import feeds, selectors, services
 from .forms import AbsenceByDateForm, AbsenceSessionsForm
-from .models import Absence, CalendarFeed, Class, Enrollment, Location, Session
+from .models import Absence, CalendarFeed, Class, Enrollment, Location, Session, WaitlistOffer
 
 TABS = [
     ("enrollments", gettext_lazy("Enrolments"), None),
@@ -170,6 +170,29 @@ def waitlist_cancel(request, guardian, pk):
         )
         return _back_to(enrollment)
     return render(request, "enrollments/confirm_waitlist.html", {"enrollment": enrollment})
+
+
+@require_http_methods(["GET", "POST"])
+@family_member
+def offer(request, guardian, token):
+    """A place offered from the waitlist: accept or decline (the e-mailed link)."""
+    found = get_object_or_404(
+        WaitlistOffer.objects.select_related("enrollment__student", "enrollment__klass__location"),
+        token=token,
+        enrollment__student__family=guardian.family,
+    )
+    if request.method == "POST":
+        accept = request.POST.get("answer") == "accept"
+        try:
+            services.waitlist_offer_answer(offer=found, accept=accept, actor=guardian)
+        except PortalError as error:
+            messages.error(request, str(error))
+        else:
+            done = _("%(name)s has the place.") if accept else _("Declined: the place goes on.")
+            messages.success(request, done % {"name": found.enrollment.student.first_name})
+        return _back_to(found.enrollment)
+    is_open = found.state == WaitlistOffer.State.OPEN and found.expires_at > timezone.now()
+    return render(request, "enrollments/offer.html", {"offer": found, "open": is_open})
 
 
 @require_http_methods(["GET", "POST"])

@@ -98,6 +98,10 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ".localhost,localhost,127.0.0.1")
 # The bare host of the deployment (where the platform operator works), used to
 # build provider host names: <slug>.<PORTAL_BASE_DOMAIN>.
 PORTAL_BASE_DOMAIN = env("PORTAL_BASE_DOMAIN", "localhost")
+# Links in e-mails sent without a request (tasks): <scheme>://<provider's primary
+# host><port>. `make run` sets http and :8000.
+PORTAL_LINK_SCHEME = env("PORTAL_LINK_SCHEME", "https")
+PORTAL_LINK_PORT = env("PORTAL_LINK_PORT", "")
 
 # --- Applications: django-tenants splits them by schema -----------------------
 SHARED_APPS = [
@@ -249,6 +253,11 @@ CELERY_BEAT_SCHEDULE = {
     "benefits-daily-upkeep": {
         "task": "benefits.tasks.daily_upkeep",
         "schedule": 60 * 60,
+    },
+    # Places held for waitlisted children: lapsed offers pass to the next in line.
+    "enrollments-waitlist-offers": {
+        "task": "enrollments.tasks.lapse_waitlist_offers",
+        "schedule": 10 * 60,
     },
 }
 

@@ -247,6 +247,17 @@ class Provider(TenantMixin):
     def allowed_frame_origins(self) -> list[str]:
         return [line.strip() for line in self.embed_origins.splitlines() if line.strip()]
 
+    def absolute_url(self, path: str) -> str:
+        """A link to `path` on the provider's primary host, for e-mails sent
+        without a request (PORTAL_LINK_SCHEME, PORTAL_LINK_PORT)."""
+        host = (
+            Domain.objects.filter(tenant=self)
+            .order_by("-is_primary", "pk")
+            .values_list("domain", flat=True)
+            .first()
+        )
+        return f"{settings.PORTAL_LINK_SCHEME}://{host}{settings.PORTAL_LINK_PORT}{path}"
+
 
 class Domain(DomainMixin):
     """A host name that routes to a provider."""

@@ -91,14 +91,25 @@ def test_request_mode_at_leaps(leaps, cara):
     assert cara.get("/benefits/makeups/1/book/").status_code == 404
 
 
-def test_staff_approve_a_request_which_books_the_place(leaps):
-    staff = login(client_for("leaps"), leaps, "staff@leaps.test")
+def test_staff_approve_a_request_which_books_the_place(leaps, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    staff = login(client_for("leaps"), leaps, "desk@leaps.test")
     request = MakeupRequest.objects.get(status="pending")
-    staff.post(
-        "/admin/benefits/makeuprequest/", {"action": "approve", "_selected_action": [request.pk]}
-    )
+    chosen = {"action": "approve", "_selected_action": [request.pk]}
+    form = staff.post("/admin/benefits/makeuprequest/", chosen).content.decode()
+    assert 'name="answer"' in form
+    with django_capture_on_commit_callbacks(execute=True):
+        done = staff.post(
+            "/admin/benefits/makeuprequest/",
+            {**chosen, "answer": "See you on Saturday, bring a towel.", "apply": "1"},
+            follow=True,
+        ).content.decode()
+    assert "Approved; the family is e-mailed" in done  # the new status, not the old one
     request.refresh_from_db()
     assert request.status == "approved" and request.enrollment.kind == "makeup"
+    assert request.decision_note == "See you on Saturday, bring a towel."
+    assert any("bring a towel" in m.body for m in mail.outbox)
 
 
 def test_passes_page_and_booking_a_visit(aquakids, ana):

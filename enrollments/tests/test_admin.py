@@ -44,16 +44,32 @@ def test_cancel_a_session_from_admin_notifies_families(
         enrollments__kind="regular",
     )
     session = klass.sessions.filter(starts_at__gt=timezone.now(), status="scheduled").first()
+    chosen = {"action": "cancel_sessions", "_selected_action": [session.pk]}
+    # The action asks for the reason and an optional livestream link first.
+    form = staff.post("/admin/enrollments/session/", chosen).content.decode()
+    assert 'name="reason"' in form and 'name="livestream_url"' in form
+    # A missing reason is refused on the form; nothing is cancelled.
+    refused = staff.post("/admin/enrollments/session/", {**chosen, "preview": "1"}).content
+    assert b"This field is required" in refused
+    assert not Session.objects.get(pk=session.pk).is_cancelled
+    filled = {
+        **chosen,
+        "reason": "The pool heating failed.",
+        "livestream_url": "https://live.example/dryland",
+    }
+    preview = staff.post("/admin/enrollments/session/", {**filled, "preview": "1"})
+    shown = preview.content.decode()
+    assert "ana@aquakids.test, sam@aquakids.test" in shown
+    assert "The pool heating failed." in shown and "https://live.example/dryland" in shown
+    assert "make-up token" in shown
+    assert not Session.objects.get(pk=session.pk).is_cancelled and not mail.outbox
     with django_capture_on_commit_callbacks(execute=True):
-        response = staff.post(
-            "/admin/enrollments/session/",
-            {"action": "cancel_sessions", "_selected_action": [session.pk]},
-            follow=True,
-        )
-    html = response.content.decode()
-    assert "guardian(s) notified: ana@aquakids.test, sam@aquakids.test" in html
-    assert Session.objects.get(pk=session.pk).is_cancelled
+        response = staff.post("/admin/enrollments/session/", {**filled, "apply": "1"}, follow=True)
+    assert "2 guardian(s) notified" in response.content.decode()
+    cancelled = Session.objects.get(pk=session.pk)
+    assert cancelled.is_cancelled and cancelled.livestream_url == "https://live.example/dryland"
     assert sorted(m.to[0] for m in mail.outbox) == ["ana@aquakids.test", "sam@aquakids.test"]
+    assert "https://live.example/dryland" in mail.outbox[0].body
 
 
 def test_session_page_shows_absences_reported_in_advance(staff, in_aquakids):

@@ -16,6 +16,7 @@ from enrollments.models import (
     Enrollment,
     Session,
 )
+from families.exceptions import NotAllowed
 from families.models import Guardian
 from portal.clock import today
 from providers.models import Provider
@@ -95,7 +96,7 @@ def test_transfer_refuses_full_classes_other_programmes_and_when_switched_off(an
 def test_only_guardians_allowed_to_manage_enrolments_may(ana):
     sam = Guardian.objects.get(user__email="sam@aquakids.test")
     enrollment = Enrollment.objects.get(student__first_name="Mia", status="active", kind="regular")
-    with pytest.raises(EnrollmentError, match="may not change"):
+    with pytest.raises(NotAllowed, match="may not change"):
         services.enrollment_drop(enrollment=enrollment, actor=sam)
     sam.can_manage_enrollments = True
     services.enrollment_drop(enrollment=enrollment, actor=sam)
