@@ -394,6 +394,9 @@ class EnrollmentAdmin(admin.ModelAdmin):
             return WithUser
         return super().get_form(request, obj, change=change, **kwargs)
 
+    def get_inlines(self, request, obj):
+        return self.inlines if obj else []  # history and offers come after enrolling
+
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["student", "klass", "start_date", "waitlist", "over_capacity_reason"]

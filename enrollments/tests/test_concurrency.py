@@ -75,3 +75,93 @@ def test_parents_racing_for_the_last_place_never_overfill_it(committed, racers):
             programme.delete()
             for guardian, _ in parents:
                 guardian.family.delete()
+
+
+def _race(provider, *calls):
+    """Run the calls in threads released together; what each returned or raised."""
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[object] = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            with tenant_context(provider):
+                barrier.wait()
+                outcomes[index] = call()
+        except Exception as error:  # noqa: BLE001  (compared below)
+            outcomes[index] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return outcomes
+
+
+def _staff(provider, email, role):
+    from accounts import roles
+    from providers.services import staff_user_ensure
+
+    return staff_user_ensure(
+        provider=provider,
+        email=email,
+        password="Race-pass-1234",
+        full_name=email,
+        role=getattr(roles, role),
+    )
+
+
+def test_two_staff_enrolling_the_last_place_one_gets_it_the_other_the_waitlist(
+    committed, race_provider
+):
+    desk_a = _staff(race_provider, "desk-a@race.test", "FRONT_DESK")
+    desk_b = _staff(race_provider, "desk-b@race.test", "FRONT_DESK")
+    with tenant_context(race_provider):
+        klass = ClassFactory(capacity=1, sessions=False)
+        kids = [StudentFactory(), StudentFactory()]
+    outcomes = _race(
+        race_provider,
+        *[
+            lambda kid=kid, who=who: services.enrollment_create(
+                student=kid, klass=klass, start_date=klass.term_start, actor=who
+            )
+            for kid, who in zip(kids, [desk_a, desk_b], strict=True)
+        ],
+    )
+    assert sorted(o.status for o in outcomes) == ["active", "waitlisted"], outcomes
+    with tenant_context(race_provider):
+        assert selectors.class_free_places(klass, on=today()) == 0
+        assert Enrollment.objects.filter(klass=klass, status="active").count() == 1
+
+
+def test_staff_and_a_parent_racing_for_the_last_place_never_overfill_it(committed, race_provider):
+    desk = _staff(race_provider, "desk-c@race.test", "FRONT_DESK")
+    Provider.objects.filter(pk=race_provider.pk).update(transfer_enabled=True)
+    race_provider.transfer_enabled = True  # parents may transfer here
+    with tenant_context(race_provider):
+        programme = Programme.objects.create(name="Mixed race")
+        target = ClassFactory(programme=programme, capacity=1, sessions=False)
+        start = ClassFactory(programme=programme, capacity=2, sessions=False)
+        mover = StudentFactory()
+        parent = Guardian.objects.create(
+            family=mover.family, first_name="Pat", last_name="Race", is_primary=True
+        )
+        current = enrol(mover, start)
+        walk_in = StudentFactory()
+    outcomes = _race(
+        race_provider,
+        lambda: services.enrollment_create(
+            student=walk_in, klass=target, start_date=target.term_start, actor=desk
+        ),
+        lambda: services.enrollment_transfer(enrollment=current, to_class=target, actor=parent),
+    )
+    staff_result, parent_result = outcomes
+    if isinstance(parent_result, ClassFull):
+        assert staff_result.status == "active"
+    else:
+        assert parent_result.status == "active", outcomes
+        assert staff_result.status == "waitlisted", outcomes
+    with tenant_context(race_provider):
+        assert Enrollment.objects.filter(klass=target, status="active").count() == 1
