@@ -109,13 +109,27 @@ def with_absences(
     return sessions.annotate(absent_ids=ArraySubquery(marks))
 
 
+def with_open_offer(enrollments: QuerySet[Enrollment]) -> QuerySet[Enrollment]:
+    """Each enrolment with the place offered to it from the waitlist, if one
+    is open: `offer_token` and `offer_until` (None otherwise), in the same query."""
+    offer = WaitlistOffer.objects.filter(
+        enrollment=OuterRef("pk"), state=WaitlistOffer.State.OPEN, expires_at__gt=Now()
+    )
+    return enrollments.annotate(
+        offer_token=Subquery(offer.values("token")[:1]),
+        offer_until=Subquery(offer.values("expires_at")[:1]),
+    )
+
+
 def open_enrollments(students: Iterable[Student]) -> list[Enrollment]:
     """Active and waitlisted enrolments of these students (one query; the
     dashboard's upcoming sessions and bookings share it)."""
     return list(
-        Enrollment.objects.filter(
-            student__in=students,
-            status__in=[Enrollment.Status.ACTIVE, Enrollment.Status.WAITLISTED],
+        with_open_offer(
+            Enrollment.objects.filter(
+                student__in=students,
+                status__in=[Enrollment.Status.ACTIVE, Enrollment.Status.WAITLISTED],
+            )
         )
         .select_related(*ENROLLMENT_RELATED)
         .order_by("student__date_of_birth", "student_id", "status", "start_date", "pk")
@@ -198,7 +212,7 @@ def bookings(
 def student_enrollments(student: Student) -> dict[str, list[Enrollment]]:
     """Current, waitlisted and past enrolments of one student."""
     everything = list(
-        Enrollment.objects.filter(student=student)
+        with_open_offer(Enrollment.objects.filter(student=student))
         .select_related(*ENROLLMENT_RELATED, "transferred_to__klass__programme")
         .order_by("-start_date", "-pk")
     )

@@ -205,3 +205,21 @@ def test_an_absence_recorded_by_the_desk_issues_tokens_by_the_rules(aquakids):
     absence = Absence.objects.get(reason="Holiday (phoned in)")
     assert absence.created_by.email == "desk@aquakids.test" and absence.marks.exists()
     assert MakeupToken.objects.filter(student=enrollment.student).count() > before
+
+
+def test_the_family_sees_the_held_place_on_the_dashboard_and_the_childs_page(aquakids, ana):
+    connection.set_tenant(aquakids)
+    novak = Family.objects.get(name="Novak")
+    leo = novak.students.get(first_name="Leo")
+    klass = ClassFactory(capacity=1)
+    enrol(StudentFactory(), klass)
+    waiting = enrol(leo, klass)
+    Enrollment.objects.filter(klass=klass, status="active").update(status="dropped")
+    offer = services.waitlist_offer(
+        enrollment=waiting, actor=User.objects.get(email="desk@aquakids.test")
+    )
+    dashboard = ana.get("/").content.decode()
+    assert "it is held for you until" in dashboard
+    assert f"/enrolments/offers/{offer.token}/" in dashboard
+    page = ana.get(f"/students/{leo.pk}/enrollments/").content.decode()
+    assert f"/enrolments/offers/{offer.token}/" in page
