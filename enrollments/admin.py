@@ -309,6 +309,7 @@ class EnrolForm(forms.ModelForm):
     class Meta:
         model = Enrollment
         fields = ["student", "klass", "start_date"]
+        labels = {"klass": _("Class")}
 
     def __init__(self, *args, **kwargs):
         self.request_user = kwargs.pop("request_user", None)
