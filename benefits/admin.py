@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from enrollments.models import Location
 from families.admin import FamilyAdmin, StudentAdmin
 from families.models import Family, Student
-from portal.adminactions import action_form
+from portal.adminactions import action_form, form_for_user
 from portal.adminsample import AdminSample, first_pk
 from portal.exceptions import PortalError
 
@@ -125,6 +125,23 @@ class PassForm(forms.ModelForm):
         model = Pass
         fields = ["family", "student", "name", "kind", "programme", "amount_paid"]
 
+    def clean(self):
+        """An adjustment is made here, through the service: a refusal stands
+        next to the field and nothing is saved."""
+        cleaned = super().clean()
+        if self.instance.pk and cleaned.get("adjust_by") and not self.errors:
+            try:
+                services.pass_adjust(
+                    pass_obj=self.instance,
+                    punches=cleaned["adjust_by"],
+                    note=cleaned.get("adjust_reason", ""),
+                    actor_user=self.request_user,
+                )
+            except PortalError as error:
+                field = "adjust_reason" if error.field == "note" else "adjust_by"
+                self.add_error(field, str(error))
+        return cleaned
+
 
 @admin.register(Pass)
 class PassAdmin(admin.ModelAdmin):
@@ -170,20 +187,14 @@ class PassAdmin(admin.ModelAdmin):
         left = rules.pass_punches_left(pass_obj)
         return "∞" if left is None else left
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return form_for_user(form, request.user)
+
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
-            if data.get("adjust_by"):
-                try:
-                    services.pass_adjust(
-                        pass_obj=obj,
-                        punches=data["adjust_by"],
-                        note=data.get("adjust_reason", ""),
-                        actor_user=request.user,
-                    )
-                except PortalError as error:
-                    self.message_user(request, str(error), messages.ERROR)
-            return
+            return  # adjusted in the form's clean() (PassForm)
         created = services.pass_create(
             family=data["family"],
             student=data.get("student"),
@@ -212,6 +223,23 @@ class CreditForm(forms.ModelForm):
         model = CreditGrant
         fields = ["family", "amount", "source", "description", "expires_on"]
 
+    def clean(self):
+        """A withdrawal is made here, through the service: a refusal stands
+        next to the field and nothing is saved."""
+        cleaned = super().clean()
+        if self.instance.pk and cleaned.get("withdraw_amount") and not self.errors:
+            try:
+                services.credit_withdraw(
+                    grant=self.instance,
+                    amount=cleaned["withdraw_amount"],
+                    note=cleaned.get("withdraw_reason", ""),
+                    actor_user=self.request_user,
+                )
+            except PortalError as error:
+                field = "withdraw_reason" if error.field == "note" else "withdraw_amount"
+                self.add_error(field, str(error))
+        return cleaned
+
 
 @admin.register(CreditGrant)
 class CreditGrantAdmin(admin.ModelAdmin):
@@ -236,20 +264,14 @@ class CreditGrantAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["family", "amount", "source", "description", "expires_on"] if obj else []
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return form_for_user(form, request.user)
+
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
-            if data.get("withdraw_amount"):
-                try:
-                    services.credit_withdraw(
-                        grant=obj,
-                        amount=data["withdraw_amount"],
-                        note=data.get("withdraw_reason", ""),
-                        actor_user=request.user,
-                    )
-                except PortalError as error:
-                    self.message_user(request, str(error), messages.ERROR)
-            return
+            return  # withdrawn in the form's clean() (CreditForm)
         grant = services.credit_grant(
             family=data["family"],
             amount=data["amount"],

@@ -422,7 +422,7 @@ def pass_book(*, pass_obj: Pass, student: Student, session: Session, actor: Guar
 def pass_adjust(*, pass_obj: Pass, punches: int, note: str, actor_user: User | None) -> PassEvent:
     _check_staff(actor_user, "benefits.change_pass")
     if not note:
-        raise BenefitError(_("Say why the pass is adjusted."))
+        raise BenefitError(_("Say why the pass is adjusted."), field="note")
     with transaction.atomic():
         pass_obj = _pass_locked(pass_obj.pk)
         ended = any(e.kind in ("expired", "revoked") for e in pass_obj.events.all())
@@ -516,7 +516,7 @@ def credit_withdraw(
     _check_staff(actor_user, "benefits.change_creditgrant")
     amount = to_decimal(amount)
     if not note:
-        raise BenefitError(_("Say why the credit is withdrawn."))
+        raise BenefitError(_("Say why the credit is withdrawn."), field="note")
     with transaction.atomic():
         _lock_credit(grant.family_id)
         left = with_credit_left(CreditGrant.objects.filter(pk=grant.pk)).get().left

@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
 from families.models import Student
-from portal.adminactions import action_form
+from portal.adminactions import action_form, form_for_user
 from portal.adminsample import AdminSample, first_pk
 from portal.clock import today
 from portal.exceptions import PortalError
@@ -311,8 +311,9 @@ class EnrolForm(forms.ModelForm):
         fields = ["student", "klass", "start_date"]
         labels = {"klass": _("Class")}
 
+    request_user = None  # set by the admin (form_for_user)
+
     def __init__(self, *args, **kwargs):
-        self.request_user = kwargs.pop("request_user", None)
         super().__init__(*args, **kwargs)
         self.fields["start_date"].initial = today
 
@@ -369,7 +370,7 @@ class EnrollmentAdmin(admin.ModelAdmin):
     autocomplete_fields = ["student"]
     raw_id_fields = ["klass"]
     inlines = [WaitlistOfferInline, EnrollmentChangeInline]
-    actions = ["offer_place", "drop", "leave_waitlist"]
+    actions = ["offer_place", "transfer", "drop", "leave_waitlist"]
     sample = AdminSample(
         add=lambda: {
             "student": Student.objects.exclude(enrollments__klass=first_pk(Class))
@@ -379,20 +380,19 @@ class EnrollmentAdmin(admin.ModelAdmin):
             "start_date": "2031-01-06",
             "waitlist": "on",
         },
-        actions={"offer_place": lambda: {}, "drop": lambda: {}, "leave_waitlist": lambda: {}},
+        actions={
+            "offer_place": lambda: {},
+            "transfer": lambda: {"to_class": first_pk(Class), "apply": "Transfer"},
+            "drop": lambda: {},
+            "leave_waitlist": lambda: {},
+        },
     )
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = EnrolForm
             form = super().get_form(request, obj, change=change, **kwargs)
-
-            class WithUser(form):
-                def __init__(self, *args, **kw):
-                    kw["request_user"] = request.user
-                    super().__init__(*args, **kw)
-
-            return WithUser
+            return form_for_user(form, request.user)
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_inlines(self, request, obj):
@@ -461,6 +461,27 @@ class EnrollmentAdmin(admin.ModelAdmin):
             _("place offered; the family is e-mailed"),
         )
 
+    @admin.action(description=_("Transfer to another class (from today)"), permissions=["change"])
+    def transfer(self, request, queryset):
+        def apply(enrollment, data):
+            moved = services.enrollment_transfer(
+                enrollment=enrollment, to_class=data["to_class"], actor=request.user
+            )
+            return _("%(name)s moved to %(klass)s.") % {
+                "name": moved.student.first_name,
+                "klass": moved.klass,
+            }
+
+        return action_form(
+            self,
+            request,
+            queryset.select_related("student", "klass__programme"),
+            form_class=TransferForm,
+            title=_("Transfer to another class"),
+            apply=apply,
+            button=_("Transfer"),
+        )
+
     @admin.action(description=_("Drop from the class (from today)"), permissions=["change"])
     def drop(self, request, queryset):
         self._each(
@@ -478,6 +499,14 @@ class EnrollmentAdmin(admin.ModelAdmin):
             lambda e: services.waitlist_cancel(enrollment=e, actor=request.user),
             _("off the waitlist"),
         )
+
+
+class TransferForm(forms.Form):
+    to_class = forms.ModelChoiceField(
+        label=_("To class"),
+        queryset=Class.objects.filter(is_active=True).select_related("programme", "location"),
+        help_text=_("Same programme and level, with a free place; the history says who moved it."),
+    )
 
 
 @admin.register(WaitlistOffer)
@@ -546,9 +575,7 @@ class AbsenceForm(forms.ModelForm):
         model = Absence
         fields = ["student", "starts_at", "ends_at", "reason"]
 
-    def __init__(self, *args, **kwargs):
-        self.request_user = kwargs.pop("request_user", None)
-        super().__init__(*args, **kwargs)
+    request_user = None  # set by the admin (form_for_user)
 
     def _post_clean(self):
         pass  # the service validates and creates
@@ -593,13 +620,7 @@ class AbsenceAdmin(admin.ModelAdmin):
         if obj is None:
             kwargs["form"] = AbsenceForm
             form = super().get_form(request, obj, change=change, **kwargs)
-
-            class WithUser(form):
-                def __init__(self, *args, **kw):
-                    kw["request_user"] = request.user
-                    super().__init__(*args, **kw)
-
-            return WithUser
+            return form_for_user(form, request.user)
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fields(self, request, obj=None):

@@ -19,6 +19,19 @@ from django.template.response import TemplateResponse
 from portal.exceptions import PortalError
 
 Apply = Callable[[Model, dict[str, Any]], str]
+
+
+def form_for_user(form_class: type[forms.BaseForm], user: Any) -> type[forms.BaseForm]:
+    """The admin's form class with the acting staff login at hand
+    (`self.request_user`), for forms whose clean() calls a service: a refusal
+    then stands next to its field and nothing is saved."""
+
+    class WithUser(form_class):  # type: ignore[valid-type,misc]
+        request_user = user
+
+    return WithUser
+
+
 Preview = Callable[[Model, dict[str, Any]], Any]
 
 

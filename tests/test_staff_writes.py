@@ -223,3 +223,63 @@ def test_the_family_sees_the_held_place_on_the_dashboard_and_the_childs_page(aqu
     assert f"/enrolments/offers/{offer.token}/" in dashboard
     page = ana.get(f"/students/{leo.pk}/enrollments/").content.decode()
     assert f"/enrolments/offers/{offer.token}/" in page
+
+
+def test_adjusting_a_pass_or_withdrawing_credit_refuses_on_the_form_and_saves_nothing(aquakids):
+    from benefits.models import CreditGrant, CreditUse, Pass, PassEvent
+
+    connection.set_tenant(aquakids)
+    card = Pass.objects.get(name="10-visit family swim card")
+    grant = CreditGrant.objects.filter(family__name="Novak").order_by("pk").first()
+    events, uses = PassEvent.objects.count(), CreditUse.objects.count()
+    from tests.htmlforms import form_data
+
+    manager = login(client_for("aquakids"), aquakids, "manager@aquakids.test")
+
+    def submit(url, form_id, **values):
+        data = form_data(manager.get(url).content.decode(), form_id)
+        return manager.post(url, {**data, **values})
+
+    pass_url = f"/admin/benefits/pass/{card.pk}/change/"
+    page = submit(pass_url, "pass_form", adjust_by="-2", adjust_reason="").content.decode()
+    assert "Say why the pass is adjusted." in page
+    page = submit(
+        f"/admin/benefits/creditgrant/{grant.pk}/change/",
+        "creditgrant_form",
+        withdraw_amount="9999",
+        withdraw_reason="Typo",
+    ).content.decode()
+    assert "You can withdraw up to" in page
+    connection.set_tenant(aquakids)
+    assert (PassEvent.objects.count(), CreditUse.objects.count()) == (events, uses)
+    done = submit(pass_url, "pass_form", adjust_by="-1", adjust_reason="Visit taken at the desk")
+    assert done.status_code == 302
+    connection.set_tenant(aquakids)
+    adjusted = PassEvent.objects.latest("pk")
+    assert adjusted.kind == "adjusted" and adjusted.actor.email == "manager@aquakids.test"
+
+
+def test_the_desk_transfers_a_child_with_the_same_rules_as_parents(aquakids):
+    from enrollments.models import Programme
+
+    connection.set_tenant(aquakids)
+    programme = Programme.objects.create(name="Desk transfer")
+    start, full, free = (
+        ClassFactory(programme=programme, capacity=c, sessions=False) for c in (2, 1, 2)
+    )
+    enrol(StudentFactory(), full)
+    moving = enrol(StudentFactory(), start)
+    desk = login(client_for("aquakids"), aquakids, "desk@aquakids.test")
+    chosen = {"action": "transfer", "_selected_action": [moving.pk]}
+    refused = desk.post(
+        "/admin/enrollments/enrollment/", {**chosen, "to_class": full.pk, "apply": "1"}
+    ).content.decode()
+    assert "the last place in that class was just taken" in refused
+    done = desk.post(
+        "/admin/enrollments/enrollment/", {**chosen, "to_class": free.pk, "apply": "1"}
+    )
+    assert done.status_code == 302
+    connection.set_tenant(aquakids)
+    moved = Enrollment.objects.get(pk=moving.pk)
+    assert moved.status == "transferred" and moved.transferred_to.klass_id == free.pk
+    assert moved.changes.get(action="transferred").actor_name == "Front desk (staff)"
