@@ -127,10 +127,11 @@ def print_welcome(host: str, port: int) -> None:
   Aqua Kids Swim School   http://aquakids.{base}/
       parents  ana@aquakids.test (primary), sam@aquakids.test (secondary),
                ben@aquakids.test
-      staff    staff@aquakids.test   http://aquakids.{base}/admin/
+      staff    staff@aquakids.test (owner), manager@aquakids.test,
+               desk@aquakids.test    http://aquakids.{base}/admin/
   Leaps Gymnastics        http://leaps.{base}/
       parent   cara@leaps.test
-      staff    staff@leaps.test      http://leaps.{base}/admin/
+      staff    staff@leaps.test (owner), manager@ and desk@leaps.test
   Platform operator       http://{base}/admin/   admin@portal.test
 
   Aqua Kids' website, portal embedded: http://127.0.0.1:{HOST_PAGE_PORT}/
