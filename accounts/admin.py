@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from portal.adminactions import ReadOnlyAdmin
 from portal.adminsample import AdminSample
 from portal.exceptions import PortalError
 
@@ -178,16 +179,7 @@ admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class RoleAdmin(GroupAdmin):
+class RoleAdmin(ReadOnlyAdmin, GroupAdmin):
     """The roles are the same at every provider (accounts/roles.py): read here."""
 
     sample = AdminSample(add=None)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

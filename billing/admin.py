@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from families.models import Family
+from portal.adminactions import ReadOnlyAdmin
 from portal.adminsample import AdminSample, first_pk
 from portal.exceptions import PortalError
 
@@ -192,23 +193,13 @@ class LedgerEntryAdmin(admin.ModelAdmin):
         obj.pk = entry.pk
 
 
-class RecordAdmin(admin.ModelAdmin):
-    """Records written by the services (refunds, invoices, Stripe events):
-    read here, never added, changed or deleted."""
+class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """Records written by the services (refunds, invoices, Stripe events)."""
 
     sample = AdminSample(add=None)
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _sample_refund() -> Refund:

@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
 from families.models import Student
-from portal.adminactions import action_form, form_for_user
+from portal.adminactions import ReadOnlyAdmin, action_form, form_for_user
 from portal.adminsample import AdminSample, first_pk
 from portal.clock import today
 from portal.exceptions import PortalError
@@ -510,7 +510,7 @@ class TransferForm(forms.Form):
 
 
 @admin.register(WaitlistOffer)
-class WaitlistOfferAdmin(admin.ModelAdmin):
+class WaitlistOfferAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """Each place offered from a waitlist and what became of it."""
 
     list_display = ["enrollment", "state", "offered_at", "expires_at", "answered_at"]
@@ -519,15 +519,6 @@ class WaitlistOfferAdmin(admin.ModelAdmin):
     fields = ("enrollment", "state", "offered_at", "expires_at", "answered_at", "offered_by_name")
     readonly_fields = fields
     sample = AdminSample(add=None, make=lambda: _sample_offer())
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _sample_offer() -> WaitlistOffer:

@@ -4,6 +4,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
+from portal.adminactions import ReadOnlyAdmin
 from portal.adminsample import AdminSample, first_pk
 from portal.exceptions import PortalError
 
@@ -233,7 +234,9 @@ FamilyAdmin.readonly_fields = [*getattr(FamilyAdmin, "readonly_fields", []), vie
 
 
 @admin.register(StaffView)
-class StaffViewAdmin(admin.ModelAdmin):
+class StaffViewAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """A record: PostgreSQL refuses changes too (portal.models.append_only)."""
+
     list_display = ["at", "staff", "family"]
     list_filter = ["staff"]
     search_fields = ["family__name", "staff__email"]
@@ -244,15 +247,6 @@ class StaffViewAdmin(admin.ModelAdmin):
             staff_id=first_pk(User, is_staff=True), family_id=first_pk(Family)
         ),
     )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # a record; PostgreSQL refuses too
 
 
 @admin.register(ProblemReport)

@@ -89,3 +89,18 @@ def action_form(
         "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
     }
     return TemplateResponse(request, "admin/action_form.html", context)
+
+
+class ReadOnlyAdmin:
+    """A mixin for the admins of records written by the services (history,
+    audit, Stripe events, offers): read here, never added, changed or
+    deleted."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

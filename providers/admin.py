@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin import UserAdmin
 from accounts.forms import AdminLoginForm
 from accounts.models import User
+from portal.adminactions import ReadOnlyAdmin
 from portal.adminsample import AdminSample
 
 from . import services
@@ -237,7 +238,9 @@ platform_site.register(User, PlatformUserAdmin)
 
 
 @admin.register(SettingsChange, site=platform_site)
-class SettingsChangeAdmin(admin.ModelAdmin):
+class SettingsChangeAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """A record: PostgreSQL refuses changes too (portal.models.append_only)."""
+
     list_display = ["at", "provider", "changed_by", "field", "old", "new"]
     list_filter = ["provider"]
     readonly_fields = ["at", "provider", "changed_by", "field", "old", "new"]
@@ -249,12 +252,3 @@ class SettingsChangeAdmin(admin.ModelAdmin):
             changed_by="sample@example.test",
         ),
     )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # a record; PostgreSQL refuses too
