@@ -51,7 +51,7 @@ class UserAdmin(BaseUserAdmin):
 
 class StaffInviteForm(forms.ModelForm):
     role = forms.ChoiceField(
-        label=_("role"),
+        label=_("Role"),
         choices=[(name, name) for name in roles.ROLES],
         help_text=" · ".join(f"{name}: {text}" for name, text in roles.ROLE_HELP.items()),
     )
@@ -131,7 +131,7 @@ class StaffAdmin(UserAdmin):
         obj._state.adding = False
         self.message_user(
             request,
-            _("%(email)s is invited: the e-mail holds a link to choose a password.")
+            _("Invitation sent to %(email)s, with a link to choose a password.")
             % {"email": invited.email},
             messages.SUCCESS,
         )

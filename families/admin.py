@@ -20,6 +20,7 @@ from .models import (
     StaffView,
     Student,
 )
+from .staff import VIEW_AS
 
 
 class GuardianInline(admin.TabularInline):
@@ -107,6 +108,15 @@ class FamilyAdmin(admin.ModelAdmin):
             "students-0-last_name": "Sample",
         }
     )
+
+    # "View as this family", for staff who may (families.view_as_family).
+    def get_list_display(self, request):
+        shown = list(super().get_list_display(request))
+        return [*shown, view_as_link] if request.user.has_perm(VIEW_AS) else shown
+
+    def get_readonly_fields(self, request, obj=None):
+        shown = list(super().get_readonly_fields(request, obj))
+        return [*shown, view_as_link] if request.user.has_perm(VIEW_AS) else shown
 
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -226,11 +236,6 @@ def view_as_link(family):
     return format_html(
         '<a href="{}">{}</a>', reverse("view_as_start", args=[family.pk]), _("View as this family")
     )
-
-
-FamilyAdmin.list_display = [*FamilyAdmin.list_display, view_as_link]
-# django-stubs allows only names in readonly_fields; Django takes callables too.
-FamilyAdmin.readonly_fields = [*getattr(FamilyAdmin, "readonly_fields", []), view_as_link]  # type: ignore[list-item]
 
 
 @admin.register(StaffView)
