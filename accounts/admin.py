@@ -60,6 +60,12 @@ class StaffInviteForm(forms.ModelForm):
         model = User
         fields = ["email", "full_name"]
 
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(_("There is a login with this e-mail address already."))
+        return email
+
 
 class RoleField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj):

@@ -86,11 +86,15 @@ def _invite(*, email: str, full_name: str, role: str, invited_by: str, base_url:
 def login_has_history(user: User) -> bool:
     """True when records hold on to this login (enrolment history, staff
     views, ledger entries...): it can then only be deactivated."""
+    collector = Collector(using=router.db_for_write(User), origin=user)
     try:
-        Collector(using=router.db_for_write(User), origin=user).collect([user])
+        collector.collect([user])
     except (ProtectedError, RestrictedError):
         return True
-    return False
+    # Records that would lose their actor (SET NULL) count as history too.
+    return any(collector.field_updates.values()) or any(
+        model is not User and objs for model, objs in collector.data.items()
+    )
 
 
 def login_deactivate(*, user: User, actor: User) -> User:

@@ -129,6 +129,13 @@ class PassForm(forms.ModelForm):
         """An adjustment is made here, through the service: a refusal stands
         next to the field and nothing is saved."""
         cleaned = super().clean()
+        if not self.instance.pk:
+            if cleaned.get("kind") == Pass.Kind.PUNCH and not cleaned.get("punches"):
+                self.add_error("punches", _("A punch card needs a number of visits."))
+            student, family = cleaned.get("student"), cleaned.get("family")
+            if student and family and student.family_id != family.pk:
+                self.add_error("student", _("That child is in another family."))
+            return cleaned
         if self.instance.pk and cleaned.get("adjust_by") and not self.errors:
             try:
                 services.pass_adjust(
@@ -344,8 +351,13 @@ class MakeupRequestAdmin(admin.ModelAdmin):
         add=None,
         make=lambda: _sample_makeup_request(),
         actions={
-            "approve": lambda: {"answer": "See you on Saturday.", "apply": "Approve"},
-            "decline": lambda: {"answer": "That session is full.", "apply": "Decline"},
+            "approve": lambda obj: {"answer": "See you on Saturday.", "apply": "Approve"},
+            # The first request was approved just before: decline another.
+            "decline": lambda obj: {
+                "_selected_action": [_sample_makeup_request(nth=1).pk],
+                "answer": "That session is full.",
+                "apply": "Decline",
+            },
         },
     )
 
@@ -434,7 +446,7 @@ FamilyAdmin.inlines = [
 StudentAdmin.inlines = [*getattr(StudentAdmin, "inlines", []), StudentTokenInline]
 
 
-def _sample_makeup_request() -> MakeupRequest:
+def _sample_makeup_request(nth: int = 0) -> MakeupRequest:
     """A family's request for a make-up place, as the portal left it (while
     the provider had requests switched on)."""
     from django.utils import timezone
@@ -444,7 +456,7 @@ def _sample_makeup_request() -> MakeupRequest:
 
     guardian = Guardian.objects.filter(user__isnull=False).order_by("pk")[0]
     student = guardian.family.students.order_by("pk")[0]
-    session = Session.objects.filter(starts_at__gt=timezone.now()).order_by("starts_at")[0]
+    session = Session.objects.filter(starts_at__gt=timezone.now()).order_by("starts_at")[nth]
     return MakeupRequest.objects.create(
         student=student, session=session, requested_by=guardian.user, note="Sample"
     )

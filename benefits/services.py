@@ -346,6 +346,8 @@ def pass_create(
     note: str = "",
 ) -> Pass:
     _check_staff(actor_user, "benefits.add_pass")
+    if student is not None and student.family_id != family.pk:
+        raise BenefitError(_("That child is in another family."), field="student")
     if kind == Pass.Kind.ENTRY:
         punches = 1
     if kind == Pass.Kind.PUNCH and not punches:

@@ -81,7 +81,9 @@ class OrderAdmin(admin.ModelAdmin):
                 actor=request.user,
             )
 
-    @admin.action(description=_("Record the amount owed as paid at the desk"))
+    @admin.action(
+        description=_("Record the amount owed as paid at the desk"), permissions=["change"]
+    )
     def record_offline_payment(self, request, queryset):
         for order in queryset:
             owed = services.order_outstanding(order)

@@ -123,7 +123,12 @@ class ClassAdmin(admin.ModelAdmin):
     def waitlist(self, klass):
         return klass.waiting
 
-    @admin.action(description=_("Generate the term's weekly sessions"))
+    def has_add_sessions_permission(self, request):
+        return request.user.has_perm("enrollments.add_session")
+
+    @admin.action(
+        description=_("Generate the term's weekly sessions"), permissions=["add_sessions"]
+    )
     def generate_sessions(self, request, queryset):
         created = sum(services.sessions_generate(klass=klass) for klass in queryset)
         self.message_user(request, _("%(n)d sessions created.") % {"n": created}, messages.SUCCESS)
@@ -136,12 +141,13 @@ class AttendanceForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        enrollment, session = (
-            cleaned.get("enrollment"),
-            self.instance.session_id and (self.instance.session),
-        )
-        session = session or getattr(self, "parent_session", None)
-        if enrollment and session and not selectors.booked_at(enrollment, session):
+        enrollment = cleaned.get("enrollment")
+        session = getattr(self, "parent_session", None)
+        if self.instance.pk and "enrollment" in self.changed_data:
+            self.add_error(
+                "enrollment", _("Change the status here; mark another child on a new row.")
+            )
+        elif enrollment and session and not selectors.booked_at(enrollment, session):
             self.add_error("enrollment", _("This child is not booked at this session."))
         return cleaned
 
@@ -153,6 +159,7 @@ class AttendanceInline(admin.TabularInline):
     model = Attendance
     form = AttendanceForm
     extra = 0
+    can_delete = False  # a mark is corrected by its status
     fields = ["enrollment", "status"]
     autocomplete_fields = ["enrollment"]
 
@@ -193,6 +200,10 @@ class SessionAdmin(admin.ModelAdmin):
     inlines = [AttendanceInline, AbsenceMarkInline]
     readonly_fields = ["status", "cancel_reason", "sequence", "updated_at"]
     actions = ["cancel_sessions"]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj else []  # attendance and absences once it exists
+
     sample = AdminSample(
         add=lambda: {
             "klass": first_pk(Class),
@@ -202,7 +213,7 @@ class SessionAdmin(admin.ModelAdmin):
             "ends_at_1": "10:45",
         },
         actions={
-            "cancel_sessions": lambda: {"reason": "Pool closed", "apply": "Cancel and notify"}
+            "cancel_sessions": lambda obj: {"reason": "Pool closed", "apply": "Cancel and notify"}
         },
     )
 
@@ -381,10 +392,7 @@ class EnrollmentAdmin(admin.ModelAdmin):
             "waitlist": "on",
         },
         actions={
-            "offer_place": lambda: {},
-            "transfer": lambda: {"to_class": first_pk(Class), "apply": "Transfer"},
-            "drop": lambda: {},
-            "leave_waitlist": lambda: {},
+            "transfer": lambda obj: {"to_class": _sample_transfer_to(obj), "apply": "Transfer"},
         },
     )
 
@@ -519,6 +527,22 @@ class WaitlistOfferAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     fields = ("enrollment", "state", "offered_at", "expires_at", "answered_at", "offered_by_name")
     readonly_fields = fields
     sample = AdminSample(add=None, make=lambda: _sample_offer())
+
+
+def _sample_transfer_to(enrollment: Enrollment) -> int:
+    """A class the enrolment may move to: same programme and level, a place free."""
+    klass = enrollment.klass
+    other = Class.objects.create(
+        programme=klass.programme,
+        location=klass.location,
+        level=klass.level,
+        weekday=(klass.weekday + 1) % 7,
+        start_time=klass.start_time,
+        capacity=klass.capacity,
+        term_start=klass.term_start,
+        term_end=max(klass.term_end, today() + timedelta(days=30)),
+    )
+    return other.pk
 
 
 def _sample_offer() -> WaitlistOffer:

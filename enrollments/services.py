@@ -183,16 +183,20 @@ def waitlist_cancel(*, enrollment: Enrollment, actor: Actor) -> Enrollment:
     _require_feature_for(actor, _provider().cancel_waitlist_enabled)
     _require_manager(actor, enrollment.student.family_id)
     with transaction.atomic():
+        # Class first, as every place-changing service locks (no deadlock).
+        klass = _lock_class(enrollment.klass)
         enrollment = _lock_enrollment(enrollment)
         if enrollment.status != Enrollment.Status.WAITLISTED:
             raise EnrollmentError(_("This is not on a waitlist any more."))
         enrollment.status = Enrollment.Status.CANCELLED
         enrollment.end_date = today()
         enrollment.save(update_fields=["status", "end_date"])
-        WaitlistOffer.objects.filter(enrollment=enrollment, state=WaitlistOffer.State.OPEN).update(
-            state=WaitlistOffer.State.DECLINED, answered_at=timezone.now()
-        )
+        held = WaitlistOffer.objects.filter(
+            enrollment=enrollment, state=WaitlistOffer.State.OPEN
+        ).update(state=WaitlistOffer.State.DECLINED, answered_at=timezone.now())
         _record(enrollment, EnrollmentChange.Action.WAITLIST_CANCELLED, enrollment.end_date, actor)
+        if held:  # the place it held goes to the next child in line
+            _offer_next(klass)
     return enrollment
 
 

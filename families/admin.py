@@ -47,6 +47,12 @@ class GuardianInline(admin.TabularInline):
     ]
     show_change_link = True
 
+    def get_readonly_fields(self, request, obj=None):
+        # A family made at the desk names its primary guardian as it is made;
+        # later the guardian's action "Make the primary guardian" changes it.
+        shown = list(super().get_readonly_fields(request, obj))
+        return shown if obj else [f for f in shown if f != "is_primary"]
+
 
 class StudentInline(admin.TabularInline):
     model = Student
@@ -148,13 +154,13 @@ class GuardianAdmin(admin.ModelAdmin):
     ]
     raw_id_fields = ["family"]
     inlines = [InvitationInline]
-    actions = ["send_invitation", "revoke_access"]
+    actions = ["send_invitation", "make_primary", "revoke_access"]
 
     def get_readonly_fields(self, request, obj=None):
         # As on the family page: logins come from invitations, the primary
         # flag and permissions are the family's choices.
         locked = ["user", "is_primary", "can_pay", "can_edit_students", "can_manage_enrollments"]
-        return locked if obj else ["user", "is_primary"]
+        return locked if obj else ["user"]
 
     sample = AdminSample(
         add=lambda: {"family": first_pk(Family), "first_name": "Alex", "last_name": "Sample"}
@@ -167,7 +173,7 @@ class GuardianAdmin(admin.ModelAdmin):
     def access(self, guardian):
         return rules.ACCESS_LABELS[rules.access_state(guardian)]
 
-    @admin.action(description=_("Send (or re-send) a login invitation"))
+    @admin.action(description=_("Send (or re-send) a login invitation"), permissions=["change"])
     def send_invitation(self, request, queryset):
         base_url = f"{request.scheme}://{request.get_host()}"
         for guardian in queryset.select_related("user"):
@@ -201,7 +207,21 @@ class GuardianAdmin(admin.ModelAdmin):
                     messages.SUCCESS,
                 )
 
-    @admin.action(description=_("Revoke login access"))
+    @admin.action(description=_("Make the primary guardian of the family"), permissions=["change"])
+    def make_primary(self, request, queryset):
+        for guardian in queryset:
+            try:
+                services.guardian_make_primary(guardian=guardian, actor=request.user)
+            except PortalError as error:
+                self.message_user(request, f"{guardian.full_name}: {error}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    _("%(name)s is now the primary guardian.") % {"name": guardian.full_name},
+                    messages.SUCCESS,
+                )
+
+    @admin.action(description=_("Revoke login access"), permissions=["change"])
     def revoke_access(self, request, queryset):
         for guardian in queryset:
             try:

@@ -381,3 +381,23 @@ def contact_assign(*, contact: Contact, actor: Guardian, owner: Guardian | None)
     contact.guardian = owner
     contact.save(update_fields=["guardian"])
     return contact
+
+
+def guardian_make_primary(*, guardian: Guardian, actor: User) -> Guardian:
+    """Staff name a family's primary guardian (a family made at the desk, or
+    the primary has left): the one who pays, enrols and grants the others
+    their permissions in the portal."""
+    from .actors import actor_require
+
+    actor_require(
+        actor, staff="families.change_guardian", refusal=_("You may not change guardians.")
+    )
+    with transaction.atomic():
+        # One primary per family (a constraint): the family's guardians take turns.
+        list(Guardian.objects.select_for_update().filter(family_id=guardian.family_id))
+        Guardian.objects.filter(family_id=guardian.family_id, is_primary=True).exclude(
+            pk=guardian.pk
+        ).update(is_primary=False)
+        Guardian.objects.filter(pk=guardian.pk).update(is_primary=True)
+    guardian.is_primary = True
+    return guardian

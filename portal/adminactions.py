@@ -87,6 +87,7 @@ def action_form(
         "action": request.POST.get("action"),
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across") == "1",
     }
     return TemplateResponse(request, "admin/action_form.html", context)
 

@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Model
 
 Values = Callable[[], dict[str, Any]]
+ActionValues = Callable[[Any], dict[str, Any]]  # given the object the action runs on
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class AdminSample:
     what a parent's or Stripe's request leaves), so its pages can be opened."""
 
     add: Values | None = None
-    actions: Mapping[str, Values] = field(default_factory=dict)
+    actions: Mapping[str, ActionValues] = field(default_factory=dict)
     make: Callable[[], object] | None = None
 
 

@@ -106,9 +106,10 @@ def test_an_owner_invites_staff_who_choose_their_password_and_get_their_role(
     # The same address twice is refused next to the field, nothing saved twice.
     again = owner.post(
         "/admin/accounts/user/add/",
-        {"email": "nina@aquakids.test", "full_name": "Nina", "role": roles.FRONT_DESK},
+        {"email": "NINA@aquakids.test", "full_name": "Nina", "role": roles.FRONT_DESK},
     )
     assert again.status_code == 200
+    assert "There is a login with this e-mail address already." in again.content.decode()
     connection.set_tenant(aquakids)
     assert User.objects.filter(email="nina@aquakids.test").count() == 1
 

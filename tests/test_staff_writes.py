@@ -283,3 +283,44 @@ def test_the_desk_transfers_a_child_with_the_same_rules_as_parents(aquakids):
     moved = Enrollment.objects.get(pk=moving.pk)
     assert moved.status == "transferred" and moved.transferred_to.klass_id == free.pk
     assert moved.changes.get(action="transferred").actor_name == "Front desk (staff)"
+
+
+def test_leaving_the_waitlist_with_a_place_on_offer_passes_it_on(aquakids, full_class):
+    connection.set_tenant(aquakids)
+    desk = User.objects.get(email="desk@aquakids.test")
+    first, second = enrol(StudentFactory(), full_class), enrol(StudentFactory(), full_class)
+    Enrollment.objects.filter(klass=full_class, status="active").update(status="dropped")
+    offer = services.waitlist_offer(enrollment=first, actor=desk)
+    services.waitlist_cancel(enrollment=first, actor=desk)
+    assert WaitlistOffer.objects.get(pk=offer.pk).state == "declined"
+    assert WaitlistOffer.objects.get(enrollment=second).state == "open"
+
+
+def test_a_view_only_login_cannot_run_a_write_action(aquakids):
+    connection.set_tenant(aquakids)
+    klass = ClassFactory(sessions=False)
+    desk = login(client_for("aquakids"), aquakids, "desk@aquakids.test")  # views classes only
+    desk.post(
+        "/admin/enrollments/class/", {"action": "generate_sessions", "_selected_action": [klass.pk]}
+    )
+    connection.set_tenant(aquakids)
+    assert not Session.objects.filter(klass=klass).exists()
+    owner = login(client_for("aquakids"), aquakids, "staff@aquakids.test")
+    owner.post(
+        "/admin/enrollments/class/", {"action": "generate_sessions", "_selected_action": [klass.pk]}
+    )
+    connection.set_tenant(aquakids)
+    assert Session.objects.filter(klass=klass).exists()
+
+
+def test_staff_name_a_familys_primary_guardian(aquakids):
+    from families.services import guardian_make_primary
+
+    connection.set_tenant(aquakids)
+    family = FamilyFactory()
+    first = Guardian.objects.create(family=family, first_name="A", last_name="X", is_primary=True)
+    second = Guardian.objects.create(family=family, first_name="B", last_name="X")
+    guardian_make_primary(guardian=second, actor=User.objects.get(email="desk@aquakids.test"))
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert second.is_primary and not first.is_primary
