@@ -203,12 +203,26 @@ if not REDIS_URL:
     raise ImproperlyConfigured("REDIS_URL is not set. Use `make run` / `make test` or set it.")
 # The suite gets its own logical database so it never clears a developer's keys.
 REDIS_DB = 9 if TESTING else None
-CACHES = {
+# django-redis: each cache keeps one redis.Redis client (per thread), made
+# once, over one connection pool per LOCATION, so a call costs only its command.
+# It fails open: while Redis is unreachable or answers with an error, reads miss
+# and writes drop (add, delete, incr... return None), each logged with its
+# traceback to "portal.cache", so pages keep rendering from PostgreSQL. Not
+# covered: touch() and django-redis's extras (ttl, expire, lock); nothing here
+# calls them. Options are upper-case (lower-case ones are silently ignored), and
+# caches sharing a LOCATION share the pool (and timeouts) of the first one used.
+REDIS_CACHE_OPTIONS = {
+    "IGNORE_EXCEPTIONS": True,
+    "SOCKET_CONNECT_TIMEOUT": 0.5,
+    "SOCKET_TIMEOUT": 1,
+}
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+DJANGO_REDIS_LOGGER = "portal.cache"
+CACHES: dict[str, dict[str, Any]] = {
     "default": {
-        # Reads miss and writes drop while Redis is unreachable (portal/cache.py).
-        "BACKEND": "portal.cache.FailOpenRedisCache",
+        "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": redis_url(REDIS_URL, REDIS_DB),
-        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1},
+        "OPTIONS": {**REDIS_CACHE_OPTIONS},
         # Keys carry the provider's schema: no cache entry crosses providers.
         "KEY_FUNCTION": "django_tenants.cache.make_key",
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
@@ -217,9 +231,9 @@ CACHES = {
     # Host name -> provider, shared by every provider (portal.middleware.TenantMiddleware).
     # Forgotten on every change; the timeout bounds a lookup racing a change.
     "hosts": {
-        "BACKEND": "portal.cache.FailOpenRedisCache",
+        "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": redis_url(REDIS_URL, REDIS_DB),
-        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1},
+        "OPTIONS": {**REDIS_CACHE_OPTIONS},
         "KEY_PREFIX": "portal-hosts",
         "TIMEOUT": 60,
     },
