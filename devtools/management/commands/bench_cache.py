@@ -1,14 +1,17 @@
 """Microseconds per cache call against the configured Redis: get (hit), get
-(miss), set, and get_many of three keys, each timed over --calls calls; the
-median of --rounds rounds is printed, with the slowest and fastest round.
+(miss), set, and get_many of three keys, each timed over --calls calls. The
+median of --rounds rounds is printed, with the fastest and slowest round.
 
 It measures the "default" cache as configured (backend, options, key
-function) and, with --django-default, Django's own RedisCache on the same
-server with the same keys for reference (it makes a new redis.Redis for every
-call). Run it with the servers of `make bench` or `make run` up, e.g.:
+function) and, side by side, each --compare backend class on the same server
+with the same keys (Django's own, django.core.cache.backends.redis.RedisCache,
+makes a new redis.Redis for every call). The backends take turns within every
+round, so the machine's other work weighs on each alike; a compared backend's
+figure is also given over the configured cache's of the same round (median of
+the rounds). With the servers of `make run` up (`python -m devtools services`
+prints their settings):
 
-    python -m devtools services    # in another shell; then export what it prints
-    python manage.py bench_cache --django-default
+    python manage.py bench_cache --compare django.core.cache.backends.redis.RedisCache
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
-from django.core.cache.backends.redis import RedisCache
 from django.core.management.base import BaseCommand
+from django.utils.module_loading import import_string
 
 # A session-sized value: what most cache reads of a page fetch.
 VALUE = {
@@ -33,21 +36,43 @@ VALUE = {
 KEYS = ["bench-cache:a", "bench-cache:b", "bench-cache:c"]
 
 
-def django_default_cache() -> BaseCache:
-    """Django's built-in Redis backend on the default cache's server and keys."""
+def comparable_cache(path: str) -> BaseCache:
+    """Another backend class on the default cache's server and keys, with
+    the same socket timeouts given as redis-py's own keyword arguments."""
     conf = settings.CACHES["default"]
     params: dict[str, Any] = {
         name: conf[name] for name in ("KEY_FUNCTION", "KEY_PREFIX") if name in conf
     }
-    params["OPTIONS"] = {"socket_connect_timeout": 0.5, "socket_timeout": 1}
-    return RedisCache(conf["LOCATION"], params)
+    params["OPTIONS"] = {
+        name.lower(): value
+        for name, value in conf.get("OPTIONS", {}).items()
+        if name.startswith("SOCKET_")
+    }
+    return import_string(path)(conf["LOCATION"], params)
 
 
-def per_call(operation, calls: int) -> float:
-    start = time.perf_counter()
+OPERATIONS = ["get (hit)", "get (miss)", "set", "get_many (3 keys)"]
+
+
+def operations(cache: BaseCache) -> dict:
+    return {
+        "get (hit)": lambda: cache.get("bench-cache:hit"),
+        "get (miss)": lambda: cache.get("bench-cache:miss"),
+        "set": lambda: cache.set("bench-cache:set", VALUE),
+        "get_many (3 keys)": lambda: cache.get_many(KEYS),
+    }
+
+
+def per_call(operation, calls: int) -> tuple[float, float]:
+    """Microseconds per call: elapsed, and this process's CPU time (what a
+    backend itself costs; the server's side and the wait are not in it)."""
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(calls):
         operation()
-    return (time.perf_counter() - start) / calls * 1e6
+    return (
+        (time.perf_counter() - start) / calls * 1e6,
+        (time.process_time() - cpu) / calls * 1e6,
+    )
 
 
 class Command(BaseCommand):
@@ -57,37 +82,52 @@ class Command(BaseCommand):
         parser.add_argument("--calls", type=int, default=20_000)
         parser.add_argument("--rounds", type=int, default=5)
         parser.add_argument(
-            "--django-default",
-            action="store_true",
-            help="also time django.core.cache.backends.redis.RedisCache",
+            "--compare", action="append", default=[], help="a backend class, dotted path"
         )
 
-    def handle(self, *args, calls, rounds, django_default, **options):
-        measured = [("configured", caches["default"])]
-        if django_default:
-            measured.append(("django-default", django_default_cache()))
-        for label, cache in measured:
-            self.report(label, cache, calls, rounds)
-
-    def report(self, label: str, cache: BaseCache, calls: int, rounds: int) -> None:
-        cache.set("bench-cache:hit", VALUE)
-        cache.set_many(dict.fromkeys(KEYS, VALUE))
-        cache.delete("bench-cache:miss")
-        operations = {
-            "get (hit)": lambda: cache.get("bench-cache:hit"),
-            "get (miss)": lambda: cache.get("bench-cache:miss"),
-            "set": lambda: cache.set("bench-cache:set", VALUE),
-            "get_many (3 keys)": lambda: cache.get_many(KEYS),
-        }
-        if cache.get("bench-cache:hit") != VALUE or len(cache.get_many(KEYS)) != len(KEYS):
-            raise SystemExit(f"{label}: the cache does not answer; is Redis up?")
-        backend = f"{type(cache).__module__}.{type(cache).__qualname__}"
-        self.stdout.write(f"{label}: {backend}, {calls} calls a round, {rounds} rounds")
-        for name, operation in operations.items():
-            per_call(operation, min(calls, 1000))  # connection made, code warm
-            figures = [per_call(operation, calls) for _ in range(rounds)]
-            self.stdout.write(
-                f"  {name:<18} {statistics.median(figures):7.1f} µs/call "
-                f"(rounds {min(figures):.1f}–{max(figures):.1f})"
-            )
-        cache.delete_many(["bench-cache:hit", "bench-cache:set", *KEYS])
+    def handle(self, *args, calls, rounds, compare, **options):
+        measured = {"configured": caches["default"]}
+        measured.update({path: comparable_cache(path) for path in compare})
+        first = measured["configured"]
+        first.set("bench-cache:hit", VALUE)
+        first.set_many(dict.fromkeys(KEYS, VALUE))
+        first.delete("bench-cache:miss")
+        for label, cache in measured.items():  # each reads what the first wrote
+            answers = cache.get("bench-cache:hit"), cache.get_many(KEYS)
+            if answers != (VALUE, dict.fromkeys(KEYS, VALUE)):
+                raise SystemExit(f"{label}: no answer, or not the value written; is Redis up?")
+            for operation in operations(cache).values():
+                per_call(operation, min(calls, 1000))  # connection made, code warm
+        timed = {label: operations(cache) for label, cache in measured.items()}
+        figures = {}
+        for _ in range(rounds):
+            for name in OPERATIONS:
+                for label in measured:
+                    figures.setdefault((label, name), []).append(
+                        per_call(timed[label][name], calls)
+                    )
+        self.stdout.write(
+            f"{calls} calls a round, {rounds} rounds: median µs per call (fastest and "
+            "slowest round), median CPU µs per call"
+        )
+        for label, cache in measured.items():
+            backend = f"{type(cache).__module__}.{type(cache).__qualname__}"
+            self.stdout.write(backend if label == backend else f"{label}: {backend}")
+            for name in OPERATIONS:
+                rows = figures[(label, name)]
+                wall = [elapsed for elapsed, _ in rows]
+                line = (
+                    f"  {name:<18} {statistics.median(wall):7.1f} "
+                    f"({min(wall):.1f}–{max(wall):.1f}), "
+                    f"CPU {statistics.median(cpu for _, cpu in rows):.1f}"
+                )
+                if label != "configured":
+                    # Over the configured cache's figures of the same round,
+                    # taken just before: the machine's load weighs on both alike.
+                    pairs = list(zip(rows, figures[("configured", name)], strict=True))
+                    line += (
+                        f"; ÷ configured {statistics.median(r[0] / c[0] for r, c in pairs):.2f}, "
+                        f"CPU {statistics.median(r[1] / c[1] for r, c in pairs):.2f}"
+                    )
+                self.stdout.write(line)
+        first.delete_many(["bench-cache:hit", "bench-cache:set", *KEYS])
