@@ -10,9 +10,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from portal.adminactions import ReadOnlyAdmin
+from portal.adminactions import ReadOnlyAdmin, for_each
 from portal.adminsample import AdminSample
-from portal.exceptions import PortalError
 
 from . import roles, services
 from .forms import AdminLoginForm
@@ -166,18 +165,11 @@ class StaffAdmin(UserAdmin):
         self._deactivate(request, queryset)
 
     def _deactivate(self, request, users):
-        for user in users:
-            try:
-                services.login_deactivate(user=user, actor=request.user)
-            except PortalError as error:
-                self.message_user(request, f"{user.email}: {error}", messages.ERROR)
-            else:
-                self.log_change(request, user, _("Deactivated"))
-                self.message_user(
-                    request,
-                    _("%(email)s can no longer log in; its records stay.") % {"email": user.email},
-                    messages.SUCCESS,
-                )
+        def act(user):
+            services.login_deactivate(user=user, actor=request.user)
+            self.log_change(request, user, _("Deactivated"))
+
+        for_each(self, request, users, act, _("can no longer log in; its records stay."))
 
 
 admin.site.login_form = AdminLoginForm

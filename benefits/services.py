@@ -23,6 +23,7 @@ from enrollments.models import Absence, Enrollment, Location, Programme, Session
 from enrollments.selectors import session_free_places
 from families.actors import Actor, actor_require, actor_user
 from families.models import Family, Guardian, Student
+from families.selectors import family_login_emails
 from portal.clock import today
 from portal.exceptions import PortalError
 from portal.money import to_decimal
@@ -304,18 +305,14 @@ def makeup_request_decide(
 def _send_decision(request: MakeupRequest) -> None:
     provider = _provider()
     context = {"request": request, "provider": provider}
-    emails = Guardian.objects.filter(
-        family_id=request.student.family_id, user__is_active=True
-    ).values_list("user__email", flat=True)
-    for email in emails:
-        if email:
-            queue_email(
-                subject=_("Your make-up request for %(name)s: %(status)s")
-                % {"name": request.student.first_name, "status": request.get_status_display()},
-                body=render_to_string("benefits/email/makeup_decision.txt", context),
-                to=[email],
-                reply_to=[provider.support_email] if provider.support_email else None,
-            )
+    for email in family_login_emails(request.student.family_id):
+        queue_email(
+            subject=_("Your make-up request for %(name)s: %(status)s")
+            % {"name": request.student.first_name, "status": request.get_status_display()},
+            body=render_to_string("benefits/email/makeup_decision.txt", context),
+            to=[email],
+            reply_to=[provider.support_email] if provider.support_email else None,
+        )
 
 
 def cancellation_preview(*, session: Session, students: list[Student]) -> str | None:

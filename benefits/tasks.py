@@ -7,7 +7,7 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
 from families import changes
-from families.models import Guardian
+from families.selectors import family_login_emails
 from portal.celery import app
 from portal.clock import today
 from portal.tasks import queue_email
@@ -87,12 +87,7 @@ def send_expiry_reminders() -> int:
     for family_id, kind, object_id, text in items:
         if not _remind_once(kind, object_id):
             continue
-        emails = sorted(
-            Guardian.objects.filter(family_id=family_id, user__is_active=True).values_list(
-                "user__email", flat=True
-            )
-        )
-        for email in emails:
+        for email in family_login_emails(family_id):
             queue_email(
                 subject=_("Use it before it expires: %(text)s") % {"text": text},
                 body=render_to_string(

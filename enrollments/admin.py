@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
 from families.models import Student
-from portal.adminactions import ReadOnlyAdmin, action_form, form_for_user
+from portal.adminactions import ReadOnlyAdmin, action_form, for_each, form_for_user
 from portal.adminsample import AdminSample, first_pk
 from portal.clock import today
 from portal.exceptions import PortalError
@@ -449,13 +449,7 @@ class EnrollmentAdmin(admin.ModelAdmin):
         return False  # enrolments are kept; their history says what happened
 
     def _each(self, request, queryset, action, done):
-        for enrollment in queryset.select_related("student", "klass"):
-            try:
-                action(enrollment)
-            except PortalError as error:
-                self.message_user(request, f"{enrollment}: {error}", messages.ERROR)
-            else:
-                self.message_user(request, f"{enrollment}: {done}", messages.SUCCESS)
+        for_each(self, request, queryset.select_related("student", "klass"), action, done)
 
     @admin.action(
         description=_("Offer the waitlisted child a free place (held, e-mailed)"),
@@ -659,10 +653,10 @@ class AbsenceAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Cancel the selected absences"), permissions=["change"])
     def cancel_absences(self, request, queryset):
-        for absence in queryset.select_related("student"):
-            try:
-                services.absence_cancel(absence=absence, actor=request.user)
-            except PortalError as error:
-                self.message_user(request, f"{absence.student}: {error}", messages.ERROR)
-            else:
-                self.message_user(request, f"{absence.student}: {_('cancelled')}", messages.SUCCESS)
+        for_each(
+            self,
+            request,
+            queryset.select_related("student"),
+            lambda absence: services.absence_cancel(absence=absence, actor=request.user),
+            _("cancelled"),
+        )

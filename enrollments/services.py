@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from families.actors import Actor, actor_name, actor_require, actor_user, is_staff_actor
 from families.models import Family, Guardian, Student
+from families.selectors import family_login_emails
 from portal.clock import local, today
 from portal.tasks import queue_email
 from portal.tenancy import current_provider
@@ -621,20 +622,12 @@ def lock_class(klass_id: int) -> Class:
 # --- Waitlist offers --------------------------------------------------------------------
 
 
-def _guardian_logins(family_id: int) -> list[str]:
-    return list(
-        Guardian.objects.filter(family_id=family_id, user__is_active=True)
-        .exclude(user__isnull=True)
-        .values_list("user__email", flat=True)
-    )
-
-
 def _send_offer(offer: WaitlistOffer) -> None:
     enrollment = offer.enrollment
     provider = _provider()
     link = provider.absolute_url(reverse("enrollments:offer", args=[offer.token]))
     context = {"offer": offer, "enrollment": enrollment, "provider": provider, "link": link}
-    for email in _guardian_logins(enrollment.student.family_id):
+    for email in family_login_emails(enrollment.student.family_id):
         queue_email(
             subject=_("A place for %(name)s in %(klass)s")
             % {"name": enrollment.student.first_name, "klass": enrollment.klass},
@@ -736,8 +729,8 @@ def _lapse_expired(enrollment: Enrollment) -> int:
 
 
 def _offer_next(klass: Class) -> WaitlistOffer | None:
-    """While the (locked) class has a free place, offer it to the next child
-    in line: the earliest on the waitlist not offered a place before."""
+    """If the (locked) class has a free place, offer it to the next child in
+    line: the earliest on the waitlist not offered a place before."""
     if selectors.class_free_places(klass, on=today()) == 0:
         return None
     following = (

@@ -4,7 +4,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-from portal.adminactions import ReadOnlyAdmin
+from portal.adminactions import ReadOnlyAdmin, for_each
 from portal.adminsample import AdminSample, first_pk
 from portal.exceptions import PortalError
 
@@ -209,17 +209,13 @@ class GuardianAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Make the primary guardian of the family"), permissions=["change"])
     def make_primary(self, request, queryset):
-        for guardian in queryset:
-            try:
-                services.guardian_make_primary(guardian=guardian, actor=request.user)
-            except PortalError as error:
-                self.message_user(request, f"{guardian.full_name}: {error}", messages.ERROR)
-            else:
-                self.message_user(
-                    request,
-                    _("%(name)s is now the primary guardian.") % {"name": guardian.full_name},
-                    messages.SUCCESS,
-                )
+        for_each(
+            self,
+            request,
+            queryset,
+            lambda guardian: services.guardian_make_primary(guardian=guardian, actor=request.user),
+            _("now the primary guardian"),
+        )
 
     @admin.action(description=_("Revoke login access"), permissions=["change"])
     def revoke_access(self, request, queryset):

@@ -92,6 +92,16 @@ class GuardianColumn:
         return str(self.guardian.pk) if self.guardian else "unassigned"
 
 
+def family_login_emails(family_id: int) -> list[str]:
+    """The addresses of the family's guardians who can log in: where e-mails
+    about the family go (one query)."""
+    return sorted(
+        Guardian.objects.filter(family_id=family_id, user__is_active=True).values_list(
+            "user__email", flat=True
+        )
+    )
+
+
 def family_guardians(family: Family) -> list[Guardian]:
     return list(
         Guardian.objects.filter(family=family)

@@ -5,7 +5,7 @@ refusal is shown on the same form, next to its field, and nothing is saved."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import forms
@@ -19,6 +19,24 @@ from django.template.response import TemplateResponse
 from portal.exceptions import PortalError
 
 Apply = Callable[[Model, dict[str, Any]], str]
+
+
+def for_each(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    objects: Iterable[Any],
+    act: Callable[[Any], object],
+    done: str,
+) -> None:
+    """An action without a form of its own: the service for each chosen
+    object, each outcome reported (a refusal with its reason)."""
+    for obj in objects:
+        try:
+            act(obj)
+        except PortalError as error:
+            model_admin.message_user(request, f"{obj}: {error}", messages.ERROR)
+        else:
+            model_admin.message_user(request, f"{obj}: {done}", messages.SUCCESS)
 
 
 def form_for_user(form_class: type[forms.BaseForm], user: Any) -> type[forms.BaseForm]:
