@@ -11,10 +11,28 @@
   });
   // On a phone the family bar scrolls sideways: keep the focused child in view.
   function revealActiveChip() {
+    // Only the bar scrolls: scrollIntoView would also move the page (and,
+    // inside a provider's website, the provider's page around the frame).
     var chip = document.querySelector(".family-bar .chip.is-active");
-    if (chip && chip.scrollIntoView) chip.scrollIntoView({ block: "nearest", inline: "nearest" });
+    var bar = chip && chip.closest("ul");
+    if (!bar) return;
+    var left = chip.getBoundingClientRect().left - bar.getBoundingClientRect().left + bar.scrollLeft;
+    if (left < bar.scrollLeft) bar.scrollLeft = left;
+    else if (left + chip.offsetWidth > bar.scrollLeft + bar.clientWidth) bar.scrollLeft = left + chip.offsetWidth - bar.clientWidth;
   }
   document.addEventListener("DOMContentLoaded", revealActiveChip);
+
+  // A link whose swap failed (network, server error, or no answer in time)
+  // still goes where it says: a full page load shows the page or the error,
+  // never a click that silently did nothing.
+  function followLink(event) {
+    var elt = event.detail && event.detail.elt;
+    var link = elt && elt.closest && elt.closest("a[href][hx-get]");
+    if (link && link.getAttribute("href").charAt(0) !== "#") window.location.assign(link.href);
+  }
+  ["htmx:responseError", "htmx:sendError", "htmx:timeout"].forEach(function (name) {
+    document.addEventListener(name, followLink);
+  });
 
   document.addEventListener("htmx:afterSettle", function (event) {
     revealActiveChip();

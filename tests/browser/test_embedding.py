@@ -89,7 +89,7 @@ def test_log_in_and_pay_inside_the_frame(allowed, page, undo_payments):
     frame.get_by_role("navigation", name="Family members").get_by_role(
         "link", name="Leo", exact=True
     ).click()
-    expect(frame.get_by_role("heading", level=1)).to_have_text("Leo’s dashboard")
+    expect(frame.get_by_role("heading", level=1)).to_have_text("Leo’s dashboard", timeout=15_000)
     page.wait_for_timeout(300)
     page.reload()
     frame = portal_frame(page)
