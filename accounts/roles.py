@@ -36,7 +36,7 @@ _DESK_DO = [
     "families.add_contactemail", "families.change_contactemail",
     "families.add_contactphone", "families.change_contactphone",
     "families.add_mailingaddress", "families.change_mailingaddress",
-    "families.change_problemreport", "families.view_as_family",
+    "families.change_problemreport", "families.view_as_family", "families.add_familynote",
     "enrollments.add_enrollment", "enrollments.change_enrollment",
     "enrollments.change_session", "enrollments.add_absence", "enrollments.change_absence",
     "enrollments.add_attendance", "enrollments.change_attendance",
@@ -95,7 +95,9 @@ def roles_ensure() -> None:
 def after_migrate(sender, app_config=None, **kwargs) -> None:
     """post_migrate, once per schema (sent for the last installed app):
     providers' schemas and the template get the roles; public does not."""
-    if app_config is not list(global_apps.get_app_configs())[-1]:
+    # Django sends post_migrate only for apps with models.
+    with_models = [a for a in global_apps.get_app_configs() if a.models_module is not None]
+    if app_config is not with_models[-1]:
         return
     if current_schema() != "public":
         roles_ensure()

@@ -193,6 +193,20 @@ def makeup_requests(students: Iterable[Student]) -> list[MakeupRequest]:
     )
 
 
+def pending_makeup_requests(*, limit: int = 20) -> list[MakeupRequest]:
+    """Requests waiting for the office, the soonest session first."""
+    return list(
+        MakeupRequest.objects.filter(status=MakeupRequest.Status.PENDING)
+        .select_related(
+            "student__family",
+            "session__klass__programme",
+            "session__klass__location",
+            "missed_session__klass__programme",
+        )
+        .order_by("session__starts_at", "pk")[:limit]
+    )
+
+
 def past_makeups(students: Iterable[Student]) -> list[Enrollment]:
     return list(
         Enrollment.objects.filter(student__in=students, kind=Enrollment.Kind.MAKEUP)

@@ -212,3 +212,35 @@ STALE_AFTER = timedelta(minutes=10)
 
 def document_in_family(family: Family, pk: int | str) -> Document:
     return get_object_or_404(Document.objects.select_related("location"), pk=pk, family=family)
+
+
+@dataclass
+class Owing:
+    family_id: int
+    family_name: str
+    owed: Decimal
+
+
+def families_owing(*, limit: int = 10) -> tuple[list[Owing], int, Decimal]:
+    """The families owing the most (their ledger sums above zero), how many
+    families owe anything and the total owed: two queries."""
+    balances = (
+        LedgerEntry.objects.order_by()
+        .values("family_id", "family__name")
+        .annotate(owed=Sum("amount"))
+        .filter(owed__gt=0)
+    )
+    summary = balances.aggregate(families=Count("family_id"), total=Sum("owed"))
+    top = [
+        Owing(family_id=row["family_id"], family_name=row["family__name"], owed=row["owed"])
+        for row in balances.order_by("-owed", "family__name")[:limit]
+    ]
+    return top, summary["families"] or 0, summary["total"] or ZERO
+
+
+def recent_payments(family: Family, *, limit: int = 5) -> list[Payment]:
+    return list(
+        Payment.objects.filter(family=family)
+        .select_related("order")
+        .order_by("-created_at")[:limit]
+    )

@@ -211,29 +211,39 @@ def bookings(
 
 def student_enrollments(student: Student) -> dict[str, list[Enrollment]]:
     """Current, waitlisted and past enrolments of one student."""
+    return students_enrollments([student])[student.pk]
+
+
+def students_enrollments(students: Iterable[Student]) -> dict[int, dict[str, list[Enrollment]]]:
+    """Per student: current, waitlisted and past enrolments, in one query
+    however many students."""
+    students = list(students)
     everything = list(
-        with_open_offer(Enrollment.objects.filter(student=student))
+        with_open_offer(Enrollment.objects.filter(student__in=students))
         .select_related(*ENROLLMENT_RELATED, "transferred_to__klass__programme")
         .order_by("-start_date", "-pk")
     )
-    day = today()
+    day, now = today(), timezone.now()
 
     def is_past(e: Enrollment) -> bool:
         if e.status not in (Enrollment.Status.ACTIVE, Enrollment.Status.WAITLISTED):
             return True
         if e.session_id:
-            return booked_session(e).starts_at < timezone.now()
+            return booked_session(e).starts_at < now
         return e.end_date is not None and e.end_date < day
 
-    return {
-        "current": [
-            e for e in everything if e.status == Enrollment.Status.ACTIVE and not is_past(e)
-        ],
-        "waitlisted": [
-            e for e in everything if e.status == Enrollment.Status.WAITLISTED and not is_past(e)
-        ],
-        "past": [e for e in everything if is_past(e)],
+    result: dict[int, dict[str, list[Enrollment]]] = {
+        s.pk: {"current": [], "waitlisted": [], "past": []} for s in students
     }
+    for e in everything:
+        if is_past(e):
+            key = "past"
+        elif e.status == Enrollment.Status.ACTIVE:
+            key = "current"
+        else:
+            key = "waitlisted"
+        result[e.student_id][key].append(e)
+    return result
 
 
 def enrollment_for_student(student: Student, pk: int | str) -> Enrollment:
@@ -472,3 +482,197 @@ def session_places(sessions: list[Session]) -> dict[int, SessionPlaces]:
 def session_free_places(session: Session) -> SessionPlaces:
     """One session's places (session_places)."""
     return session_places([session])[session.pk]
+
+
+# --- The front desk ------------------------------------------------------------------------
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    from portal.clock import provider_zone
+
+    zone = provider_zone()
+    start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
+    return start, start + timedelta(days=1)
+
+
+def sessions_on(day: date, *, location_id: int | None = None) -> list[Session]:
+    """The provider's sessions on a day (its own time zone), cancelled ones
+    included, each with `attendance_count`, `absence_count` (absences reported
+    and not withdrawn) and `single_count` (make-up, trial and drop-in places):
+    one query however many sessions."""
+    start, end = day_bounds(day)
+    sessions = (
+        Session.objects.filter(starts_at__gte=start, starts_at__lt=end)
+        .select_related("klass__programme", "klass__location", "klass__instructor", "klass__level")
+        .annotate(
+            attendance_count=Count("attendance", distinct=True),
+            absence_count=Count(
+                "absence_marks",
+                filter=Q(absence_marks__absence__cancelled_at__isnull=True),
+                distinct=True,
+            ),
+            single_count=Count(
+                "single_enrollments",
+                filter=Q(single_enrollments__status=Enrollment.Status.ACTIVE),
+                distinct=True,
+            ),
+        )
+        .order_by("klass__location__name", "starts_at", "pk")
+    )
+    if location_id is not None:
+        sessions = sessions.filter(klass__location_id=location_id)
+    return list(sessions)
+
+
+def absences_on(day: date) -> list[AbsenceMark]:
+    """Absences reported for the day's sessions and not withdrawn: one query."""
+    start, end = day_bounds(day)
+    return list(
+        AbsenceMark.objects.filter(
+            session__starts_at__gte=start,
+            session__starts_at__lt=end,
+            absence__cancelled_at__isnull=True,
+        )
+        .select_related(
+            "absence__student__family", "session__klass__programme", "session__klass__location"
+        )
+        .order_by("session__starts_at", "pk")
+    )
+
+
+def open_offers(*, limit: int = 20) -> list[WaitlistOffer]:
+    """Places offered from waitlists that families have not answered yet."""
+    return list(
+        WaitlistOffer.objects.filter(state=WaitlistOffer.State.OPEN, expires_at__gt=Now())
+        .select_related(
+            "enrollment__student__family",
+            "enrollment__klass__programme",
+            "enrollment__klass__location",
+        )
+        .order_by("expires_at")[:limit]
+    )
+
+
+@dataclass
+class RosterRow:
+    """One child expected at (or recorded for) a session."""
+
+    enrollment: Enrollment
+    student: Student
+    attendance: str = ""  # the recorded status, "" when not taken yet
+    absence_reported: bool = False
+    absence_reason: str = ""
+
+    @property
+    def kind(self) -> str:
+        return self.enrollment.kind
+
+    @property
+    def is_single(self) -> bool:
+        return self.enrollment.kind != Enrollment.Kind.REGULAR
+
+
+# Regular enrolments that held a place on a day, whatever happened to them later.
+_ON_THE_ROLL = [
+    Enrollment.Status.ACTIVE,
+    Enrollment.Status.DROPPED,
+    Enrollment.Status.TRANSFERRED,
+    Enrollment.Status.COMPLETED,
+]
+
+
+def session_roster(session: Session) -> list[RosterRow]:
+    """Who is expected at a session: the class's regular students on the day
+    (those who reported an absence flagged) and the children booked into this
+    one session (make-up, trial, drop-in), with the attendance recorded so far.
+    Three queries, however many children."""
+    day = local(session.starts_at).date()
+    enrollments = list(
+        Enrollment.objects.filter(
+            Q(
+                klass_id=session.klass_id,
+                kind=Enrollment.Kind.REGULAR,
+                status__in=_ON_THE_ROLL,
+                start_date__lte=day,
+            )
+            & (Q(end_date__isnull=True) | Q(end_date__gte=day))
+            | Q(session=session, status__in=[Enrollment.Status.ACTIVE, Enrollment.Status.COMPLETED])
+        )
+        .select_related("student__family")
+        .order_by("student__first_name", "student__last_name", "pk")
+    )
+    recorded = dict(
+        Attendance.objects.filter(session=session).values_list("enrollment_id", "status")
+    )
+    absences = {
+        student_id: reason
+        for student_id, reason in AbsenceMark.objects.filter(
+            session=session, absence__cancelled_at__isnull=True
+        ).values_list("absence__student_id", "absence__reason")
+    }
+    rows = [
+        RosterRow(
+            enrollment=e,
+            student=e.student,
+            attendance=recorded.get(e.pk, ""),
+            absence_reported=e.student_id in absences,
+            absence_reason=absences.get(e.student_id, ""),
+        )
+        for e in enrollments
+    ]
+    # Regular children first, then the ones here for this session only.
+    rows.sort(key=lambda r: r.is_single)
+    return rows
+
+
+@dataclass
+class SkillGrid:
+    klass: Class
+    skills: list[Skill]
+    rows: list[tuple[Student, list[SkillRow]]]
+
+
+def class_skill_grid(klass: Class, *, on: date) -> SkillGrid:
+    """The class's children on a day against its level's skills, each cell
+    with the newest evaluation: three queries, however big the class."""
+    skills = list(Skill.objects.filter(level_id=klass.level_id)) if klass.level_id else []
+    students = [
+        e.student
+        for e in Enrollment.objects.filter(
+            klass=klass, kind=Enrollment.Kind.REGULAR, status=Enrollment.Status.ACTIVE
+        )
+        .covering(on)
+        .select_related("student")
+        .order_by("student__first_name", "student__last_name", "pk")
+    ]
+    newest: dict[tuple[int, int], Evaluation] = {}
+    if skills and students:
+        for evaluation in Evaluation.objects.filter(
+            student__in=students, skill__in=skills
+        ).order_by("-evaluated_on", "-pk"):
+            newest.setdefault((evaluation.student_id, evaluation.skill_id), evaluation)
+    rows = [
+        (student, [SkillRow(skill, newest.get((student.pk, skill.pk))) for skill in skills])
+        for student in students
+    ]
+    return SkillGrid(klass=klass, skills=skills, rows=rows)
+
+
+def classes_with_room_and_waitlist(*, on: date, limit: int = 20) -> list[ClassWithPlaces]:
+    """Classes with a free place and children waiting for one: where the desk
+    can offer a place."""
+    waiting = (
+        Enrollment.objects.filter(klass_id=OuterRef("pk"), status=Enrollment.Status.WAITLISTED)
+        .order_by()
+        .values("klass_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    classes = (
+        with_free_places(Class.objects.filter(term_end__gte=on), on=on)
+        .annotate(waiting=Coalesce(Subquery(waiting), Value(0)))
+        .filter(free__gt=0, waiting__gt=0)
+        .select_related("programme", "location")
+        .order_by("location__name", "weekday", "start_time")
+    )
+    return list(classes[:limit])

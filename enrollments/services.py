@@ -34,7 +34,10 @@ from .models import (
     Class,
     Enrollment,
     EnrollmentChange,
+    Evaluation,
+    Instructor,
     Session,
+    Skill,
     WaitlistOffer,
     local_datetime,
     weekly_dates,
@@ -728,7 +731,25 @@ def _lapse_expired(enrollment: Enrollment) -> int:
     return lapsed
 
 
-def _offer_next(klass: Class) -> WaitlistOffer | None:
+def waitlist_offer_next(*, klass: Class, actor: Actor) -> WaitlistOffer:
+    """Staff offer a class's free place to the next child in line (the
+    earliest on the waitlist not offered a place before)."""
+    actor_require(
+        actor,
+        staff="enrollments.change_enrollment",
+        refusal=_("You may not offer places from the waitlist."),
+    )
+    with transaction.atomic():
+        klass = _lock_class(klass)
+        if selectors.class_free_places(klass, on=today()) == 0:
+            raise ClassFull(_("The class has no free place to offer."))
+        offer = _offer_next(klass, actor)
+        if offer is None:
+            raise EnrollmentError(_("Nobody on this class's waitlist is waiting for an offer."))
+        return offer
+
+
+def _offer_next(klass: Class, actor: Actor | None = None) -> WaitlistOffer | None:
     """If the (locked) class has a free place, offer it to the next child in
     line: the earliest on the waitlist not offered a place before."""
     if selectors.class_free_places(klass, on=today()) == 0:
@@ -742,7 +763,7 @@ def _offer_next(klass: Class) -> WaitlistOffer | None:
         .order_by("pk")
         .first()
     )
-    return _open_offer(following, None) if following else None
+    return _open_offer(following, actor) if following else None
 
 
 def waitlist_offers_lapse() -> int:
@@ -782,3 +803,56 @@ def attendance_record(
         session=session, enrollment=enrollment, defaults={"status": status}
     )
     return attendance
+
+
+# --- Evaluations -------------------------------------------------------------------------
+
+
+def evaluation_record(
+    *, student: Student, skill: Skill, status: str, actor: Actor, comment: str = ""
+) -> Evaluation:
+    """A skill's status for a child as of today. The newest evaluation
+    counts; a second mark on the same day corrects the first instead of
+    adding to the history. The child is locked so two marks never race."""
+    actor_require(
+        actor, staff="enrollments.add_evaluation", refusal=_("You may not record evaluations.")
+    )
+    if status not in Evaluation.Status.values:
+        raise EnrollmentError(_("Choose not started, working on it or achieved."), field="status")
+    with transaction.atomic():
+        Student.objects.select_for_update().filter(pk=student.pk).first()
+        day = today()
+        same_day = (
+            Evaluation.objects.filter(student=student, skill=skill, evaluated_on=day)
+            .order_by("-pk")
+            .first()
+        )
+        if same_day is not None:
+            same_day.status = status
+            if comment:
+                same_day.comment = comment
+            same_day.save(update_fields=["status", "comment"])
+            return same_day
+        return Evaluation.objects.create(
+            student=student,
+            skill=skill,
+            status=status,
+            evaluated_on=day,
+            instructor=student_class_instructor(student, skill),
+            comment=comment,
+        )
+
+
+def student_class_instructor(student: Student, skill: Skill) -> Instructor | None:
+    """The instructor of the child's current class at the skill's level."""
+    enrollment = (
+        Enrollment.objects.filter(
+            student=student,
+            klass__level_id=skill.level_id,
+            kind=Enrollment.Kind.REGULAR,
+            status=Enrollment.Status.ACTIVE,
+        )
+        .select_related("klass__instructor")
+        .first()
+    )
+    return enrollment.klass.instructor if enrollment else None

@@ -221,6 +221,28 @@ class MailingAddress(models.Model):
         return ", ".join(p for p in [self.line1, self.line2, f"{self.postcode} {self.city}"] if p)
 
 
+class FamilyNote(AppendOnly):
+    """What the office wants to remember about a family (staff only; never
+    shown to the family). Notes are kept: a correction is a new note."""
+
+    family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="notes")
+    text = models.TextField(_("note"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    author_name = models.CharField(_("by"), max_length=200)
+    at = models.DateTimeField(_("written"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("staff note")
+        verbose_name_plural = _("staff notes")
+        ordering = ["-at", "-pk"]
+        triggers = [append_only()]
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
 class StaffView(AppendOnly):
     """Every time staff open the portal as a family (read-only), for the record."""
 

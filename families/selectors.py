@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 
 from . import rules
 from .models import (
     ContactEmail,
     ContactPhone,
     Family,
+    FamilyNote,
     Guardian,
     Invitation,
     MailingAddress,
+    ProblemReport,
     Student,
 )
 
@@ -157,3 +161,110 @@ def student_in_family(family: Family, pk: int | str) -> Student:
 
 def contact_in_family(model: type[Contact], family: Family, pk: int | str) -> Contact:
     return get_object_or_404(model.objects.select_related("guardian__user"), pk=pk, family=family)
+
+
+# --- Staff search ---------------------------------------------------------------------------
+
+
+@dataclass
+class FamilyHit:
+    family: Family
+    matched: list[str] = field(default_factory=list)  # what matched, for the result list
+
+
+def _phone_query(query: str, region: str) -> Q | None:
+    """A phone typed in any format: local ("041 555 123"), international
+    ("+386 41 555 123", "00386..."), or a run of its digits ("555123")."""
+    import phonenumbers
+
+    digits = re.sub(r"\D", "", query)
+    if len(digits) < 4 or re.search(r"[^\d\s()+./-]", query):
+        return None
+    found = Q(number__contains=digits)
+    try:
+        parsed = phonenumbers.parse(query, region or None)
+    except phonenumbers.NumberParseException:
+        return found
+    if phonenumbers.is_possible_number(parsed):
+        found |= Q(number=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+    return found
+
+
+def _names(words: list[str], *fields: str) -> Q:
+    """Every word in one of the fields (a first name and a surname, in any order)."""
+    query = Q()
+    for word in words:
+        any_field = Q()
+        for name in fields:
+            any_field |= Q(**{f"{name}__icontains": word})
+        query &= any_field
+    return query
+
+
+def family_search(query: str, *, region: str = "", limit: int = 25) -> list[FamilyHit]:
+    """Families found by a child's or guardian's name, the family's name, an
+    e-mail address or a phone number in any format: a fixed number of
+    queries, each match named."""
+    query = " ".join(query.split())
+    if len(query) < 2:
+        return []
+    hits: dict[int, FamilyHit] = {}
+
+    def add(family: Family, matched: str) -> None:
+        hit = hits.setdefault(family.pk, FamilyHit(family))
+        if matched not in hit.matched:
+            hit.matched.append(matched)
+
+    phones = _phone_query(query, region)
+    if phones is not None:
+        for phone in ContactPhone.objects.filter(phones).select_related("family")[:limit]:
+            add(phone.family, str(phone.number))
+    else:
+        words = query.split()
+        if "@" in query:
+            for email in ContactEmail.objects.filter(email__iexact=query).select_related("family")[
+                :limit
+            ]:
+                add(email.family, email.email)
+            for guardian in Guardian.objects.filter(user__email__iexact=query).select_related(
+                "family", "user"
+            )[:limit]:
+                add(guardian.family, guardian.user.email if guardian.user else query)
+        for family in Family.objects.filter(_names(words, "name"))[:limit]:
+            add(family, _("family"))
+        for student in Student.objects.filter(
+            _names(words, "first_name", "last_name")
+        ).select_related("family")[:limit]:
+            add(student.family, f"{student.first_name} {student.last_name} ({_('child')})")
+        for guardian in Guardian.objects.filter(
+            _names(words, "first_name", "last_name")
+        ).select_related("family")[:limit]:
+            add(guardian.family, f"{guardian.first_name} {guardian.last_name} ({_('guardian')})")
+    return sorted(hits.values(), key=lambda h: (h.family.name.lower(), h.family.pk))[:limit]
+
+
+def new_problem_reports(*, limit: int = 10) -> list[ProblemReport]:
+    return list(
+        ProblemReport.objects.filter(status=ProblemReport.Status.NEW)
+        .select_related("family")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def family_notes(family: Family, *, limit: int = 20) -> list[FamilyNote]:
+    return list(FamilyNote.objects.filter(family=family)[:limit])
+
+
+def family_contacts(family: Family) -> list[Guardian]:
+    """The family's guardians with their login, e-mail addresses and phones
+    (prefetched: three queries however many), and the family's contacts that
+    belong to no guardian as `family.unassigned_emails/phones`."""
+    guardians = list(
+        Guardian.objects.filter(family=family)
+        .select_related("user")
+        .prefetch_related(
+            Prefetch("emails", queryset=ContactEmail.objects.order_by("pk")),
+            Prefetch("phones", queryset=ContactPhone.objects.order_by("pk")),
+        )
+    )
+    return guardians

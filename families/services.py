@@ -31,6 +31,7 @@ from .models import (
     ContactEmail,
     ContactPhone,
     Family,
+    FamilyNote,
     Guardian,
     Invitation,
     MailingAddress,
@@ -401,3 +402,18 @@ def guardian_make_primary(*, guardian: Guardian, actor: User) -> Guardian:
         Guardian.objects.filter(pk=guardian.pk).update(is_primary=True)
     guardian.is_primary = True
     return guardian
+
+
+def family_note_add(*, family: Family, text: str, actor: User) -> FamilyNote:
+    """Staff write down something about a family (for the office only)."""
+    from .actors import actor_name, actor_require
+
+    actor_require(
+        actor, staff="families.add_familynote", refusal=_("You may not write family notes.")
+    )
+    text = text.strip()
+    if not text:
+        raise NotAllowed(_("Write the note first."))
+    return FamilyNote.objects.create(
+        family=family, text=text, author=actor, author_name=actor_name(actor)
+    )

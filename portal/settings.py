@@ -131,6 +131,7 @@ TENANT_APPS = [
     "enrollments",
     "benefits",
     "billing",
+    "desk",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 

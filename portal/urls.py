@@ -25,6 +25,7 @@ urlpatterns = [
     path("branding/logo", views.provider_logo, name="provider_logo"),
     path("healthz", views.health, name="health"),
     path("dev/outbox/", views.outbox, name="outbox"),
+    path("staff/", include("desk.urls")),
     path("staff/embed/", views.embed, name="embed"),
     path("staff/settings/", provider_views.settings_page, name="provider_settings"),
     path(
