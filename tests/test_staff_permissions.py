@@ -7,32 +7,45 @@ from __future__ import annotations
 import pytest
 from django.contrib import admin
 from django.db import connection
-from django.urls import URLPattern, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import User
 from conftest import client_for, login
+from enrollments.models import Class, Session
 from families.models import Family, ProblemReport
 
 pytestmark = pytest.mark.django_db
 
 
 def staff_urls() -> list[tuple[str, object]]:
+    """Every route under staff/, included URL confs too."""
     found: list[tuple[str, object]] = []
-    for pattern in get_resolver("portal.urls").url_patterns:
-        route = str(pattern.pattern)
-        if isinstance(pattern, URLPattern) and route.startswith("staff/"):
-            found.append((route, pattern.callback))
+
+    def walk(patterns, prefix: str) -> None:
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, route)
+            elif isinstance(pattern, URLPattern) and route.startswith("staff/"):
+                found.append((route, pattern.callback))
+
+    walk(get_resolver("portal.urls").url_patterns, "")
     return found
 
 
 def concrete(route: str) -> str:
     """A URL for the route: ids of real objects, so only permissions refuse."""
     if "<int:pk>" in route:
-        pk = (
-            ProblemReport.objects.create(family=Family.objects.first(), page="/").pk
-            if "reports" in route
-            else Family.objects.order_by("pk")[0].pk
-        )
+        if "reports" in route:
+            pk = ProblemReport.objects.create(family=Family.objects.first(), page="/").pk
+        elif "sessions" in route:
+            pk = Session.objects.order_by("pk")[0].pk
+        elif "classes" in route:
+            pk = Class.objects.order_by("pk")[0].pk
+        elif "make-up-requests" in route:
+            pk = 1  # refused before it is looked up
+        else:
+            pk = Family.objects.order_by("pk")[0].pk
         route = route.replace("<int:pk>", str(pk))
     return "/" + route
 
