@@ -16,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.models import User
 from benefits import selectors as benefit_selectors
 from benefits import services as benefit_services
 from benefits.models import MakeupRequest
@@ -49,6 +50,13 @@ def _back(request: HttpRequest, fallback: str) -> HttpResponse:
     ):
         return redirect(target)
     return redirect(fallback)
+
+
+def _staff(request: HttpRequest) -> User:
+    """The staff login (the permission decorator let only staff in)."""
+    user = request.user
+    assert isinstance(user, User)
+    return user
 
 
 def _day(raw: str | None) -> date:
@@ -136,7 +144,7 @@ def roster(request: HttpRequest, pk: int) -> HttpResponse:
                 continue
             try:
                 enrollment_services.attendance_record(
-                    session=session, enrollment=row.enrollment, status=status, actor=request.user
+                    session=session, enrollment=row.enrollment, status=status, actor=_staff(request)
                 )
                 saved += 1
             except PortalError as error:
@@ -200,7 +208,7 @@ def skills(request: HttpRequest, pk: int) -> HttpResponse:
                 student=student,
                 skill=skill,
                 status=request.POST.get("status", ""),
-                actor=request.user,
+                actor=_staff(request),
             )
         except PortalError as error:
             messages.error(request, str(error))
@@ -296,7 +304,7 @@ def note_add(request: HttpRequest, pk: int) -> HttpResponse:
     family = get_object_or_404(Family, pk=pk)
     try:
         family_services.family_note_add(
-            family=family, text=request.POST.get("text", ""), actor=request.user
+            family=family, text=request.POST.get("text", ""), actor=_staff(request)
         )
         messages.success(request, _("Note saved."))
     except PortalError as error:
@@ -318,7 +326,7 @@ def makeup_decide(request: HttpRequest, pk: int) -> HttpResponse:
         benefit_services.makeup_request_decide(
             request=makeup,
             approve=approve,
-            actor=request.user,
+            actor=_staff(request),
             answer=request.POST.get("answer", "").strip()[:300],
         )
         messages.success(
@@ -337,7 +345,7 @@ def offer_next(request: HttpRequest, pk: int) -> HttpResponse:
     """Offer a class's free place to the next child on its waitlist."""
     klass = get_object_or_404(Class, pk=pk)
     try:
-        offer = enrollment_services.waitlist_offer_next(klass=klass, actor=request.user)
+        offer = enrollment_services.waitlist_offer_next(klass=klass, actor=_staff(request))
         messages.success(
             request,
             _("Place offered to %(name)s; the family has been e-mailed.")

@@ -562,6 +562,7 @@ class RosterRow:
     attendance: str = ""  # the recorded status, "" when not taken yet
     absence_reported: bool = False
     absence_reason: str = ""
+    error: str = ""  # why the desk could not save this child's mark
 
     @property
     def kind(self) -> str:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 
 from django.utils import timezone
 
 from portal.tenancy import current_provider
 
 
-def provider_zone():
+def provider_zone() -> tzinfo:
     return getattr(current_provider(), "zone", None) or timezone.get_current_timezone()
 
 

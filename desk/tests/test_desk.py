@@ -86,7 +86,7 @@ def test_the_staff_home_lists_todays_sessions_and_what_needs_attention(desk, aqu
 def test_the_staff_home_reads_a_fixed_number_of_queries_however_busy_the_day(
     desk, aquakids, tonight
 ):
-    def count() -> int:
+    def count():
         connection.set_tenant(aquakids)
         with CaptureQueriesContext(connection) as queries:
             assert desk.get("/staff/").status_code == 200
@@ -254,7 +254,7 @@ def test_the_family_picture_reads_a_fixed_number_of_queries_as_the_family_grows(
     connection.set_tenant(aquakids)
     novak = Family.objects.get(name="Novak")
 
-    def count() -> int:
+    def count():
         connection.set_tenant(aquakids)
         with CaptureQueriesContext(connection) as queries:
             assert desk.get(f"/staff/families/{novak.pk}/").status_code == 200
