@@ -106,6 +106,7 @@ UNTRACKED = {
     "accounts_user_user_permissions",
     "families_familychange",
     "families_staffview",
+    "families_familynote",  # staff notes: the office only
     "families_problemreport",
     "benefits_remindersent",
     "billing_stripeevent",
