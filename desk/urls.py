@@ -12,5 +12,6 @@ urlpatterns = [
     path("search/", views.search, name="search"),
     path("families/<int:pk>/", views.family, name="family"),
     path("families/<int:pk>/notes/", views.note_add, name="note_add"),
+    path("students/<int:pk>/absence/", views.absence_add, name="absence_add"),
     path("make-up-requests/<int:pk>/decide/", views.makeup_decide, name="makeup_decide"),
 ]

@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -23,6 +24,7 @@ from benefits.models import MakeupRequest
 from billing import selectors as billing_selectors
 from enrollments import selectors as enrollment_selectors
 from enrollments import services as enrollment_services
+from enrollments.forms import AbsenceByDateForm
 from enrollments.models import Attendance, Class, Evaluation, Session, Skill
 from families import selectors as family_selectors
 from families import services as family_services
@@ -313,6 +315,40 @@ def note_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- The desk's actions --------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@staff_permission_required("enrollments.add_absence")
+def absence_add(request: HttpRequest, pk: int) -> HttpResponse:
+    """A parent phones in an absence: the same form and rules as the
+    parent's own (make-up tokens by the provider's rules)."""
+    student = get_object_or_404(Student.objects.select_related("family"), pk=pk)
+    start = local(timezone.now()).replace(minute=0, second=0, microsecond=0)
+    form = AbsenceByDateForm(
+        request.POST or None,
+        initial={"starts_at": start, "ends_at": start.replace(hour=23, minute=59)},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            absence = enrollment_services.absence_report_by_date(
+                student=student, actor=_staff(request), **form.cleaned_data
+            )
+        except PortalError as error:
+            form.add_error(error.field if error.field in form.fields else None, str(error))
+        else:
+            messages.success(
+                request,
+                _("Absence recorded for %(name)s: %(count)d session(s) marked.")
+                % {"name": student.first_name, "count": absence.marks.count()},
+            )
+            return redirect("desk:family", pk=student.family_id)
+    return _page(
+        request,
+        "desk/absence.html",
+        _("Report an absence"),
+        student=student,
+        form=form,
+    )
 
 
 @require_POST

@@ -17,6 +17,7 @@ from benefits.models import MakeupRequest
 from conftest import client_for, login
 from enrollments import services
 from enrollments.models import (
+    Absence,
     Attendance,
     Enrollment,
     Evaluation,
@@ -27,7 +28,7 @@ from enrollments.models import (
 )
 from enrollments.tests.factories import ClassFactory, StudentFactory, enrol
 from families.models import ContactPhone, Family, FamilyNote, Guardian
-from portal.clock import today
+from portal.clock import local, today
 
 pytestmark = pytest.mark.django_db
 
@@ -316,3 +317,22 @@ def test_another_providers_family_is_not_found_here(desk, aquakids, leaps):
     else:  # the same number is another family here
         assert here.name != "Only at Leaps" and "Only at Leaps" not in page.content.decode()
     assert "Only at Leaps" not in desk.get("/staff/search/", {"q": "Leaps"}).content.decode()
+
+
+def test_the_desk_records_a_phoned_in_absence_with_the_parents_rules(desk, aquakids, tonight):
+    child, session = tonight["regular"], tonight["session"]
+    url = f"/staff/students/{child.pk}/absence/"
+    page = desk.get(url).content.decode()
+    assert f"Report an absence for {child.first_name}" in page
+    day = local(session.starts_at).date().isoformat()
+    wrong = desk.post(url, {"starts_at": f"{day}T23:59", "ends_at": f"{day}T00:00"})
+    assert "“Back on” must be after “Away from”." in wrong.content.decode()
+    assert 'aria-invalid="true"' in wrong.content.decode()
+    saved = desk.post(
+        url, {"starts_at": f"{day}T00:00", "ends_at": f"{day}T23:59", "reason": "Flu"}, follow=True
+    )
+    assert "Absence recorded for" in saved.content.decode()
+    connection.set_tenant(aquakids)
+    absence = Absence.objects.get(student=child)
+    assert absence.reason == "Flu" and absence.marks.filter(session=session).exists()
+    assert absence.created_by.email == "desk@aquakids.test"
