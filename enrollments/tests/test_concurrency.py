@@ -11,7 +11,7 @@ from django_tenants.utils import tenant_context
 from conftest import undo_history
 from enrollments import selectors, services
 from enrollments.exceptions import ClassFull
-from enrollments.models import Class, Enrollment, EnrollmentChange, Programme
+from enrollments.models import Class, Enrollment, EnrollmentChange, Programme, WaitlistOffer
 from families.models import Guardian
 from portal.clock import today
 from providers.models import Provider
@@ -165,3 +165,48 @@ def test_staff_and_a_parent_racing_for_the_last_place_never_overfill_it(committe
         assert staff_result.status == "waitlisted", outcomes
     with tenant_context(race_provider):
         assert Enrollment.objects.filter(klass=target, status="active").count() == 1
+
+
+def test_two_desks_marking_the_same_skill_at_once_leave_one_evaluation(committed, race_provider):
+    from enrollments.models import Evaluation, Level, Skill
+
+    desk_a = _staff(race_provider, "desk-a@race.test", "FRONT_DESK")
+    desk_b = _staff(race_provider, "desk-b@race.test", "FRONT_DESK")
+    with tenant_context(race_provider):
+        level = Level.objects.create(name="Race level", order=50)
+        skill = Skill.objects.create(level=level, name="Race skill")
+        kid = StudentFactory()
+    outcomes = _race(
+        race_provider,
+        lambda: services.evaluation_record(
+            student=kid, skill=skill, status="working", actor=desk_a
+        ),
+        lambda: services.evaluation_record(
+            student=kid, skill=skill, status="achieved", actor=desk_b
+        ),
+    )
+    assert all(isinstance(o, Evaluation) for o in outcomes), outcomes
+    with tenant_context(race_provider):
+        kept = list(Evaluation.objects.filter(student=kid, skill=skill))
+        assert len(kept) == 1 and kept[0].status in ("working", "achieved")
+
+
+def test_two_desks_offering_the_same_free_place_offer_it_once(committed, race_provider):
+    desk_a = _staff(race_provider, "desk-a@race.test", "FRONT_DESK")
+    desk_b = _staff(race_provider, "desk-b@race.test", "FRONT_DESK")
+    with tenant_context(race_provider):
+        klass = ClassFactory(capacity=1, sessions=False)
+        first = enrol(StudentFactory(), klass)
+        enrol(StudentFactory(), klass)
+        enrol(StudentFactory(), klass)
+        services.enrollment_drop(enrollment=first, actor=desk_a)
+    outcomes = _race(
+        race_provider,
+        lambda: services.waitlist_offer_next(klass=klass, actor=desk_a),
+        lambda: services.waitlist_offer_next(klass=klass, actor=desk_b),
+    )
+    offered = [o for o in outcomes if isinstance(o, WaitlistOffer)]
+    refused = [o for o in outcomes if isinstance(o, ClassFull)]
+    assert len(offered) == 1 and len(refused) == 1, outcomes
+    with tenant_context(race_provider):
+        assert WaitlistOffer.objects.filter(enrollment__klass=klass, state="open").count() == 1
