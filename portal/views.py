@@ -7,7 +7,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -195,8 +195,14 @@ def embed(request):
 def embed_allow(request, pk: int):
     """Staff: "Allow this site" for a website that was refused."""
     attempt = get_object_or_404(FramingAttempt, pk=pk, provider_id=request.tenant.pk)
-    provider_services.embed_origin_allow(
-        provider=request.tenant, origin=attempt.origin, changed_by=request.user.email
-    )
-    messages.success(request, _("%(origin)s may now show the portal.") % {"origin": attempt.origin})
+    try:
+        provider_services.embed_origin_allow(
+            provider=request.tenant, origin=attempt.origin, changed_by=request.user.email
+        )
+    except ValidationError as refused:
+        messages.error(request, " ".join(refused.messages))
+    else:
+        messages.success(
+            request, _("%(origin)s may now show the portal.") % {"origin": attempt.origin}
+        )
     return redirect("embed")

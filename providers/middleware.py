@@ -27,13 +27,13 @@ class FramingAttemptMiddleware:
 
     def __call__(self, request):
         if request.headers.get("Sec-Fetch-Dest") == "iframe":
-            origin = refused_origin(request)
-            if origin is not None:
-                try:
+            try:
+                origin = refused_origin(request)
+                if origin is not None:
                     note(request.tenant.pk, origin)
-                except Exception:
-                    # Noting is a courtesy: the page is served regardless.
-                    log.warning("could not note the framing by %s", origin, exc_info=True)
+            except Exception:
+                # Noting is a courtesy: the page is served regardless.
+                log.warning("could not note a refused framing", exc_info=True)
         return self.get_response(request)
 
 

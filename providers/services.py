@@ -20,7 +20,7 @@ from accounts import services as account_services
 from accounts.models import User
 from portal.tenancy import use_public_schema
 
-from .branding import origin_normalise
+from .branding import origins_clean
 from .models import Domain, FramingAttempt, Provider, SettingsChange
 
 
@@ -214,10 +214,9 @@ def _file_delete(schema_name: str, name: str) -> None:
 
 def embed_origin_allow(*, provider: Provider, origin: str, changed_by: str) -> list[SettingsChange]:
     """Add a website to those allowed to frame the portal (the embed page's
-    "Allow this site"); recorded as a settings change."""
-    normal = origin_normalise(origin)
-    if normal is None:
-        raise ValueError(f"{origin!r} is not an origin")
+    "Allow this site"); recorded as a settings change. A website that is not
+    an https origin (but for localhost) is refused: ValidationError."""
+    normal = origins_clean(origin)  # refuses http:// but for localhost
     current = Provider.objects.get(pk=provider.pk).allowed_frame_origins
     if normal in current:
         return []

@@ -20,7 +20,7 @@ def desk(aquakids):
     return login(client_for("aquakids"), aquakids, "desk@aquakids.test")
 
 
-def report_from_ana(ana, aquakids, capture) -> ProblemReport:
+def report_from_ana(ana, aquakids, capture):
     with capture(execute=True):
         response = ana.post(
             "/report-a-problem/",
