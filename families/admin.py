@@ -285,8 +285,10 @@ class ProblemReportAdmin(admin.ModelAdmin):
         "expected",
         "user_agent",
         "screenshot_link",
+        "answered_at",
+        "answered_by_name",
     ]
-    fields = [*readonly_fields, "status", "staff_note"]
+    fields = [*readonly_fields, "status", "answer", "staff_note"]
     sample = AdminSample(
         add=None,
         make=lambda: ProblemReport.objects.create(
@@ -296,6 +298,19 @@ class ProblemReportAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # parents report from the portal
+
+    def save_model(self, request, obj, form, change):
+        # The service saves, and e-mails a new answer to the family.
+        data = form.cleaned_data
+        services.problem_report_answer(
+            report=obj,
+            actor=request.user,
+            answer=data.get("answer", ""),
+            status=data.get("status", obj.status),
+            staff_note=data.get("staff_note"),
+        )
+        if "answer" in form.changed_data and data.get("answer", "").strip():
+            self.message_user(request, _("The answer is e-mailed to the family."))
 
     @admin.display(description=_("screenshot"))
     def screenshot_link(self, report):

@@ -51,6 +51,8 @@ TRACKED = {
     "families_contactemail": _own(),
     "families_contactphone": _own(),
     "families_mailingaddress": _own(),
+    # The family's problem reports and the office's answers (their account page).
+    "families_problemreport": _own(),
     "enrollments_location": EVERYONE,
     "enrollments_level": EVERYONE,
     "enrollments_skill": EVERYONE,
@@ -107,7 +109,6 @@ UNTRACKED = {
     "families_familychange",
     "families_staffview",
     "families_familynote",  # staff notes: the office only
-    "families_problemreport",
     "benefits_remindersent",
     "billing_stripeevent",
     "billing_numbersequence",

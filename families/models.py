@@ -284,8 +284,21 @@ class ProblemReport(models.Model):
     screenshot = models.ImageField(_("screenshot"), upload_to="problem-reports/", blank=True)
     user_agent = models.CharField(_("browser"), max_length=400, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
-    staff_note = models.TextField(_("answer / notes"), blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.NEW
+    )
+    answer = models.TextField(
+        _("answer to the family"),
+        blank=True,
+        help_text=_("E-mailed to the family when saved, and shown in their portal."),
+    )
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    answered_by_name = models.CharField(_("answered by"), max_length=254, blank=True)
+    staff_note = models.TextField(
+        _("internal notes"),
+        blank=True,
+        help_text=_("For the office only: never shown to the family."),
+    )
 
     class Meta:
         verbose_name = _("problem report")

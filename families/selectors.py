@@ -159,6 +159,15 @@ def student_in_family(family: Family, pk: int | str) -> Student:
     return get_object_or_404(Student, pk=pk, family=family)
 
 
+def family_problem_reports(family: Family) -> list[ProblemReport]:
+    """The family's problem reports with the office's answers, newest first."""
+    return list(ProblemReport.objects.filter(family=family).order_by("-created_at", "-pk"))
+
+
+def problem_report_in_family(family: Family, pk: int | str) -> ProblemReport:
+    return get_object_or_404(ProblemReport, pk=pk, family=family)
+
+
 def contact_in_family(model: type[Contact], family: Family, pk: int | str) -> Contact:
     return get_object_or_404(model.objects.select_related("guardian__user"), pk=pk, family=family)
 

@@ -35,9 +35,10 @@ from .models import (
     Guardian,
     Invitation,
     MailingAddress,
+    ProblemReport,
     Student,
 )
-from .selectors import Contact
+from .selectors import Contact, family_login_emails
 
 INVITATION_DAYS = 7
 INVITATION_SALT = "families.invitation"
@@ -416,4 +417,116 @@ def family_note_add(*, family: Family, text: str, actor: User) -> FamilyNote:
         raise NotAllowed(_("Write the note first."))
     return FamilyNote.objects.create(
         family=family, text=text, author=actor, author_name=actor_name(actor)
+    )
+
+
+# --- Problem reports --------------------------------------------------------------------
+
+
+def problem_report_create(
+    *,
+    reporter: User,
+    family: Family | None,
+    page: str,
+    clicked: str,
+    expected: str,
+    focused_child: Student | None = None,
+    screenshot: Any = None,
+    user_agent: str = "",
+) -> ProblemReport:
+    """A parent's "Report a problem": saved, and the office e-mailed with a
+    link to the report in the staff admin."""
+    if focused_child is not None and (family is None or focused_child.family_id != family.pk):
+        focused_child = None
+    report = ProblemReport(
+        family=family,
+        reporter=reporter,
+        page=page[:500],
+        focused_child=focused_child,
+        clicked=clicked,
+        expected=expected,
+        user_agent=user_agent[:400],
+    )
+    if screenshot:
+        report.screenshot = screenshot
+    report.save()
+    provider = current_provider()
+    if provider.support_email:
+        admin_url = provider.absolute_url(
+            reverse("admin:families_problemreport_change", args=[report.pk])
+        )
+        queue_email(
+            subject=_("Problem report from the %(family)s family")
+            % {"family": family.name if family else reporter.email},
+            body=render_to_string(
+                "families/email/problem_report.txt",
+                {"report": report, "provider": provider, "admin_url": admin_url},
+            ),
+            to=[provider.support_email],
+        )
+    return report
+
+
+def problem_report_answer(
+    *,
+    report: ProblemReport,
+    actor: User,
+    answer: str,
+    status: str,
+    staff_note: str | None = None,
+) -> ProblemReport:
+    """Staff answer a family's problem report (and set its status; the
+    internal notes stay with the office). A new or changed answer is
+    e-mailed to the parent who reported, with a link to where it shows in
+    their portal; a new report that gets an answer becomes "answered"."""
+    from .actors import actor_require
+
+    actor_require(
+        actor,
+        staff="families.change_problemreport",
+        refusal=_("You may not answer problem reports."),
+    )
+    if status not in ProblemReport.Status.values:
+        raise NotAllowed(_("Choose a status from the list."), field="status")
+    answer = answer.strip()
+    with transaction.atomic():
+        locked = ProblemReport.objects.select_for_update().get(pk=report.pk)
+        answered = bool(answer) and answer != locked.answer
+        if answer != locked.answer:
+            locked.answer = answer
+            locked.answered_at = timezone.now() if answer else None
+            locked.answered_by_name = (actor.full_name or actor.email) if answer else ""
+        if answered and status == ProblemReport.Status.NEW:
+            status = ProblemReport.Status.ANSWERED
+        locked.status = status
+        if staff_note is not None:
+            locked.staff_note = staff_note
+        locked.save()
+        if answered:
+            _problem_report_answer_send(locked)
+    return locked
+
+
+def _problem_report_answer_send(report: ProblemReport) -> None:
+    """To the parent who reported (or, if that login is gone, the family's)."""
+    reporter = report.reporter
+    if reporter is not None and reporter.is_active:
+        to = [reporter.email]
+    elif report.family_id is not None:
+        to = family_login_emails(report.family_id)
+    else:
+        to = []
+    if not to:
+        return
+    provider = current_provider()
+    link = provider.absolute_url(reverse("families:problem_report", args=[report.pk]))
+    queue_email(
+        subject=_("An answer to your problem report from %(provider)s")
+        % {"provider": provider.name},
+        body=render_to_string(
+            "families/email/problem_report_answer.txt",
+            {"report": report, "provider": provider, "link": link},
+        ),
+        to=to,
+        reply_to=[provider.support_email] if provider.support_email else None,
     )

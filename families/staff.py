@@ -7,7 +7,6 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -15,9 +14,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.permissions import staff_permission_required
-from portal.tasks import queue_email
-from portal.tenancy import current_provider
 
+from . import services
 from .models import Family, ProblemReport, StaffView, Student
 from .selectors import guardian_for_request
 
@@ -108,23 +106,16 @@ def report_problem(request):
     )
     form = ProblemReportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        report = form.save(commit=False)
-        report.family = family
-        report.reporter = request.user
-        report.page = page
-        report.focused_child = child
-        report.user_agent = request.headers.get("User-Agent", "")[:400]
-        report.save()
-        provider = current_provider()
-        if provider.support_email:
-            queue_email(
-                subject=_("Problem report from the %(family)s family")
-                % {"family": family.name if family else request.user.email},
-                body=render_to_string(
-                    "families/email/problem_report.txt", {"report": report, "provider": provider}
-                ),
-                to=[provider.support_email],
-            )
+        services.problem_report_create(
+            reporter=request.user,
+            family=family,
+            page=page,
+            focused_child=child,
+            clicked=form.cleaned_data["clicked"],
+            expected=form.cleaned_data["expected"],
+            screenshot=form.cleaned_data.get("screenshot"),
+            user_agent=request.headers.get("User-Agent", ""),
+        )
         messages.success(
             request, _("Thank you. The office has your report and will get back to you.")
         )

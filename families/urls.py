@@ -6,6 +6,8 @@ app_name = "families"
 
 urlpatterns = [
     path("account/", views.account, name="account"),
+    path("account/problem-reports/", views.problem_reports, name="problem_reports"),
+    path("account/problem-reports/<int:pk>/", views.problem_report, name="problem_report"),
     path("account/students/add/", views.student_add, name="student_add"),
     path("account/students/<int:pk>/edit/", views.student_edit, name="student_edit"),
     path("account/students/<int:pk>/photo", views.student_photo, name="student_photo"),

@@ -79,6 +79,24 @@ def account(request, guardian):
     return render(request, "families/account.html", context)
 
 
+# --- Problem reports -----------------------------------------------------------------
+
+
+@require_GET
+@family_member
+def problem_reports(request, guardian):
+    """The family's problem reports, their status and the office's answers."""
+    reports = selectors.family_problem_reports(guardian.family)
+    return render(request, "families/problem_reports.html", {"reports": reports, "single": False})
+
+
+@require_GET
+@family_member
+def problem_report(request, guardian, pk):
+    report = selectors.problem_report_in_family(guardian.family, pk)
+    return render(request, "families/problem_reports.html", {"reports": [report], "single": True})
+
+
 # --- Students ----------------------------------------------------------------------
 
 

@@ -153,6 +153,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Before sessions and CSRF, so its response pass sees their cookies.
     "portal.middleware.EmbeddingMiddleware",
+    "providers.middleware.FramingAttemptMiddleware",
     "portal.middleware.ProviderLocaleMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

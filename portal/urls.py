@@ -27,6 +27,7 @@ urlpatterns = [
     path("dev/outbox/", views.outbox, name="outbox"),
     path("staff/", include("desk.urls")),
     path("staff/embed/", views.embed, name="embed"),
+    path("staff/embed/allow/<int:pk>/", views.embed_allow, name="embed_allow"),
     path("staff/settings/", provider_views.settings_page, name="provider_settings"),
     path(
         "staff/settings/preview/", provider_views.settings_preview, name="provider_settings_preview"

@@ -5,12 +5,15 @@ import email.policy
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.http import FileResponse, Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.http import require_GET
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from families.pagecache import family_page
 from families.selectors import family_students, focused_student, guardian_for_request
@@ -18,6 +21,10 @@ from portal.mail import outbox_folder
 from portal.permissions import staff_permission_required
 from portal.sections import Viewer, get_section, render_sections, sections_for
 from portal.tenancy import current_schema
+from providers import services as provider_services
+from providers.forms import EmbedOriginsForm
+from providers.models import FramingAttempt, Provider
+from providers.selectors import framing_attempts_refused
 
 
 def viewer_for(request) -> Viewer | None:
@@ -152,14 +159,50 @@ def outbox(request):
     return render(request, "portal/outbox.html", {"messages_sent": messages})
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @staff_permission_required("providers.view_provider")
 def embed(request):
-    """Staff: the snippet that puts this portal on the provider's website."""
-    provider = request.tenant
+    """Staff: the snippet that puts this portal on the provider's website,
+    the websites allowed to show it, and those refused."""
+    provider = Provider.objects.get(pk=request.tenant.pk)
+    may_change = request.user.has_perm("providers.change_provider")
+    form = EmbedOriginsForm(initial={"embed_origins": provider.embed_origins})
+    if request.method == "POST":
+        if not may_change:
+            raise PermissionDenied
+        form = EmbedOriginsForm(request.POST)
+        if form.is_valid():
+            provider_services.provider_settings_update(
+                provider=provider,
+                changes={"embed_origins": form.cleaned_data["embed_origins"]},
+                changed_by=request.user.email,
+            )
+            messages.success(request, _("Saved: the allowed websites are in effect now."))
+            return redirect("embed")
     base = f"{request.scheme}://{request.get_host()}/"
-    return render(
-        request,
-        "portal/embed.html",
-        {"base": base, "origins": provider.allowed_frame_origins},
-    )
+    context = {
+        "base": base,
+        "origins": provider.allowed_frame_origins,
+        "form": form,
+        "may_change": may_change,
+        "attempts": framing_attempts_refused(provider),
+    }
+    return render(request, "portal/embed.html", context)
+
+
+@require_POST
+@staff_permission_required("providers.change_provider")
+def embed_allow(request, pk: int):
+    """Staff: "Allow this site" for a website that was refused."""
+    attempt = get_object_or_404(FramingAttempt, pk=pk, provider_id=request.tenant.pk)
+    try:
+        provider_services.embed_origin_allow(
+            provider=request.tenant, origin=attempt.origin, changed_by=request.user.email
+        )
+    except ValidationError as refused:
+        messages.error(request, " ".join(refused.messages))
+    else:
+        messages.success(
+            request, _("%(origin)s may now show the portal.") % {"origin": attempt.origin}
+        )
+    return redirect("embed")

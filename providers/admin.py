@@ -19,6 +19,7 @@ from portal.adminactions import ReadOnlyAdmin
 from portal.adminsample import AdminSample
 
 from . import services
+from .forms import ProviderAdminForm
 from .models import Domain, Provider, SettingsChange
 
 
@@ -46,11 +47,12 @@ class DomainInline(admin.TabularInline):
 
 @admin.register(Provider, site=platform_site)
 class ProviderAdmin(admin.ModelAdmin):
+    form = ProviderAdminForm
     list_display = ["name", "slug", "status", "kind", "currency", "time_zone", "online_payments"]
     search_fields = ["name", "slug", "domains__domain"]
     list_filter = ["kind", "online_payments", "makeup_tokens_enabled"]
     inlines = [DomainInline]
-    readonly_fields = ["schema_name", "created_at", "status", "setup_error"]
+    readonly_fields = ["schema_name", "created_at", "status", "setup_error", "logo_current"]
     actions = ["retry_setup"]
     sample = AdminSample(
         add=lambda: {
@@ -89,7 +91,9 @@ class ProviderAdmin(admin.ModelAdmin):
                 "fields": [
                     "primary_colour",
                     "accent_colour",
-                    "logo",
+                    "logo_current",
+                    "logo_file",
+                    "logo_remove",
                     "support_email",
                     "support_phone",
                     "website",
@@ -141,6 +145,14 @@ class ProviderAdmin(admin.ModelAdmin):
             obj.auto_create_schema = False
             obj.status = Provider.Status.CREATING
         super().save_model(request, obj, form, change)
+        # The logo is checked and re-encoded by the form, saved by the service.
+        logo_changes, logo = form.logo_change()
+        if logo_changes:
+            services.provider_logo_set(provider=obj, logo=logo, changed_by=request.user.email)
+
+    @admin.display(description=_("logo"))
+    def logo_current(self, provider):
+        return provider.logo.name or "-"
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)

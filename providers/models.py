@@ -22,6 +22,8 @@ from portal.middleware import host_key
 from portal.models import AppendOnly, append_only
 from portal.theme import Theme
 
+from .branding import validate_embed_origins
+
 colour_validator = RegexValidator(
     r"^#[0-9a-fA-F]{6}$", _("Enter a colour as # followed by six hex digits, e.g. #1f5fbf.")
 )
@@ -130,6 +132,7 @@ class Provider(TenantMixin):
         _("websites allowed to embed the portal"),
         blank=True,
         help_text=_("One origin per line, e.g. https://www.example-swim.com"),
+        validators=[validate_embed_origins],
     )
 
     # Feature switches (seed documents). A switched-off feature is hidden and its URLs refuse.
@@ -302,3 +305,31 @@ class SettingsChange(AppendOnly):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.old} → {self.new}"
+
+
+class FramingAttempt(models.Model):
+    """A website that put the portal in a frame and was refused (it is not
+    among the provider's allowed websites): shown to staff on the embed page
+    with a one-click "allow". Counted, not logged per request: the middleware
+    writes at most once a minute per website (providers.middleware)."""
+
+    provider = models.ForeignKey(
+        Provider, on_delete=models.CASCADE, related_name="framing_attempts"
+    )
+    origin = models.CharField(_("website"), max_length=255)
+    first_seen = models.DateTimeField(_("first seen"), auto_now_add=True)
+    last_seen = models.DateTimeField(_("last seen"), auto_now_add=True)
+    count = models.PositiveIntegerField(_("times seen"), default=1)
+
+    class Meta:
+        verbose_name = _("refused framing attempt")
+        verbose_name_plural = _("refused framing attempts")
+        ordering = ["-last_seen"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "origin"], name="framingattempt_unique_origin"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.origin

@@ -8,7 +8,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.core.files.base import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
 from django_tenants.utils import schema_context, schema_exists, tenant_context
 
 from accounts import roles
@@ -16,7 +20,8 @@ from accounts import services as account_services
 from accounts.models import User
 from portal.tenancy import use_public_schema
 
-from .models import Domain, Provider, SettingsChange
+from .branding import origins_clean
+from .models import Domain, FramingAttempt, Provider, SettingsChange
 
 
 def template_ensure() -> None:
@@ -125,6 +130,7 @@ SETTINGS_FIELDS = [
     "cancellation_policy",
     "makeup_policy",
     "payment_instructions",
+    "embed_origins",
     "online_payments",
     "echecks_enabled",
     "require_recurring_authorisation",
@@ -172,3 +178,73 @@ def provider_settings_update(
         locked.save()
         SettingsChange.objects.bulk_create(recorded)
     return recorded
+
+
+def provider_logo_set(
+    *, provider: Provider, logo: File[Any] | None, changed_by: str
+) -> SettingsChange | None:
+    """Replace the provider's logo (an image already checked and re-encoded:
+    providers.branding.logo_clean), or remove it with `logo=None`; the change
+    is recorded. The file is kept with the provider's own files, whichever
+    host staff uploaded it from; the old one is removed after commit."""
+    with transaction.atomic():
+        locked = Provider.objects.select_for_update().get(pk=provider.pk)
+        old = locked.logo.name or ""
+        new = ""
+        if logo is not None:
+            with schema_context(locked.schema_name):
+                new = default_storage.save(f"branding/{logo.name}", logo)
+        if old == new:
+            return None
+        Provider.objects.filter(pk=locked.pk).update(logo=new)
+        change = SettingsChange.objects.create(
+            provider=locked, changed_by=changed_by, field="logo", old=old, new=new
+        )
+        if old:
+            schema = locked.schema_name
+            transaction.on_commit(lambda: _file_delete(schema, old))
+    provider.logo.name = new
+    return change
+
+
+def _file_delete(schema_name: str, name: str) -> None:
+    with schema_context(schema_name):
+        default_storage.delete(name)
+
+
+def embed_origin_allow(*, provider: Provider, origin: str, changed_by: str) -> list[SettingsChange]:
+    """Add a website to those allowed to frame the portal (the embed page's
+    "Allow this site"); recorded as a settings change. A website that is not
+    an https origin (but for localhost) is refused: ValidationError."""
+    normal = origins_clean(origin)  # refuses http:// but for localhost
+    current = Provider.objects.get(pk=provider.pk).allowed_frame_origins
+    if normal in current:
+        return []
+    return provider_settings_update(
+        provider=provider,
+        changes={"embed_origins": "\n".join([*current, normal])},
+        changed_by=changed_by,
+    )
+
+
+FRAMING_ATTEMPTS_KEPT = 100
+
+
+def framing_attempt_record(*, provider_id: int, origin: str, seen: int = 1) -> None:
+    """Count `seen` refused framings by `origin` (one row per website: the
+    first framing inserts it, later ones add to its count)."""
+    now = timezone.now()
+    updated = FramingAttempt.objects.filter(provider_id=provider_id, origin=origin).update(
+        count=F("count") + seen, last_seen=now
+    )
+    if updated:
+        return
+    if FramingAttempt.objects.filter(provider_id=provider_id).count() >= FRAMING_ATTEMPTS_KEPT:
+        return  # the Referer is the client's to write: the list stays bounded
+    try:
+        with transaction.atomic():
+            FramingAttempt.objects.create(provider_id=provider_id, origin=origin, count=seen)
+    except IntegrityError:  # another request inserted it first
+        FramingAttempt.objects.filter(provider_id=provider_id, origin=origin).update(
+            count=F("count") + seen, last_seen=now
+        )

@@ -13,22 +13,27 @@ from portal.theme import HEX, WHITE, Theme, contrast
 
 from .forms import ProviderSettingsForm
 from .models import Provider
-from .services import provider_settings_update
+from .services import SETTINGS_FIELDS, provider_logo_set, provider_settings_update
 
 
 @require_http_methods(["GET", "POST"])
 @staff_permission_required("providers.change_provider")
 def settings_page(request):
     provider = Provider.objects.get(pk=request.tenant.pk)
-    form = ProviderSettingsForm(request.POST or None, instance=provider)
+    form = ProviderSettingsForm(request.POST or None, request.FILES or None, instance=provider)
     if request.method == "POST" and form.is_valid():
-        changes = {f: form.cleaned_data[f] for f in form.changed_data}
-        recorded = provider_settings_update(
-            provider=provider, changes=changes, changed_by=request.user.email
+        changes = {f: form.cleaned_data[f] for f in form.changed_data if f in SETTINGS_FIELDS}
+        recorded = len(
+            provider_settings_update(
+                provider=provider, changes=changes, changed_by=request.user.email
+            )
         )
-        messages.success(
-            request, _("Saved: %(n)d change(s), in effect now.") % {"n": len(recorded)}
-        )
+        logo_changes, logo = form.logo_change()
+        if logo_changes and provider_logo_set(
+            provider=provider, logo=logo, changed_by=request.user.email
+        ):
+            recorded += 1
+        messages.success(request, _("Saved: %(n)d change(s), in effect now.") % {"n": recorded})
         return redirect("provider_settings")
     context = {
         "form": form,

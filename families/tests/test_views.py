@@ -11,7 +11,14 @@ from PIL import Image
 
 from accounts.models import User
 from conftest import client_for, login
-from families.models import ContactEmail, ContactPhone, Guardian, MailingAddress, Student
+from families.models import (
+    ContactEmail,
+    ContactPhone,
+    Guardian,
+    MailingAddress,
+    ProblemReport,
+    Student,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -297,7 +304,11 @@ def test_every_family_url_is_not_found_for_another_family(aquakids, ben):
     email = ContactEmail.objects.get(email="ana@aquakids.test")
     phone = ContactPhone.objects.filter(guardian__first_name="Ana").first()
     address = MailingAddress.objects.get(line1="Trubarjeva cesta 12")
+    report = ProblemReport.objects.create(
+        family=mia.family, page="/", clicked="Pay", expected="A receipt", answer="Fixed"
+    )
     urls = [
+        f"/account/problem-reports/{report.pk}/",
         f"/account/students/{mia.pk}/edit/",
         f"/account/students/{mia.pk}/photo",
         f"/account/guardians/{sam_g.pk}/edit/",

@@ -14,7 +14,7 @@ from django_tenants.utils import schema_context
 from playwright.sync_api import expect
 
 from billing.models import LedgerEntry, Payment
-from providers.models import Provider
+from providers.models import FramingAttempt, Provider
 
 from .conftest import ROOT, SCREENSHOTS, committed
 
@@ -146,6 +146,10 @@ def test_a_site_that_is_not_allowed_cannot_frame_the_portal(host_site, page):
     page.wait_for_selector("iframe")
     page.wait_for_timeout(1500)  # the same page on an allowed origin shows the login (test above)
     assert page.frame_locator("iframe").get_by_label("Password").count() == 0
+    # The refusal is noted for the provider's staff (the embed page), then removed here.
+    attempts = FramingAttempt.objects.filter(provider__slug="aquakids", origin=host_site)
+    assert committed(lambda: attempts.count()) == 1
+    committed(lambda: attempts.delete())
 
 
 def test_cookies_refused_in_the_frame_offers_a_new_tab(allowed, page, settings):
