@@ -384,8 +384,7 @@ class VoucherAdmin(ModelAdmin):
 
 @admin.register(MakeupRequest)
 class MakeupRequestAdmin(ModelAdmin):
-    list_display = ["student", "session", "session__klass__location", "status", "requested_at",
-                    "note"]  # fmt: skip
+    list_display = ["student", "session", "location", "status", "requested_at", "note"]
     list_filter = [
         "status",
         ("session__klass__location", RelatedDropdownFilter),
@@ -411,6 +410,10 @@ class MakeupRequestAdmin(ModelAdmin):
             },
         },
     )
+
+    @admin.display(description=_("location"), ordering="session__klass__location__name")
+    def location(self, item):
+        return item.session.klass.location
 
     def has_add_permission(self, request):
         return False  # parents ask; staff decide

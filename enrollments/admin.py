@@ -64,6 +64,17 @@ admin.site.register(
 )
 
 
+# List columns for records of a class (sessions, enrolments): named for staff.
+@admin.display(description=_("class"), ordering="klass__programme__name")
+def class_column(obj):
+    return obj.klass
+
+
+@admin.display(description=_("location"), ordering="klass__location__name")
+def location_column(obj):
+    return obj.klass.location
+
+
 class SkillInline(TabularInline):
     model = Skill
     extra = 1
@@ -215,7 +226,7 @@ class AbsenceMarkInline(TabularInline):
 
 @admin.register(Session)
 class SessionAdmin(ModelAdmin):
-    list_display = ["starts_at", "klass", "klass__location", "status", "absences_reported"]
+    list_display = ["starts_at", class_column, location_column, "status", "absences_reported"]
     list_filter = [
         "status",
         ("klass__location", RelatedDropdownFilter),
@@ -413,8 +424,8 @@ class EnrollmentAdmin(ModelAdmin):
 
     list_display = [
         "student",
-        "klass",
-        "klass__location",
+        class_column,
+        location_column,
         "kind",
         "status",
         "start_date",

@@ -266,12 +266,19 @@ class StudentAdmin(ModelAdmin):
 # --- Staff: see what the family sees; problem reports ---------------------------------------
 
 
+# Links in lists and read-only fields, as unfold styles its own.
+LINK_CLASSES = "font-medium text-primary-600 dark:text-primary-500"
+
+
 @admin.display(description=_("portal"))
 def view_as_link(family):
     if family.pk is None:  # the add form
         return "-"
     return format_html(
-        '<a href="{}">{}</a>', reverse("view_as_start", args=[family.pk]), _("View as this family")
+        '<a class="{}" href="{}">{}</a>',
+        LINK_CLASSES,
+        reverse("view_as_start", args=[family.pk]),
+        _("View as this family"),
     )
 
 
@@ -325,5 +332,8 @@ class ProblemReportAdmin(ModelAdmin):
         if not report.screenshot:
             return "-"
         return format_html(
-            '<a href="{}">{}</a>', reverse("report_screenshot", args=[report.pk]), _("Open")
+            '<a class="{}" href="{}">{}</a>',
+            LINK_CLASSES,
+            reverse("report_screenshot", args=[report.pk]),
+            _("Open"),
         )
