@@ -323,6 +323,67 @@ class SessionAdmin(ModelAdmin):
         )
 
 
+@admin.register(Attendance)
+class AttendanceAdmin(ReadOnlyAdmin, ModelAdmin):
+    """Who came, across sessions: marked on each session's page (its
+    attendance rows call enrollments.services.attendance_record), read here."""
+
+    list_display = ["session_start", "student", "session_class", "session_location", "status"]
+    list_filter = [
+        "status",
+        ("session__klass__location", RelatedDropdownFilter),
+        ("session__klass__programme", RelatedDropdownFilter),
+        "session__starts_at",
+    ]
+    search_fields = ["enrollment__student__first_name", "enrollment__student__last_name"]
+    list_select_related = [
+        "enrollment__student",
+        "session__klass__programme",
+        "session__klass__location",
+    ]
+    fields = ["session", "enrollment", "status", "recorded_at"]
+    readonly_fields = fields
+    sample = AdminSample(add=None, make=lambda: _sample_attendance())
+
+    @admin.display(description=_("session"), ordering="session__starts_at")
+    def session_start(self, attendance):
+        return attendance.session.starts_at
+
+    @admin.display(description=_("student"), ordering="enrollment__student__last_name")
+    def student(self, attendance):
+        return attendance.enrollment.student
+
+    @admin.display(description=_("class"), ordering="session__klass__programme__name")
+    def session_class(self, attendance):
+        return attendance.session.klass
+
+    @admin.display(description=_("location"), ordering="session__klass__location__name")
+    def session_location(self, attendance):
+        return attendance.session.klass.location
+
+
+def _sample_attendance() -> Attendance:
+    """A mark at a session the child is booked at, as its session page makes it."""
+    from accounts.models import User
+
+    enrollment = (
+        Enrollment.objects.filter(status=Enrollment.Status.ACTIVE, kind=Enrollment.Kind.REGULAR)
+        .order_by("pk")
+        .first()
+    )
+    assert enrollment is not None
+    session = (
+        Session.objects.filter(klass=enrollment.klass, starts_at__date__gte=enrollment.start_date)
+        .order_by("starts_at")
+        .first()
+    )
+    assert session is not None
+    owner = User.objects.filter(is_staff=True, groups__name="Owner").order_by("pk").first()
+    return services.attendance_record(
+        session=session, enrollment=enrollment, status=Attendance.Status.PRESENT, actor=owner
+    )
+
+
 class CancelSessionForm(forms.Form):
     reason = forms.CharField(
         label=_("Reason, as families will read it"),

@@ -103,6 +103,7 @@ def navigation(request: HttpRequest) -> list[dict[str, Any]]:
                 _model(_("Sessions"), "event", "enrollments", "session"),
                 _model(_("Enrolments"), "how_to_reg", "enrollments", "enrollment"),
                 _model(_("Waitlist offers"), "hourglass_top", "enrollments", "waitlistoffer"),
+                _model(_("Attendance"), "fact_check", "enrollments", "attendance"),
                 _model(_("Absences"), "event_busy", "enrollments", "absence"),
                 _model(_("Evaluations"), "grading", "enrollments", "evaluation"),
             ],
