@@ -379,6 +379,7 @@ def _sample_attendance() -> Attendance:
     )
     assert session is not None
     owner = User.objects.filter(is_staff=True, groups__name="Owner").order_by("pk").first()
+    assert owner is not None
     return services.attendance_record(
         session=session, enrollment=enrollment, status=Attendance.Status.PRESENT, actor=owner
     )
