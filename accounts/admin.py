@@ -9,6 +9,9 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
+from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
+from unfold.widgets import UnfoldAdminSelectWidget
 
 from portal.adminactions import ReadOnlyAdmin, for_each
 from portal.adminsample import AdminSample
@@ -18,9 +21,12 @@ from .forms import AdminLoginForm
 from .models import User
 
 
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(BaseUserAdmin, ModelAdmin):
     """Logins with a password set here: the platform's operators."""
 
+    form = UserChangeForm
+    add_form = UserCreationForm
+    change_password_form = AdminPasswordChangeForm
     ordering = ["email"]
     list_display = ["email", "full_name", "is_staff", "is_active", "last_login"]
     list_filter = ["is_staff", "is_active"]
@@ -52,6 +58,7 @@ class StaffInviteForm(forms.ModelForm):
     role = forms.ChoiceField(
         label=_("Role"),
         choices=[(name, name) for name in roles.ROLES],
+        widget=UnfoldAdminSelectWidget,
         help_text=" · ".join(f"{name}: {text}" for name, text in roles.ROLE_HELP.items()),
     )
 
@@ -177,7 +184,7 @@ admin.site.unregister(Group)
 
 
 @admin.register(Group)
-class RoleAdmin(ReadOnlyAdmin, GroupAdmin):
+class RoleAdmin(ReadOnlyAdmin, GroupAdmin, ModelAdmin):
     """The roles are the same at every provider (accounts/roles.py): read here."""
 
     sample = AdminSample(add=None)

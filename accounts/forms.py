@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
-from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
+from unfold.forms import AuthenticationForm as AdminAuthenticationForm
 
 from portal.tasks import queue_email
 

@@ -6,6 +6,14 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.contrib.filters.admin import RangeDateFilter, RelatedDropdownFilter
+from unfold.widgets import (
+    UnfoldAdminDecimalFieldWidget,
+    UnfoldAdminIntegerFieldWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+)
 
 from enrollments.models import Location
 from families.admin import FamilyAdmin, StudentAdmin
@@ -13,6 +21,7 @@ from families.models import Family, Student
 from portal.adminactions import action_form, form_for_user
 from portal.adminsample import AdminSample, first_pk
 from portal.exceptions import PortalError
+from portal.templatetags.portal import money
 
 from . import rules, services
 from .models import (
@@ -30,7 +39,7 @@ from .models import (
 )
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
 
@@ -48,12 +57,16 @@ class TokenEventInline(ReadOnlyInline):
 
 
 @admin.register(MakeupToken)
-class MakeupTokenAdmin(admin.ModelAdmin):
+class MakeupTokenAdmin(ModelAdmin):
     list_display = ["student", "reason", "location", "expires_on", "state"]
-    list_filter = ["reason", "location"]
+    list_filter = [
+        "reason",
+        ("location", RelatedDropdownFilter),
+        ("expires_on", RangeDateFilter),
+    ]
+    list_filter_submit = True
     search_fields = ["student__first_name", "student__last_name", "student__family__name"]
-    autocomplete_fields = ["student"]
-    raw_id_fields = ["source_session"]
+    autocomplete_fields = ["student", "source_session"]
     fields = ["student", "reason", "location", "expires_on", "source_session", "note"]
     inlines = [TokenEventInline]
     actions = ["revoke"]
@@ -113,13 +126,27 @@ class PassEventInline(ReadOnlyInline):
 
 class PassForm(forms.ModelForm):
     punches = forms.IntegerField(
-        label=_("visits (punch cards)"), required=False, min_value=1, help_text=_("When adding.")
+        label=_("visits (punch cards)"),
+        required=False,
+        min_value=1,
+        help_text=_("When adding."),
+        widget=UnfoldAdminIntegerFieldWidget,
     )
-    valid_days = forms.IntegerField(label=_("valid for days"), required=False, min_value=1)
+    valid_days = forms.IntegerField(
+        label=_("valid for days"),
+        required=False,
+        min_value=1,
+        widget=UnfoldAdminIntegerFieldWidget,
+    )
     adjust_by = forms.IntegerField(
-        label=_("adjust visits by"), required=False, help_text=_("e.g. 2 or -1; needs a reason")
+        label=_("adjust visits by"),
+        required=False,
+        help_text=_("e.g. 2 or -1; needs a reason"),
+        widget=UnfoldAdminIntegerFieldWidget,
     )
-    adjust_reason = forms.CharField(label=_("reason"), required=False)
+    adjust_reason = forms.CharField(
+        label=_("reason"), required=False, widget=UnfoldAdminTextInputWidget
+    )
 
     class Meta:
         model = Pass
@@ -151,11 +178,17 @@ class PassForm(forms.ModelForm):
 
 
 @admin.register(Pass)
-class PassAdmin(admin.ModelAdmin):
+class PassAdmin(ModelAdmin):
     form = PassForm
     list_display = ["name", "family", "student", "kind", "purchased_on", "expires_on", "left"]
     search_fields = ["name", "family__name"]
-    list_filter = ["kind"]
+    list_filter = [
+        "kind",
+        ("programme", RelatedDropdownFilter),
+        ("expires_on", RangeDateFilter),
+    ]
+    list_filter_submit = True
+    list_select_related = ["family", "student"]
     autocomplete_fields = ["family", "student"]
     inlines = [PassEventInline]
     sample = AdminSample(
@@ -223,8 +256,12 @@ class CreditUseInline(ReadOnlyInline):
 
 
 class CreditForm(forms.ModelForm):
-    withdraw_amount = forms.DecimalField(label=_("withdraw"), required=False, min_value=0)
-    withdraw_reason = forms.CharField(label=_("reason"), required=False)
+    withdraw_amount = forms.DecimalField(
+        label=_("withdraw"), required=False, min_value=0, widget=UnfoldAdminDecimalFieldWidget
+    )
+    withdraw_reason = forms.CharField(
+        label=_("reason"), required=False, widget=UnfoldAdminTextInputWidget
+    )
 
     class Meta:
         model = CreditGrant
@@ -249,9 +286,11 @@ class CreditForm(forms.ModelForm):
 
 
 @admin.register(CreditGrant)
-class CreditGrantAdmin(admin.ModelAdmin):
+class CreditGrantAdmin(ModelAdmin):
     form = CreditForm
-    list_display = ["family", "amount", "source", "description", "granted_at", "expires_on"]
+    list_display = ["family", "amount_shown", "source", "description", "granted_at", "expires_on"]
+    list_filter = ["source", "granted_at"]
+    list_select_related = ["family"]
     search_fields = ["family__name", "description"]
     autocomplete_fields = ["family"]
     inlines = [CreditUseInline]
@@ -263,6 +302,10 @@ class CreditGrantAdmin(admin.ModelAdmin):
             "description": "Sample goodwill",
         }
     )
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_shown(self, grant):
+        return money(grant.amount)
 
     def get_fields(self, request, obj=None):
         base = ["family", "amount", "source", "description", "expires_on"]
@@ -300,10 +343,11 @@ class DiscountUseInline(ReadOnlyInline):
 
 
 @admin.register(Discount)
-class DiscountAdmin(admin.ModelAdmin):
+class DiscountAdmin(ModelAdmin):
     list_display = ["description", "family", "student", "kind", "percent", "amount", "valid_until"]
     search_fields = ["description", "family__name"]
     list_filter = ["kind"]
+    list_select_related = ["family", "student"]
     autocomplete_fields = ["family", "student"]
     inlines = [DiscountUseInline]
     sample = AdminSample(
@@ -323,7 +367,7 @@ class RedemptionInline(ReadOnlyInline):
 
 
 @admin.register(Voucher)
-class VoucherAdmin(admin.ModelAdmin):
+class VoucherAdmin(ModelAdmin):
     list_display = ["code", "kind", "description", "max_redemptions", "valid_until", "active"]
     search_fields = ["code", "description"]
     list_filter = ["kind", "active"]
@@ -339,9 +383,15 @@ class VoucherAdmin(admin.ModelAdmin):
 
 
 @admin.register(MakeupRequest)
-class MakeupRequestAdmin(admin.ModelAdmin):
-    list_display = ["student", "session", "status", "requested_at", "note"]
-    list_filter = ["status"]
+class MakeupRequestAdmin(ModelAdmin):
+    list_display = ["student", "session", "location", "status", "requested_at", "note"]
+    list_filter = [
+        "status",
+        ("session__klass__location", RelatedDropdownFilter),
+        ("session__klass__programme", RelatedDropdownFilter),
+        "requested_at",
+    ]
+    list_select_related = ["student", "session__klass__programme", "session__klass__location"]
     search_fields = ["student__first_name", "student__last_name"]
     fields = ("student", "session", "note", "requested_by", "requested_at", "enrollment",
               "decided_by", "decided_at", "status", "decision_note")  # fmt: skip
@@ -360,6 +410,10 @@ class MakeupRequestAdmin(admin.ModelAdmin):
             },
         },
     )
+
+    @admin.display(description=_("location"), ordering="session__klass__location__name")
+    def location(self, item):
+        return item.session.klass.location
 
     def has_add_permission(self, request):
         return False  # parents ask; staff decide
@@ -402,7 +456,7 @@ class MakeupRequestAdmin(admin.ModelAdmin):
 class DecisionForm(forms.Form):
     answer = forms.CharField(
         label=_("Answer to the family (e-mailed with the decision)"),
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
         required=False,
         max_length=300,
     )

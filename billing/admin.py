@@ -8,17 +8,21 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.contrib.filters.admin import RangeDateFilter, RelatedDropdownFilter
+from unfold.widgets import UnfoldAdminDecimalFieldWidget, UnfoldAdminTextInputWidget
 
 from families.models import Family
 from portal.adminactions import ReadOnlyAdmin
 from portal.adminsample import AdminSample, first_pk
 from portal.exceptions import PortalError
+from portal.templatetags.portal import money
 
 from . import gateway, services
 from .models import Invoice, LedgerEntry, Order, OrderLine, Payment, Refund, StripeEvent
 
 
-class LineInline(admin.TabularInline):
+class LineInline(TabularInline):
     model = OrderLine
     extra = 1
     fields = ["kind", "description", "quantity", "unit_price"]
@@ -33,7 +37,7 @@ class LineInline(admin.TabularInline):
         return obj is None
 
 
-class EntryInline(admin.TabularInline):
+class EntryInline(TabularInline):
     model = LedgerEntry
     extra = 0
     fields = ("at", "kind", "amount", "description", "actor")
@@ -45,8 +49,15 @@ class EntryInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
-    list_display = ["number", "title", "family", "student", "due_date", "created_at"]
+class OrderAdmin(ModelAdmin):
+    list_display = ["number", "title", "family", "student", "location", "due_date", "created_at"]
+    list_filter = [
+        ("location", RelatedDropdownFilter),
+        ("due_date", RangeDateFilter),
+        "created_at",
+    ]
+    list_filter_submit = True
+    list_select_related = ["family", "student", "location"]
     search_fields = ["title", "family__name", "student__first_name"]
     autocomplete_fields = ["family", "student"]
     inlines = [LineInline, EntryInline]
@@ -101,8 +112,12 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 class RefundForm(forms.ModelForm):
-    refund_amount = forms.DecimalField(label=_("refund"), required=False, min_value=0)
-    refund_reason = forms.CharField(label=_("reason"), required=False)
+    refund_amount = forms.DecimalField(
+        label=_("refund"), required=False, min_value=0, widget=UnfoldAdminDecimalFieldWidget
+    )
+    refund_reason = forms.CharField(
+        label=_("reason"), required=False, widget=UnfoldAdminTextInputWidget
+    )
 
     class Meta:
         model = Payment
@@ -110,10 +125,11 @@ class RefundForm(forms.ModelForm):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(ModelAdmin):
     form = RefundForm
-    list_display = ["created_at", "family", "order", "amount", "method", "status"]
-    list_filter = ["status", "method"]
+    list_display = ["created_at", "family", "order", "amount_shown", "method", "status"]
+    list_filter = ["status", "method", "created_at"]
+    list_select_related = ["family", "order"]
     search_fields = ["family__name", "stripe_payment_intent_id"]
     readonly_fields = [
         "family",
@@ -132,6 +148,10 @@ class PaymentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_shown(self, payment):
+        return money(payment.amount)
 
     def save_model(self, request, obj, form, change):
         amount = form.cleaned_data.get("refund_amount")
@@ -164,16 +184,20 @@ class AdjustmentForm(forms.ModelForm):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(ModelAdmin):
     """A family's ledger (search by family). Adding here makes an adjustment."""
 
     form = AdjustmentForm
-    list_display = ["at", "family", "kind", "amount", "description", "order"]
-    list_filter = ["kind"]
+    list_display = ["at", "family", "kind", "amount_shown", "description", "order"]
+    list_filter = ["kind", ("location", RelatedDropdownFilter), "at"]
     search_fields = ["family__name", "description"]
-    autocomplete_fields = ["family"]
-    raw_id_fields = ["order"]
+    autocomplete_fields = ["family", "order"]
     list_select_related = ["family", "order"]
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_shown(self, entry):
+        return money(entry.amount)
+
     sample = AdminSample(
         add=lambda: {"family": first_pk(Family), "amount": "-2.50", "description": "Sample"}
     )
@@ -195,7 +219,7 @@ class LedgerEntryAdmin(admin.ModelAdmin):
         obj.pk = entry.pk
 
 
-class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class RecordAdmin(ReadOnlyAdmin, ModelAdmin):
     """Records written by the services (refunds, invoices, Stripe events)."""
 
     sample = AdminSample(add=None)
@@ -224,12 +248,15 @@ admin.site.register(
     Refund,
     RecordAdmin,
     list_display=["payment", "amount", "reason", "created_at"],
+    list_filter=["created_at"],
+    list_select_related=["payment"],
     sample=AdminSample(add=None, make=_sample_refund),
 )
 admin.site.register(
     Invoice,
     RecordAdmin,
     list_display=["display_number", "order", "issued_at"],
+    list_select_related=["order"],
     sample=AdminSample(
         add=None, make=lambda: services.invoice_issue(order=Order.objects.order_by("pk")[0])
     ),

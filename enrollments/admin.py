@@ -7,6 +7,15 @@ from django.contrib import admin, messages
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.contrib.filters.admin import RangeDateFilter, RelatedDropdownFilter
+from unfold.widgets import (
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+    UnfoldAdminURLInputWidget,
+    UnfoldBooleanWidget,
+)
 
 from families.models import Student
 from portal.adminactions import ReadOnlyAdmin, action_form, for_each, form_for_user
@@ -35,31 +44,50 @@ from .models import (
 
 admin.site.register(
     Location,
+    ModelAdmin,
     search_fields=["name"],
     list_display=["name", "address", "is_active"],
+    list_filter=["is_active"],
     sample=AdminSample(add=lambda: {"name": "Sample pool"}),
 )
 admin.site.register(
-    Instructor, search_fields=["name"], sample=AdminSample(add=lambda: {"name": "Sample coach"})
+    Instructor,
+    ModelAdmin,
+    search_fields=["name"],
+    sample=AdminSample(add=lambda: {"name": "Sample coach"}),
 )
 admin.site.register(
-    Programme, search_fields=["name"], sample=AdminSample(add=lambda: {"name": "Sample lessons"})
+    Programme,
+    ModelAdmin,
+    search_fields=["name"],
+    sample=AdminSample(add=lambda: {"name": "Sample lessons"}),
 )
 
 
-class SkillInline(admin.TabularInline):
+# List columns for records of a class (sessions, enrolments): named for staff.
+@admin.display(description=_("class"), ordering="klass__programme__name")
+def class_column(obj):
+    return obj.klass
+
+
+@admin.display(description=_("location"), ordering="klass__location__name")
+def location_column(obj):
+    return obj.klass.location
+
+
+class SkillInline(TabularInline):
     model = Skill
     extra = 1
 
 
 @admin.register(Level)
-class LevelAdmin(admin.ModelAdmin):
+class LevelAdmin(ModelAdmin):
     list_display = ["name", "order"]
     inlines = [SkillInline]
     sample = AdminSample(add=lambda: {"name": "Sample level", "order": 9, "skills-0-name": "Float"})
 
 
-class EnrollmentInline(admin.TabularInline):
+class EnrollmentInline(TabularInline):
     model = Enrollment
     fk_name = "klass"
     extra = 0
@@ -81,7 +109,7 @@ class EnrollmentInline(admin.TabularInline):
 
 
 @admin.register(Class)
-class ClassAdmin(admin.ModelAdmin):
+class ClassAdmin(ModelAdmin):
     list_display = [
         "__str__",
         "location",
@@ -92,7 +120,13 @@ class ClassAdmin(admin.ModelAdmin):
         "term_start",
         "term_end",
     ]
-    list_filter = ["location", "programme", "weekday", "is_active"]
+    list_filter = [
+        ("location", RelatedDropdownFilter),
+        ("programme", RelatedDropdownFilter),
+        ("level", RelatedDropdownFilter),
+        "weekday",
+        "is_active",
+    ]
     search_fields = ["programme__name", "location__name", "instructor__name"]
     list_select_related = ["programme", "location", "level", "instructor"]
     inlines = [EnrollmentInline]
@@ -152,7 +186,7 @@ class AttendanceForm(forms.ModelForm):
         return cleaned
 
 
-class AttendanceInline(admin.TabularInline):
+class AttendanceInline(TabularInline):
     """Who came: only children booked at the session can be marked, and the
     marks are written by enrollments.services.attendance_record."""
 
@@ -174,7 +208,7 @@ class AttendanceInline(admin.TabularInline):
         return formset
 
 
-class AbsenceMarkInline(admin.TabularInline):
+class AbsenceMarkInline(TabularInline):
     model = AbsenceMark
     extra = 0
     fields = ("enrollment", "absence")
@@ -191,12 +225,18 @@ class AbsenceMarkInline(admin.TabularInline):
 
 
 @admin.register(Session)
-class SessionAdmin(admin.ModelAdmin):
-    list_display = ["starts_at", "klass", "status", "absences_reported"]
-    list_filter = ["status", "klass__location", "klass__programme"]
+class SessionAdmin(ModelAdmin):
+    list_display = ["starts_at", class_column, location_column, "status", "absences_reported"]
+    list_filter = [
+        "status",
+        ("klass__location", RelatedDropdownFilter),
+        ("klass__programme", RelatedDropdownFilter),
+        "starts_at",
+    ]
     date_hierarchy = "starts_at"
-    search_fields = ["klass__programme__name"]
-    list_select_related = ["klass__programme"]
+    search_fields = ["klass__programme__name", "klass__location__name"]
+    list_select_related = ["klass__programme", "klass__location"]
+    autocomplete_fields = ["klass"]
     inlines = [AttendanceInline, AbsenceMarkInline]
     readonly_fields = ["status", "cancel_reason", "sequence", "updated_at"]
     actions = ["cancel_sessions"]
@@ -283,18 +323,83 @@ class SessionAdmin(admin.ModelAdmin):
         )
 
 
+@admin.register(Attendance)
+class AttendanceAdmin(ReadOnlyAdmin, ModelAdmin):
+    """Who came, across sessions: marked on each session's page (its
+    attendance rows call enrollments.services.attendance_record), read here."""
+
+    list_display = ["session_start", "student", "session_class", "session_location", "status"]
+    list_filter = [
+        "status",
+        ("session__klass__location", RelatedDropdownFilter),
+        ("session__klass__programme", RelatedDropdownFilter),
+        "session__starts_at",
+    ]
+    search_fields = ["enrollment__student__first_name", "enrollment__student__last_name"]
+    list_select_related = [
+        "enrollment__student",
+        "session__klass__programme",
+        "session__klass__location",
+    ]
+    fields = ["session", "enrollment", "status", "recorded_at"]
+    readonly_fields = fields
+    sample = AdminSample(add=None, make=lambda: _sample_attendance())
+
+    @admin.display(description=_("session"), ordering="session__starts_at")
+    def session_start(self, attendance):
+        return attendance.session.starts_at
+
+    @admin.display(description=_("student"), ordering="enrollment__student__last_name")
+    def student(self, attendance):
+        return attendance.enrollment.student
+
+    @admin.display(description=_("class"), ordering="session__klass__programme__name")
+    def session_class(self, attendance):
+        return attendance.session.klass
+
+    @admin.display(description=_("location"), ordering="session__klass__location__name")
+    def session_location(self, attendance):
+        return attendance.session.klass.location
+
+
+def _sample_attendance() -> Attendance:
+    """A mark at a session the child is booked at, as its session page makes it."""
+    from accounts.models import User
+
+    enrollment = (
+        Enrollment.objects.filter(status=Enrollment.Status.ACTIVE, kind=Enrollment.Kind.REGULAR)
+        .order_by("pk")
+        .first()
+    )
+    assert enrollment is not None
+    session = (
+        Session.objects.filter(klass=enrollment.klass, starts_at__date__gte=enrollment.start_date)
+        .order_by("starts_at")
+        .first()
+    )
+    assert session is not None
+    owner = User.objects.filter(is_staff=True, groups__name="Owner").order_by("pk").first()
+    assert owner is not None
+    return services.attendance_record(
+        session=session, enrollment=enrollment, status=Attendance.Status.PRESENT, actor=owner
+    )
+
+
 class CancelSessionForm(forms.Form):
     reason = forms.CharField(
         label=_("Reason, as families will read it"),
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
         max_length=500,
     )
     livestream_url = forms.URLField(
-        label=_("Livestream link instead (optional)"), required=False, assume_scheme="https"
+        label=_("Livestream link instead (optional)"),
+        required=False,
+        assume_scheme="https",
+        widget=UnfoldAdminURLInputWidget,
     )
 
 
-class EnrollmentChangeInline(admin.TabularInline):
+class EnrollmentChangeInline(TabularInline):
     model = EnrollmentChange
     extra = 0
     fields = ("at", "action", "effective_date", "actor", "note")
@@ -311,10 +416,15 @@ class EnrolForm(forms.ModelForm):
     may go over capacity with a reason kept in the history."""
 
     waitlist = forms.BooleanField(
-        label=_("If the class is full, put the child on its waitlist"), required=False
+        label=_("If the class is full, put the child on its waitlist"),
+        required=False,
+        widget=UnfoldBooleanWidget,
     )
     over_capacity_reason = forms.CharField(
-        label=_("Enrol over capacity, because (managers)"), required=False, max_length=150
+        label=_("Enrol over capacity, because (managers)"),
+        required=False,
+        max_length=150,
+        widget=UnfoldAdminTextInputWidget,
     )
 
     class Meta:
@@ -353,7 +463,7 @@ class EnrolForm(forms.ModelForm):
         return cleaned
 
 
-class WaitlistOfferInline(admin.TabularInline):
+class WaitlistOfferInline(TabularInline):
     model = WaitlistOffer
     extra = 0
     fields = ("state", "offered_at", "expires_at", "answered_at", "offered_by_name")
@@ -369,17 +479,32 @@ class WaitlistOfferInline(admin.TabularInline):
 
 
 @admin.register(Enrollment)
-class EnrollmentAdmin(admin.ModelAdmin):
+class EnrollmentAdmin(ModelAdmin):
     """Enrolments change only through the services: enrol (Add), offer a
     waitlisted child a place, drop, take off the waitlist. Fields are shown,
     not edited."""
 
-    list_display = ["student", "klass", "kind", "status", "start_date", "end_date", "offer"]
-    list_filter = ["status", "kind", "klass__location", "klass__programme"]
+    list_display = [
+        "student",
+        class_column,
+        location_column,
+        "kind",
+        "status",
+        "start_date",
+        "end_date",
+        "offer",
+    ]
+    list_filter = [
+        "status",
+        "kind",
+        ("klass__location", RelatedDropdownFilter),
+        ("klass__programme", RelatedDropdownFilter),
+        ("start_date", RangeDateFilter),
+    ]
+    list_filter_submit = True  # the date range applies with its button
     search_fields = ["student__first_name", "student__last_name", "student__family__name"]
-    list_select_related = ["student", "klass__programme"]
-    autocomplete_fields = ["student"]
-    raw_id_fields = ["klass"]
+    list_select_related = ["student", "klass__programme", "klass__location"]
+    autocomplete_fields = ["student", "klass"]
     inlines = [WaitlistOfferInline, EnrollmentChangeInline]
     actions = ["offer_place", "transfer", "drop", "leave_waitlist"]
     sample = AdminSample(
@@ -507,16 +632,23 @@ class TransferForm(forms.Form):
     to_class = forms.ModelChoiceField(
         label=_("To class"),
         queryset=Class.objects.filter(is_active=True).select_related("programme", "location"),
+        widget=UnfoldAdminSelectWidget,
         help_text=_("Same programme and level, with a free place; the history says who moved it."),
     )
 
 
 @admin.register(WaitlistOffer)
-class WaitlistOfferAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class WaitlistOfferAdmin(ReadOnlyAdmin, ModelAdmin):
     """Each place offered from a waitlist and what became of it."""
 
     list_display = ["enrollment", "state", "offered_at", "expires_at", "answered_at"]
-    list_filter = ["state"]
+    list_filter = [
+        "state",
+        ("enrollment__klass__location", RelatedDropdownFilter),
+        ("enrollment__klass__programme", RelatedDropdownFilter),
+        "offered_at",
+    ]
+    search_fields = ["enrollment__student__first_name", "enrollment__student__last_name"]
     list_select_related = ["enrollment__student", "enrollment__klass__programme"]
     fields = ("enrollment", "state", "offered_at", "expires_at", "answered_at", "offered_by_name")
     readonly_fields = fields
@@ -560,9 +692,11 @@ def _sample_offer() -> WaitlistOffer:
 
 
 @admin.register(Evaluation)
-class EvaluationAdmin(admin.ModelAdmin):
+class EvaluationAdmin(ModelAdmin):
     list_display = ["student", "skill", "status", "evaluated_on", "instructor"]
-    list_filter = ["status", "skill__level"]
+    list_filter = ["status", "skill__level", ("evaluated_on", RangeDateFilter)]
+    list_filter_submit = True
+    list_select_related = ["student", "skill", "instructor"]
     search_fields = ["student__first_name", "student__last_name", "skill__name"]
     autocomplete_fields = ["student"]
     sample = AdminSample(
@@ -607,9 +741,9 @@ class AbsenceForm(forms.ModelForm):
 
 
 @admin.register(Absence)
-class AbsenceAdmin(admin.ModelAdmin):
+class AbsenceAdmin(ModelAdmin):
     list_display = ["student", "starts_at", "ends_at", "kind", "reason", "cancelled_at"]
-    list_filter = ["kind"]
+    list_filter = ["kind", "starts_at"]
     search_fields = ["student__first_name", "student__last_name"]
     list_select_related = ["student"]
     autocomplete_fields = ["student"]

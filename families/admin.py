@@ -2,6 +2,8 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.contrib.filters.admin import RelatedDropdownFilter
 
 from accounts.models import User
 from portal.adminactions import ReadOnlyAdmin, for_each
@@ -23,7 +25,7 @@ from .models import (
 from .staff import VIEW_AS
 
 
-class GuardianInline(admin.TabularInline):
+class GuardianInline(TabularInline):
     model = Guardian
     extra = 0
     fields = [
@@ -54,14 +56,14 @@ class GuardianInline(admin.TabularInline):
         return shown if obj else [f for f in shown if f != "is_primary"]
 
 
-class StudentInline(admin.TabularInline):
+class StudentInline(TabularInline):
     model = Student
     extra = 0
     fields = ["first_name", "last_name", "date_of_birth", "gender", "medical_notes"]
     show_change_link = True
 
 
-class ContactInline(admin.TabularInline):
+class ContactInline(TabularInline):
     extra = 0
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -92,8 +94,9 @@ class AddressInline(ContactInline):
 
 
 @admin.register(Family)
-class FamilyAdmin(admin.ModelAdmin):
-    list_display = ["name", "created_at"]
+class FamilyAdmin(ModelAdmin):
+    list_display = ["name", "children", "guardian_names", "created_at"]
+    list_filter = ["created_at"]
     search_fields = [
         "name",
         "guardians__first_name",
@@ -128,8 +131,19 @@ class FamilyAdmin(admin.ModelAdmin):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         return queryset, True
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("students", "guardians")
 
-class InvitationInline(admin.TabularInline):
+    @admin.display(description=_("children"))
+    def children(self, family):
+        return ", ".join(s.first_name for s in family.students.all()) or "-"
+
+    @admin.display(description=_("guardians"))
+    def guardian_names(self, family):
+        return ", ".join(g.full_name for g in family.guardians.all()) or "-"
+
+
+class InvitationInline(TabularInline):
     model = Invitation
     extra = 0
     fields = ("email", "created_at", "expires_at", "accepted_at", "revoked_at", "sent_by")
@@ -141,7 +155,7 @@ class InvitationInline(admin.TabularInline):
 
 
 @admin.register(Guardian)
-class GuardianAdmin(admin.ModelAdmin):
+class GuardianAdmin(ModelAdmin):
     list_display = ["full_name", "family", "is_primary", "access", "can_pay"]
     list_select_related = ["family", "user"]
     search_fields = [
@@ -152,7 +166,8 @@ class GuardianAdmin(admin.ModelAdmin):
         "phones__number",
         "family__name",
     ]
-    raw_id_fields = ["family"]
+    list_filter = ["is_primary", "can_pay"]
+    autocomplete_fields = ["family"]
     inlines = [InvitationInline]
     actions = ["send_invitation", "make_primary", "revoke_access"]
 
@@ -233,10 +248,16 @@ class GuardianAdmin(admin.ModelAdmin):
 
 
 @admin.register(Student)
-class StudentAdmin(admin.ModelAdmin):
-    list_display = ["full_name", "family", "date_of_birth"]
+class StudentAdmin(ModelAdmin):
+    list_display = ["full_name", "family", "date_of_birth", "gender"]
+    list_filter = [
+        ("enrollments__klass__location", RelatedDropdownFilter),
+        ("enrollments__klass__programme", RelatedDropdownFilter),
+        "gender",
+    ]
     search_fields = ["first_name", "last_name", "family__name"]
     list_select_related = ["family"]
+    autocomplete_fields = ["family"]
     sample = AdminSample(
         add=lambda: {"family": first_pk(Family), "first_name": "Robin", "last_name": "Sample"}
     )
@@ -245,21 +266,29 @@ class StudentAdmin(admin.ModelAdmin):
 # --- Staff: see what the family sees; problem reports ---------------------------------------
 
 
+# Links in lists and read-only fields, as unfold styles its own.
+LINK_CLASSES = "font-medium text-primary-600 dark:text-primary-500"
+
+
 @admin.display(description=_("portal"))
 def view_as_link(family):
     if family.pk is None:  # the add form
         return "-"
     return format_html(
-        '<a href="{}">{}</a>', reverse("view_as_start", args=[family.pk]), _("View as this family")
+        '<a class="{}" href="{}">{}</a>',
+        LINK_CLASSES,
+        reverse("view_as_start", args=[family.pk]),
+        _("View as this family"),
     )
 
 
 @admin.register(StaffView)
-class StaffViewAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class StaffViewAdmin(ReadOnlyAdmin, ModelAdmin):
     """A record: PostgreSQL refuses changes too (portal.models.append_only)."""
 
     list_display = ["at", "staff", "family"]
-    list_filter = ["staff"]
+    list_filter = ["staff", "at"]
+    list_select_related = ["staff", "family"]
     search_fields = ["family__name", "staff__email"]
     readonly_fields = ["at", "staff", "family"]
     sample = AdminSample(
@@ -271,9 +300,10 @@ class StaffViewAdmin(ReadOnlyAdmin, admin.ModelAdmin):
 
 
 @admin.register(ProblemReport)
-class ProblemReportAdmin(admin.ModelAdmin):
+class ProblemReportAdmin(ModelAdmin):
     list_display = ["created_at", "family", "page", "status"]
-    list_filter = ["status"]
+    list_filter = ["status", "created_at"]
+    list_select_related = ["family"]
     search_fields = ["family__name", "clicked", "expected", "page"]
     readonly_fields = [
         "created_at",
@@ -317,5 +347,8 @@ class ProblemReportAdmin(admin.ModelAdmin):
         if not report.screenshot:
             return "-"
         return format_html(
-            '<a href="{}">{}</a>', reverse("report_screenshot", args=[report.pk]), _("Open")
+            '<a class="{}" href="{}">{}</a>',
+            LINK_CLASSES,
+            reverse("report_screenshot", args=[report.pk]),
+            _("Open"),
         )

@@ -9,12 +9,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.admin import helpers
 from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from unfold.admin import ModelAdmin
 
 from portal.exceptions import PortalError
 
@@ -22,7 +23,7 @@ Apply = Callable[[Model, dict[str, Any]], str]
 
 
 def for_each(
-    model_admin: admin.ModelAdmin,
+    model_admin: ModelAdmin,
     request: HttpRequest,
     objects: Iterable[Any],
     act: Callable[[Any], object],
@@ -54,7 +55,7 @@ Preview = Callable[[Model, dict[str, Any]], Any]
 
 
 def action_form(
-    model_admin: admin.ModelAdmin,
+    model_admin: ModelAdmin,
     request: HttpRequest,
     queryset: QuerySet[Any],
     *,
@@ -113,7 +114,7 @@ def action_form(
 class ReadOnlyAdmin:
     """A mixin for the admins of records written by the services (history,
     audit, Stripe events, offers): read here, never added, changed or
-    deleted."""
+    deleted. Put it before the admin's base (unfold's ModelAdmin)."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils.functional import SimpleLazyObject
 
+from portal.theme import NEUTRAL, Theme
+
 
 def portal(request):
     provider = getattr(request, "tenant", None)
@@ -19,7 +21,13 @@ def portal(request):
 
         return current(request) if hasattr(request, "session") else None
 
+    def brand_scale_css():
+        # The admin's colours (settings.UNFOLD["COLORS"] reads these variables).
+        theme = Theme.from_colours(NEUTRAL, NEUTRAL) if provider.is_public else provider.theme
+        return theme.scale_css()
+
     return {
+        "brand_scale_css": brand_scale_css,
         "viewing_as": SimpleLazyObject(viewing_as),
         "provider": provider,
         "theme_css": provider.theme.css(),

@@ -115,6 +115,9 @@ SHARED_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # The admin's look (django-unfold): its templates before the admin's own.
+    "unfold",
+    "unfold.contrib.filters",
     "django.contrib.admin",
     "django.contrib.staticfiles",
     "django_htmx",
@@ -190,6 +193,30 @@ TEMPLATES = [
         },
     }
 ]
+
+# --- The admin's look (django-unfold; the callables are in portal/adminui.py) ---
+UNFOLD = {
+    "SITE_TITLE": "portal.adminui.site_title",
+    "SITE_HEADER": "portal.adminui.site_header",
+    "SITE_SUBHEADER": "portal.adminui.site_subheader",
+    "SITE_ICON": "portal.adminui.site_icon",
+    "SITE_SYMBOL": "portal.adminui.site_symbol",
+    "SITE_URL": "/",
+    "SHOW_VIEW_ON_SITE": False,
+    # The provider's brand colour, per request: the variables are written by
+    # templates/unfold/layouts/skeleton.html (portal.theme.Theme.scale).
+    "COLORS": {
+        "primary": {
+            weight: f"var(--brand-{weight})"
+            for weight in ["50", *(str(w) for w in range(100, 1000, 100)), "950"]
+        },
+    },
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": False,
+        "navigation": "portal.adminui.navigation",
+    },
+}
 
 # --- Data -------------------------------------------------------------------
 if not env("DATABASE_URL"):
@@ -357,6 +384,10 @@ LANGUAGES = [
     ("sl", "Slovenščina"),
 ]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates and numbers in the active language's formats (the provider's language,
+# portal.middleware.ProviderLocaleMiddleware). Our "en" is the providers'
+# international English: day first and a 24-hour clock, not Django's US "en".
+FORMAT_MODULE_PATH = ["portal.formats"]
 USE_I18N = True
 TIME_ZONE = "UTC"
 USE_TZ = True

@@ -53,6 +53,17 @@ def tint(colour: str, amount: float) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
+def shade(colour: str, amount: float) -> str:
+    """Mix the colour with black (`amount` 0..1 of black)."""
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    r, g, b = (round(c * (1 - amount)) for c in (r, g, b))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+# The platform's own pages (no provider): a quiet slate.
+NEUTRAL = "#475569"
+
+
 @dataclass(frozen=True)
 class Theme:
     primary: str
@@ -76,6 +87,28 @@ class Theme:
             on_accent=text_on(accent),
             accent_ink=darken_to_contrast(accent),
         )
+
+    def scale(self) -> dict[str, str]:
+        """The brand colour as the 50..950 scale the admin's stylesheet uses
+        (django-unfold's "primary"). Its buttons put white text on 600 and its
+        links are 600 on white: 600 is the ink, so both reach AA."""
+        ink = self.primary_ink
+        return {
+            "50": tint(self.primary, 0.95),
+            "100": tint(self.primary, 0.9),
+            "200": tint(self.primary, 0.75),
+            "300": tint(self.primary, 0.55),
+            "400": tint(self.primary, 0.3),
+            "500": self.primary,
+            "600": ink,
+            "700": shade(ink, 0.15),
+            "800": shade(ink, 0.3),
+            "900": shade(ink, 0.45),
+            "950": shade(ink, 0.6),
+        }
+
+    def scale_css(self) -> str:
+        return "".join(f"--brand-{weight}:{value};" for weight, value in self.scale().items())
 
     def css(self) -> str:
         return (

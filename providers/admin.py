@@ -11,6 +11,8 @@ from django.db import router, transaction
 from django.db.models.deletion import Collector
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
+from unfold.sites import UnfoldAdminSite
 
 from accounts.admin import UserAdmin
 from accounts.forms import AdminLoginForm
@@ -23,7 +25,7 @@ from .forms import ProviderAdminForm
 from .models import Domain, Provider, SettingsChange
 
 
-class PlatformAdminSite(admin.AdminSite):
+class PlatformAdminSite(UnfoldAdminSite):
     site_header = _("Family portal: platform")
     site_title = _("Family portal platform")
     index_title = _("Providers and operators")
@@ -40,13 +42,13 @@ def _link_parts(request) -> tuple[str, str]:
     return request.scheme, "" if port in ("80", "443") else f":{port}"
 
 
-class DomainInline(admin.TabularInline):
+class DomainInline(TabularInline):
     model = Domain
     extra = 1
 
 
 @admin.register(Provider, site=platform_site)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(ModelAdmin):
     form = ProviderAdminForm
     list_display = ["name", "slug", "status", "kind", "currency", "time_zone", "online_payments"]
     search_fields = ["name", "slug", "domains__domain"]
@@ -194,7 +196,8 @@ class _PublicRelationsOnly:
 
 
 def _in_public_schema(model) -> bool:
-    shared = {apps.get_app_config(name.rsplit(".", 1)[-1]).label for name in settings.SHARED_APPS}
+    configs = apps.get_app_configs()
+    shared = {config.label for config in configs if config.name in settings.SHARED_APPS}
     return model._meta.app_label in shared
 
 
@@ -250,7 +253,7 @@ platform_site.register(User, PlatformUserAdmin)
 
 
 @admin.register(SettingsChange, site=platform_site)
-class SettingsChangeAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class SettingsChangeAdmin(ReadOnlyAdmin, ModelAdmin):
     """A record: PostgreSQL refuses changes too (portal.models.append_only)."""
 
     list_display = ["at", "provider", "changed_by", "field", "old", "new"]

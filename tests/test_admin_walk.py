@@ -30,6 +30,7 @@ def errors_in(html: str) -> str:
     import re
 
     found = re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', html, re.S)
+    found += re.findall(r'<div class="errornote[^"]*"[^>]*>(.*?)</div>', html, re.S)
     return " | ".join(re.sub(r"<[^>]+>", "", e).strip() for e in found)
 
 
@@ -72,7 +73,7 @@ def walk(client: Client, site, enter) -> list[str]:
             continue
         change = check(f"{base} change", client.get(f"{base}{obj.pk}/change/"), (200,))
         html = change.content.decode()
-        if change.status_code == 200 and 'type="submit" value="Save"' in html:
+        if change.status_code == 200 and 'name="_save"' in html:  # the form offers Save
             data = form_data(html, f"{model._meta.model_name}_form")
             saved = check(
                 f"{base} change saved as shown",

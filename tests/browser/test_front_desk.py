@@ -74,7 +74,7 @@ def test_the_desk_cancels_a_session_and_the_family_sees_the_livestream_and_a_tok
     desk.goto(portal_server.url("aquakids", f"/admin/enrollments/session/?id={mias_next_session}"))
     desk.locator(f'input[name="_selected_action"][value="{mias_next_session}"]').check()
     desk.locator('select[name="action"]').select_option("cancel_sessions")
-    desk.get_by_role("button", name="Go").click()
+    desk.get_by_role("button", name="Run").click()
     expect(desk.get_by_role("heading", name="Cancel sessions")).to_be_visible()
     # The reason is required: refused on the form, nothing cancelled.
     desk.get_by_role("button", name="Preview").click()
@@ -128,10 +128,10 @@ def full_class():
             )
             holder = Student.objects.exclude(first_name="Leo").order_by("pk").first()
             enrollment_create(student=holder, klass=klass, start_date=klass.term_start)
-            return klass.pk
+            return klass.pk, str(klass)
 
-    pk = committed(make)
-    yield pk
+    pk, name = committed(make)
+    yield pk, name
 
     def remove():
         from enrollments.models import Class, Enrollment, EnrollmentChange
@@ -155,7 +155,11 @@ def test_the_desk_enrols_into_a_full_class_and_is_offered_the_waitlist(
     desk.locator(".field-student .select2-selection").click()
     desk.locator(".select2-search__field").fill("Leo")
     desk.locator(".select2-results__option", has_text="Leo Novak").click()
-    desk.locator("#id_klass").fill(str(full_class))
+    pk, name = full_class
+    desk.locator(".field-klass .select2-selection").click()
+    desk.locator(".select2-search__field").fill(name.split(" · ")[0])
+    desk.locator(".select2-results__option", has_text=name).click()
+    expect(desk.locator("#id_klass")).to_have_value(str(pk))
     desk.get_by_role("button", name="Save", exact=True).click()
     expect(desk.locator(".errorlist").first).to_contain_text(
         "This class is full: put the child on its waitlist"
