@@ -10,7 +10,7 @@ from portal.adminactions import ReadOnlyAdmin, for_each
 from portal.adminsample import AdminSample, first_pk
 from portal.exceptions import PortalError
 
-from . import rules, services
+from . import rules, selectors, services
 from .models import (
     ContactEmail,
     ContactPhone,
@@ -118,18 +118,23 @@ class FamilyAdmin(ModelAdmin):
         }
     )
 
-    # "View as this family", for staff who may (families.view_as_family).
+    # The family's whole picture at the front desk, and "View as this family"
+    # for staff who may (families.view_as_family).
     def get_list_display(self, request):
-        shown = list(super().get_list_display(request))
+        shown = [*super().get_list_display(request), picture_link]
         return [*shown, view_as_link] if request.user.has_perm(VIEW_AS) else shown
 
     def get_readonly_fields(self, request, obj=None):
-        shown = list(super().get_readonly_fields(request, obj))
+        shown = [*super().get_readonly_fields(request, obj), picture_link]
         return [*shown, view_as_link] if request.user.has_perm(VIEW_AS) else shown
 
     def get_search_results(self, request, queryset, search_term):
-        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        return queryset, True
+        """Also a phone number typed any way ("041 555 123")."""
+        found, _duplicates = super().get_search_results(request, queryset, search_term)
+        by_phone = selectors.families_by_phone(search_term, region=request.tenant.country)
+        if by_phone is not None:
+            found = found | queryset.filter(pk__in=by_phone)
+        return found, True
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("students", "guardians")
@@ -268,6 +273,18 @@ class StudentAdmin(ModelAdmin):
 
 # Links in lists and read-only fields, as unfold styles its own.
 LINK_CLASSES = "font-medium text-primary-600 dark:text-primary-500"
+
+
+@admin.display(description=_("front desk"))
+def picture_link(family):
+    if family.pk is None:  # the add form
+        return "-"
+    return format_html(
+        '<a class="{}" href="{}">{}</a>',
+        LINK_CLASSES,
+        reverse("desk:family", args=[family.pk]),
+        _("Whole picture"),
+    )
 
 
 @admin.display(description=_("portal"))

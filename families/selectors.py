@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -197,6 +197,15 @@ def _phone_query(query: str, region: str) -> Q | None:
     if phonenumbers.is_possible_number(parsed):
         found |= Q(number=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
     return found
+
+
+def families_by_phone(query: str, *, region: str = "") -> QuerySet[ContactPhone, int] | None:
+    """Ids of the families with a phone matching what was typed (None when
+    it does not look like a phone number): a subquery."""
+    phones = _phone_query(query, region)
+    if phones is None:
+        return None
+    return ContactPhone.objects.filter(phones).values_list("family_id", flat=True)
 
 
 def _names(words: list[str], *fields: str) -> Q:

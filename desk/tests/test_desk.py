@@ -336,3 +336,13 @@ def test_the_desk_records_a_phoned_in_absence_with_the_parents_rules(desk, aquak
     absence = Absence.objects.get(student=child)
     assert absence.reason == "Flu" and absence.marks.filter(session=session).exists()
     assert absence.created_by.email == "desk@aquakids.test"
+
+
+def test_the_family_list_in_the_admin_finds_a_local_phone_and_links_the_picture(desk, aquakids):
+    connection.set_tenant(aquakids)
+    novak = Family.objects.get(name="Novak")
+    page = desk.get("/admin/families/family/", {"q": "041 555 123"}).content.decode()
+    assert f'href="/staff/families/{novak.pk}/"' in page
+    assert "Okafor" not in page
+    everyone = desk.get("/admin/families/family/").content.decode()
+    assert "Okafor" in everyone
