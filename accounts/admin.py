@@ -33,7 +33,7 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
     search_fields = ["email", "full_name"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
-        (_("Person"), {"fields": ["full_name"]}),
+        (_("Person"), {"fields": ["full_name", "language"]}),
         (
             _("Access"),
             {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
@@ -91,7 +91,7 @@ class StaffAdmin(UserAdmin):
     list_filter = ["is_active", "groups"]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
-        (_("Person"), {"fields": ["full_name"]}),
+        (_("Person"), {"fields": ["full_name", "language"]}),
         (_("Access"), {"fields": ["groups"]}),
         (_("Dates"), {"fields": ["is_active", "last_login", "date_joined"]}),
     ]

@@ -3,6 +3,7 @@ deactivated (never deleted) once they have history."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.auth.tokens import default_token_generator
 from django.db import router, transaction
@@ -106,4 +107,14 @@ def login_deactivate(*, user: User, actor: User) -> User:
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(is_active=False)
     user.is_active = False
+    return user
+
+
+def staff_language_set(*, user: User, language: str) -> User:
+    """The language a staff login reads the admin and the front desk in
+    (blank: the provider's); dates follow the language's formats."""
+    if language and language not in dict(settings.LANGUAGES):
+        raise StaffError(_("Choose one of the languages offered."))
+    user.language = language
+    user.save(update_fields=["language"])
     return user

@@ -6,6 +6,7 @@ app_name = "desk"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("language/", views.language, name="language"),
     path("sessions/<int:pk>/", views.roster, name="roster"),
     path("classes/<int:pk>/skills/", views.skills, name="skills"),
     path("classes/<int:pk>/offer-next/", views.offer_next, name="offer_next"),

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from itertools import groupby
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
+from accounts.services import staff_language_set
 from benefits import selectors as benefit_selectors
 from benefits import services as benefit_services
 from benefits.models import MakeupRequest
@@ -94,6 +96,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "previous": day - timedelta(days=1),
         "following": day + timedelta(days=1),
         "is_today": day == today(),
+        "languages": settings.LANGUAGES,
         "absences": enrollment_selectors.absences_on(day)
         if can("enrollments.view_absence")
         else None,
@@ -111,6 +114,17 @@ def home(request: HttpRequest) -> HttpResponse:
         owing, owing_count, owing_total = billing_selectors.families_owing(limit=8)
         context.update(owing=owing, owing_count=owing_count, owing_total=owing_total)
     return _page(request, "desk/home.html", _("Front desk"), **context)
+
+
+@require_POST
+@staff_permission_required(SESSIONS)
+def language(request: HttpRequest) -> HttpResponse:
+    """The staff login's own language for the admin and the front desk."""
+    try:
+        staff_language_set(user=_staff(request), language=request.POST.get("language", ""))
+    except PortalError as error:
+        messages.error(request, str(error))
+    return _back(request, reverse("desk:home"))
 
 
 # --- A session's roster --------------------------------------------------------------------

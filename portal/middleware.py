@@ -89,6 +89,30 @@ class ProviderLocaleMiddleware:
         return response
 
 
+class StaffLanguageMiddleware:
+    """The admin and the front desk speak the staff login's own language when
+    it chose one (after the provider's, set above); parents' pages never change."""
+
+    STAFF_PATHS = ("/admin/", "/staff/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        language = ""
+        if request.path.startswith(self.STAFF_PATHS):
+            user = request.user
+            if user.is_authenticated and user.is_staff:
+                language = user.language
+        if not language:
+            return self.get_response(request)
+        with translation.override(language):
+            request.LANGUAGE_CODE = language
+            response = self.get_response(request)
+        response.headers["Content-Language"] = language
+        return response
+
+
 class ProviderReadyMiddleware:
     """A provider whose schema is still being made (or failed) shows a plain
     page instead of errors."""

@@ -346,3 +346,21 @@ def test_the_family_list_in_the_admin_finds_a_local_phone_and_links_the_picture(
     assert "Okafor" not in page
     everyone = desk.get("/admin/families/family/").content.decode()
     assert "Okafor" in everyone
+
+
+def test_a_staff_login_reads_staff_pages_in_its_own_language_and_parents_keep_theirs(
+    desk, aquakids
+):
+    assert 'lang="en"' in desk.get("/staff/").content.decode()
+    saved = desk.post("/staff/language/", {"language": "de", "next": "/staff/"})
+    assert saved.status_code == 302 and saved.url == "/staff/"
+    for url in ("/staff/", "/admin/"):
+        page = desk.get(url)
+        assert page.headers["Content-Language"] == "de"
+        assert 'lang="de"' in page.content.decode(), url
+    # The portal itself keeps the provider's language, for staff too.
+    assert desk.get("/healthz").headers.get("Content-Language", "en") == "en"
+    refused = desk.post("/staff/language/", {"language": "xx"}, follow=True)
+    assert "Choose one of the languages offered." in refused.content.decode()
+    desk.post("/staff/language/", {"language": ""})
+    assert desk.get("/staff/").headers["Content-Language"] == "en"
