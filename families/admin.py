@@ -275,28 +275,22 @@ class StudentAdmin(ModelAdmin):
 LINK_CLASSES = "font-medium text-primary-600 dark:text-primary-500"
 
 
-@admin.display(description=_("front desk"))
-def picture_link(family):
+def _family_link(family, url_name: str, label: str) -> str:
     if family.pk is None:  # the add form
         return "-"
     return format_html(
-        '<a class="{}" href="{}">{}</a>',
-        LINK_CLASSES,
-        reverse("desk:family", args=[family.pk]),
-        _("Whole picture"),
+        '<a class="{}" href="{}">{}</a>', LINK_CLASSES, reverse(url_name, args=[family.pk]), label
     )
+
+
+@admin.display(description=_("front desk"))
+def picture_link(family):
+    return _family_link(family, "desk:family", _("Whole picture"))
 
 
 @admin.display(description=_("portal"))
 def view_as_link(family):
-    if family.pk is None:  # the add form
-        return "-"
-    return format_html(
-        '<a class="{}" href="{}">{}</a>',
-        LINK_CLASSES,
-        reverse("view_as_start", args=[family.pk]),
-        _("View as this family"),
-    )
+    return _family_link(family, "view_as_start", _("View as this family"))
 
 
 @admin.register(StaffView)
