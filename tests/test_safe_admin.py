@@ -51,3 +51,16 @@ def test_admin_and_staff_pages_refuse_every_frame(path, aquakids):
     # The parent's pages still name the provider's website.
     portal = client_for("aquakids").get("/accounts/login/")["Content-Security-Policy"]
     assert portal == "frame-ancestors 'self' http://127.0.0.1:8001"
+
+
+def test_staff_logging_in_at_the_admin_land_in_the_admin(aquakids):
+    from conftest import client_for
+
+    client = client_for("aquakids")
+    form = client.get("/admin/login/").content.decode()
+    assert 'action="/admin/login/?next=%2Fadmin%2F"' in form
+    done = client.post(
+        "/admin/login/?next=%2Fadmin%2F",
+        {"username": "desk@aquakids.test", "password": "portal-demo"},
+    )
+    assert done.status_code == 302 and done.url == "/admin/"
