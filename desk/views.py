@@ -80,13 +80,17 @@ def home(request: HttpRequest) -> HttpResponse:
     day = _day(request.GET.get("day"))
     can = request.user.has_perm
     days = []
-    for on in (day, day + timedelta(days=1)):
-        sessions = enrollment_selectors.sessions_on(on)
+    both = {on: enrollment_selectors.sessions_on(on) for on in (day, day + timedelta(days=1))}
+    places = enrollment_selectors.session_places([s for ss in both.values() for s in ss])
+    for on, sessions in both.items():
         by_location = groupby(sessions, key=lambda s: s.klass.location)
         days.append(
             {
                 "date": on,
-                "locations": [(location, list(items)) for location, items in by_location],
+                "locations": [
+                    (location, [(s, places[s.pk]) for s in items])
+                    for location, items in by_location
+                ],
                 "count": len(sessions),
             }
         )

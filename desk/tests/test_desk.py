@@ -78,6 +78,8 @@ def test_the_staff_home_lists_todays_sessions_and_what_needs_attention(desk, aqu
     assert f'href="/staff/sessions/{session.pk}/"' in page
     assert tonight["klass"].location.name in page
     assert "1 absent" in page and "1 make-up or trial" in page
+    # Places held: the regular child and the make-up child (the absent one freed hers).
+    assert "2 of 4 places" in page
     # The absence reported for today, with its reason.
     assert f"{tonight['absent'].first_name} {tonight['absent'].last_name}" in page
     assert "Dentist" in page
