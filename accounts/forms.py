@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.forms import AuthenticationForm as AdminAuthenticationForm
 
 from portal.tasks import queue_email
+from portal.tenancy import provider_language
 
 from . import throttle
 
@@ -75,8 +76,9 @@ class QueuedPasswordResetForm(PasswordResetForm):
         to_email,
         html_email_template_name=None,
     ):
-        subject = "".join(render_to_string(subject_template_name, context).splitlines())
-        body = render_to_string(email_template_name, context)
+        with provider_language():  # a staff login may read the admin in another
+            subject = "".join(render_to_string(subject_template_name, context).splitlines())
+            body = render_to_string(email_template_name, context)
         provider = context.get("provider")
         reply_to = [provider.support_email] if provider and provider.support_email else None
         queue_email(subject=subject, body=body, to=[to_email], reply_to=reply_to)

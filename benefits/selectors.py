@@ -185,11 +185,17 @@ def makeup_request_sessions(student: Student, *, weeks: int = 6) -> list[rules.O
     ]
 
 
-def makeup_requests(students: Iterable[Student]) -> list[MakeupRequest]:
+def makeup_requests(students: Iterable[Student], *, status: str = "") -> list[MakeupRequest]:
+    requests = MakeupRequest.objects.filter(student__in=students)
+    if status:
+        requests = requests.filter(status=status)
     return list(
-        MakeupRequest.objects.filter(student__in=students)
-        .select_related("student", "session__klass__programme", "session__klass__location")
-        .order_by("-requested_at")
+        requests.select_related(
+            "student",
+            "session__klass__programme",
+            "session__klass__location",
+            "missed_session",
+        ).order_by("-requested_at")
     )
 
 

@@ -28,7 +28,7 @@ from portal.clock import today
 from portal.exceptions import PortalError
 from portal.money import to_decimal
 from portal.tasks import queue_email
-from portal.tenancy import current_provider
+from portal.tenancy import current_provider, provider_language
 
 from . import rules
 from .models import (
@@ -302,6 +302,7 @@ def makeup_request_decide(
     return request
 
 
+@provider_language()
 def _send_decision(request: MakeupRequest) -> None:
     provider = _provider()
     context = {"request": request, "provider": provider}

@@ -11,7 +11,7 @@ from families.selectors import family_login_emails
 from portal.celery import app
 from portal.clock import today
 from portal.tasks import queue_email
-from portal.tenancy import current_provider
+from portal.tenancy import current_provider, provider_language
 
 from . import rules, selectors, services
 from .models import ZERO, CreditGrant, MakeupToken, Pass, ReminderSent
@@ -35,6 +35,7 @@ def _remind_once(kind: str, object_id: int) -> bool:
     return True
 
 
+@provider_language()
 def send_expiry_reminders() -> int:
     provider = current_provider()
     days = provider.expiry_reminder_days

@@ -26,7 +26,7 @@ from families.models import Family, Guardian, Student
 from portal.exceptions import PortalError
 from portal.money import format_money, to_decimal
 from portal.tasks import dispatch, queue_email
-from portal.tenancy import current_provider, current_schema
+from portal.tenancy import current_provider, current_schema, provider_language
 
 from . import gateway
 from .models import (
@@ -391,6 +391,7 @@ def payment_sync(*, payment: Payment) -> Payment:
     return payment_apply_intent(payment_id=payment.pk, intent=intent)
 
 
+@provider_language()
 def _send_receipt(payment_id: int) -> None:
     payment = Payment.objects.select_related("order", "payer__user").get(pk=payment_id)
     if not payment.payer or not payment.payer.user:

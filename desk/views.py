@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -64,17 +64,23 @@ def _staff(request: HttpRequest) -> User:
 
 
 def _day(raw: str | None) -> date:
+    """?day=YYYY-MM-DD within a few years of today; today otherwise."""
     try:
-        return date.fromisoformat(raw) if raw else today()
+        day = date.fromisoformat(raw) if raw else today()
     except ValueError:
         return today()
+    return day if abs((day - today()).days) <= 3660 else today()
+
+
+def _pk(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() and len(raw) < 12 else None
 
 
 # --- The day ------------------------------------------------------------------------------
 
 
-@require_GET
 @staff_permission_required(SESSIONS)
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """Today's and tomorrow's sessions per location, and what needs the desk."""
     day = _day(request.GET.get("day"))
@@ -120,8 +126,8 @@ def home(request: HttpRequest) -> HttpResponse:
     return _page(request, "desk/home.html", _("Front desk"), **context)
 
 
-@require_POST
 @staff_permission_required(SESSIONS)
+@require_POST
 def language(request: HttpRequest) -> HttpResponse:
     """The staff login's own language for the admin and the front desk."""
     try:
@@ -141,8 +147,8 @@ MARKS = [
 ]
 
 
-@require_http_methods(["GET", "POST"])
 @staff_permission_required(SESSIONS)
+@require_http_methods(["GET", "POST"])
 def roster(request: HttpRequest, pk: int) -> HttpResponse:
     """Everyone expected at a session, attendance taken in one screen."""
     session = get_object_or_404(
@@ -169,7 +175,12 @@ def roster(request: HttpRequest, pk: int) -> HttpResponse:
                 saved += 1
             except PortalError as error:
                 errors[row.enrollment.pk] = str(error)
-        if not errors:
+        if errors:  # the marks that were not saved stay as chosen, with the reason
+            rows = enrollment_selectors.session_roster(session)
+            for row in rows:
+                if row.enrollment.pk in errors:
+                    row.attendance = request.POST.get(f"mark-{row.enrollment.pk}", "")
+        else:
             if saved:
                 messages.success(
                     request,
@@ -180,7 +191,6 @@ def roster(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 messages.info(request, _("Nothing changed."))
             return redirect("desk:roster", pk=session.pk)
-        rows = enrollment_selectors.session_roster(session)
     for row in rows:
         row.error = errors.get(row.enrollment.pk, "")
     counts = {status: sum(1 for r in rows if r.attendance == status) for status, _label in MARKS}
@@ -195,7 +205,10 @@ def roster(request: HttpRequest, pk: int) -> HttpResponse:
         marks=MARKS,
         counts=counts,
         not_taken=sum(1 for r in rows if not r.attendance),
-        may_mark=request.user.has_perm("enrollments.change_attendance"),
+        may_mark=request.user.has_perm("enrollments.change_attendance")
+        and not session.is_cancelled
+        and local(session.starts_at).date() <= today(),
+        is_future=local(session.starts_at).date() > today(),
         may_evaluate=bool(session.klass.level_id)
         and request.user.has_perm("enrollments.view_evaluation"),
     )
@@ -203,26 +216,37 @@ def roster(request: HttpRequest, pk: int) -> HttpResponse:
 
 # --- A class's skills ----------------------------------------------------------------------
 
+# One tap moves a skill on; on "achieved" it steps back to "working on it"
+# (a slip of the finger is one tap to undo, never a reset to nothing).
 NEXT_STATUS = {
     "": Evaluation.Status.WORKING,
     Evaluation.Status.NOT_STARTED: Evaluation.Status.WORKING,
     Evaluation.Status.WORKING: Evaluation.Status.ACHIEVED,
-    Evaluation.Status.ACHIEVED: Evaluation.Status.NOT_STARTED,
+    Evaluation.Status.ACHIEVED: Evaluation.Status.WORKING,
 }
 
 
-@require_http_methods(["GET", "POST"])
 @staff_permission_required("enrollments.view_evaluation")
+@require_http_methods(["GET", "POST"])
 def skills(request: HttpRequest, pk: int) -> HttpResponse:
     """The class's children against its level's skills: one click moves a
     child's skill on (not started, working on it, achieved)."""
     klass = get_object_or_404(
         Class.objects.select_related("programme", "location", "level", "instructor"), pk=pk
     )
-    session_pk = request.GET.get("session") or request.POST.get("session") or ""
+    session_pk = _pk(request.GET.get("session") or request.POST.get("session"))
+    back = reverse("desk:skills", args=[klass.pk])
+    if session_pk:
+        back += "?" + urlencode({"session": session_pk})
     if request.method == "POST":
-        student = get_object_or_404(Student, pk=request.POST.get("student"))
-        skill = get_object_or_404(Skill, pk=request.POST.get("skill"), level_id=klass.level_id)
+        student = enrollment_selectors.class_student(
+            klass, _pk(request.POST.get("student")) or 0, on=today()
+        )
+        skill = get_object_or_404(
+            Skill, pk=_pk(request.POST.get("skill")) or 0, level_id=klass.level_id
+        )
+        error = ""
+        evaluation: Evaluation | None
         try:
             evaluation = enrollment_services.evaluation_record(
                 student=student,
@@ -230,10 +254,10 @@ def skills(request: HttpRequest, pk: int) -> HttpResponse:
                 status=request.POST.get("status", ""),
                 actor=_staff(request),
             )
-        except PortalError as error:
-            messages.error(request, str(error))
-            evaluation = None
-        if request.htmx and evaluation is not None:  # type: ignore[attr-defined]
+        except PortalError as refused:
+            error = str(refused)
+            evaluation = enrollment_selectors.newest_evaluation(student, skill)
+        if request.htmx:  # type: ignore[attr-defined]
             return render(
                 request,
                 "desk/skill_cell.html",
@@ -242,12 +266,14 @@ def skills(request: HttpRequest, pk: int) -> HttpResponse:
                     "student": student,
                     "cell": enrollment_selectors.SkillRow(skill, evaluation),
                     "next_status": NEXT_STATUS,
-                    "session_pk": session_pk,
+                    "session_pk": session_pk or "",
                     "may_evaluate": True,
+                    "error": error,
                 },
             )
-        url = reverse("desk:skills", args=[klass.pk])
-        return redirect(f"{url}?session={session_pk}" if session_pk else url)
+        if error:
+            messages.error(request, error)
+        return redirect(back)
     grid = enrollment_selectors.class_skill_grid(klass, on=today())
     return _page(
         request,
@@ -256,7 +282,7 @@ def skills(request: HttpRequest, pk: int) -> HttpResponse:
         klass=klass,
         grid=grid,
         next_status=NEXT_STATUS,
-        session_pk=session_pk,
+        session_pk=session_pk or "",
         statuses=Evaluation.Status.choices,
         may_evaluate=request.user.has_perm("enrollments.add_evaluation"),
     )
@@ -265,8 +291,8 @@ def skills(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Search and a family's whole picture ---------------------------------------------------
 
 
-@require_GET
 @staff_permission_required(FAMILIES)
+@require_GET
 def search(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     hits = family_selectors.family_search(query, region=current_provider().country)
@@ -275,8 +301,8 @@ def search(request: HttpRequest) -> HttpResponse:
     return _page(request, "desk/search.html", _("Find a family"), query=query, hits=hits)
 
 
-@require_GET
 @staff_permission_required(FAMILIES)
+@require_GET
 def family(request: HttpRequest, pk: int) -> HttpResponse:
     """Everything about one family on one screen, with the desk's actions."""
     family = get_object_or_404(Family, pk=pk)
@@ -303,11 +329,9 @@ def family(request: HttpRequest, pk: int) -> HttpResponse:
             family, students, with_history=False
         )
     if can("benefits.view_makeuprequest"):
-        context["requests"] = [
-            r
-            for r in benefit_selectors.makeup_requests(students)
-            if r.status == MakeupRequest.Status.PENDING
-        ]
+        context["requests"] = benefit_selectors.makeup_requests(
+            students, status=MakeupRequest.Status.PENDING
+        )
         context["may_decide"] = can("benefits.change_makeuprequest")
     if can("billing.view_order"):
         context["orders"] = billing_selectors.order_groups(family, paid_limit=5)
@@ -318,8 +342,8 @@ def family(request: HttpRequest, pk: int) -> HttpResponse:
     return _page(request, "desk/family.html", family.name, **context)
 
 
-@require_POST
 @staff_permission_required("families.add_familynote")
+@require_POST
 def note_add(request: HttpRequest, pk: int) -> HttpResponse:
     family = get_object_or_404(Family, pk=pk)
     try:
@@ -335,8 +359,8 @@ def note_add(request: HttpRequest, pk: int) -> HttpResponse:
 # --- The desk's actions --------------------------------------------------------------------
 
 
-@require_http_methods(["GET", "POST"])
 @staff_permission_required("enrollments.add_absence")
+@require_http_methods(["GET", "POST"])
 def absence_add(request: HttpRequest, pk: int) -> HttpResponse:
     """A parent phones in an absence: the same form and rules as the
     parent's own (make-up tokens by the provider's rules)."""
@@ -369,8 +393,8 @@ def absence_add(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@require_POST
 @staff_permission_required("benefits.change_makeuprequest")
+@require_POST
 def makeup_decide(request: HttpRequest, pk: int) -> HttpResponse:
     """Approve (booking the place) or decline a make-up request; the family
     is e-mailed the decision and the answer."""
@@ -393,8 +417,8 @@ def makeup_decide(request: HttpRequest, pk: int) -> HttpResponse:
     return _back(request, reverse("desk:home"))
 
 
-@require_POST
 @staff_permission_required("enrollments.change_enrollment")
+@require_POST
 def offer_next(request: HttpRequest, pk: int) -> HttpResponse:
     """Offer a class's free place to the next child on its waitlist."""
     klass = get_object_or_404(Class, pk=pk)

@@ -598,6 +598,8 @@ def session_roster(session: Session) -> list[RosterRow]:
             )
             & (Q(end_date__isnull=True) | Q(end_date__gte=day))
             | Q(session=session, status__in=[Enrollment.Status.ACTIVE, Enrollment.Status.COMPLETED])
+            # Marked already, whatever happened since (dropped later that day).
+            | Q(pk__in=Attendance.objects.filter(session=session).values("enrollment_id"))
         )
         .select_related("student__family")
         .order_by("student__first_name", "student__last_name", "pk")
@@ -633,16 +635,34 @@ class SkillGrid:
     rows: list[tuple[Student, list[SkillRow]]]
 
 
+def newest_evaluation(student: Student, skill: Skill) -> Evaluation | None:
+    return (
+        Evaluation.objects.filter(student=student, skill=skill)
+        .order_by("-evaluated_on", "-pk")
+        .first()
+    )
+
+
+def _in_class_on(klass: Class, on: date) -> QuerySet[Enrollment]:
+    return Enrollment.objects.filter(
+        klass=klass, kind=Enrollment.Kind.REGULAR, status=Enrollment.Status.ACTIVE
+    ).covering(on)
+
+
+def class_student(klass: Class, pk: int | str, *, on: date) -> Student:
+    """A child enrolled in the class on the day, or 404."""
+    return get_object_or_404(
+        Student.objects.filter(pk__in=_in_class_on(klass, on).values("student_id")), pk=pk
+    )
+
+
 def class_skill_grid(klass: Class, *, on: date) -> SkillGrid:
     """The class's children on a day against its level's skills, each cell
     with the newest evaluation: three queries, however big the class."""
     skills = list(Skill.objects.filter(level_id=klass.level_id)) if klass.level_id else []
     students = [
         e.student
-        for e in Enrollment.objects.filter(
-            klass=klass, kind=Enrollment.Kind.REGULAR, status=Enrollment.Status.ACTIVE
-        )
-        .covering(on)
+        for e in _in_class_on(klass, on)
         .select_related("student")
         .order_by("student__first_name", "student__last_name", "pk")
     ]
@@ -662,8 +682,13 @@ def class_skill_grid(klass: Class, *, on: date) -> SkillGrid:
 def classes_with_room_and_waitlist(*, on: date, limit: int = 20) -> list[ClassWithPlaces]:
     """Classes with a free place and children waiting for one: where the desk
     can offer a place."""
-    waiting = (
-        Enrollment.objects.filter(klass_id=OuterRef("pk"), status=Enrollment.Status.WAITLISTED)
+    waiting = (  # children who can still be offered a place (never offered one)
+        Enrollment.objects.filter(
+            klass_id=OuterRef("pk"),
+            kind=Enrollment.Kind.REGULAR,
+            status=Enrollment.Status.WAITLISTED,
+            offers__isnull=True,
+        )
         .order_by()
         .values("klass_id")
         .annotate(n=Count("pk"))

@@ -22,7 +22,7 @@ from families.models import Family, Guardian, Student
 from families.selectors import family_login_emails
 from portal.clock import local, today
 from portal.tasks import queue_email
-from portal.tenancy import current_provider
+from portal.tenancy import current_provider, provider_language
 
 from . import selectors
 from .exceptions import ClassFull, EnrollmentError, FeatureOff
@@ -486,6 +486,7 @@ def _cancel_recipients(students: list[Student]) -> list[tuple[str, int]]:
     ]
 
 
+@provider_language()
 def _cancel_email(session: Session, names: str) -> tuple[str, str]:
     subject = _("Cancelled: %(klass)s on %(day)s") % {
         "klass": session.klass.programme.name,
@@ -625,6 +626,7 @@ def lock_class(klass_id: int) -> Class:
 # --- Waitlist offers --------------------------------------------------------------------
 
 
+@provider_language()
 def _send_offer(offer: WaitlistOffer) -> None:
     enrollment = offer.enrollment
     provider = _provider()
@@ -792,6 +794,10 @@ def attendance_record(
     actor_require(
         actor, staff="enrollments.change_attendance", refusal=_("You may not take attendance.")
     )
+    if session.is_cancelled:
+        raise EnrollmentError(_("This session is cancelled: there is no attendance to take."))
+    if local(session.starts_at).date() > today():
+        raise EnrollmentError(_("Attendance is taken on the day of the session."))
     if not selectors.booked_at(enrollment, session):
         raise EnrollmentError(
             _("%(name)s is not booked at this session.") % {"name": enrollment.student},

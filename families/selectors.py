@@ -189,7 +189,10 @@ def _phone_query(query: str, region: str) -> Q | None:
     digits = re.sub(r"\D", "", query)
     if len(digits) < 4 or re.search(r"[^\d\s()+./-]", query):
         return None
-    found = Q(number__contains=digits)
+    # A run of digits matches inside stored numbers (+38641555123) without
+    # its trunk or international zeros; short runs would match too many.
+    national = digits.lstrip("0")
+    found = Q(number__contains=national) if len(national) >= 5 else Q(pk__in=[])
     try:
         parsed = phonenumbers.parse(query, region or None)
     except phonenumbers.NumberParseException:

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from accounts.forms import QueuedPasswordResetForm
 from accounts.models import User
 from portal.tasks import queue_email
-from portal.tenancy import current_provider
+from portal.tenancy import current_provider, provider_language
 
 from . import rules
 from .exceptions import InvitationInvalid, NotAllowed
@@ -203,12 +203,13 @@ def invitation_send(
             "provider_name": provider_name,
             "days": INVITATION_DAYS,
         }
-        queue_email(
-            subject=_("%(name)s invited you to the family portal of %(provider)s")
-            % {"name": inviter, "provider": provider_name},
-            body=render_to_string("families/email/invitation.txt", context),
-            to=[email],
-        )
+        with provider_language():
+            queue_email(
+                subject=_("%(name)s invited you to the family portal of %(provider)s")
+                % {"name": inviter, "provider": provider_name},
+                body=render_to_string("families/email/invitation.txt", context),
+                to=[email],
+            )
     return invitation
 
 
@@ -507,6 +508,7 @@ def problem_report_answer(
     return locked
 
 
+@provider_language()
 def _problem_report_answer_send(report: ProblemReport) -> None:
     """To the parent who reported (or, if that login is gone, the family's)."""
     reporter = report.reporter

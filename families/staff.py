@@ -29,8 +29,8 @@ def may_view_as(user) -> bool:
     return user.is_authenticated and user.is_active and user.is_staff and user.has_perm(VIEW_AS)
 
 
-@require_http_methods(["GET", "POST"])
 @staff_permission_required(VIEW_AS)
+@require_http_methods(["GET", "POST"])
 def view_as_start(request, pk):
     family = get_object_or_404(Family, pk=pk)
     if request.method == "GET":
@@ -41,8 +41,8 @@ def view_as_start(request, pk):
     return redirect("dashboard")
 
 
-@require_POST
 @staff_permission_required(VIEW_AS)
+@require_POST
 def view_as_stop(request):
     family_id = request.session.pop(SESSION_KEY, None)
     if family_id:
@@ -126,8 +126,8 @@ def report_problem(request):
     )
 
 
-@require_GET
 @staff_permission_required("families.view_problemreport")
+@require_GET
 def report_screenshot(request, pk):
     report = get_object_or_404(ProblemReport, pk=pk)
     if not report.screenshot:

@@ -6,6 +6,8 @@ know them. Code reads and switches the schema through these functions."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol, cast
 
 from django.db import connection
@@ -47,3 +49,18 @@ def use_provider(provider: Provider) -> None:
 def use_public_schema() -> None:
     """Switch the connection to the public schema."""
     _connection().set_schema_to_public()
+
+
+@contextmanager
+def provider_language() -> Iterator[None]:
+    """What families read (e-mails, documents) is in the provider's language,
+    whoever's request or task writes it: a staff login may read the admin in
+    a language of its own. Also a decorator."""
+    from django.utils import translation
+
+    language = getattr(current_provider(), "language", None)
+    if not language:
+        yield
+        return
+    with translation.override(language):
+        yield

@@ -159,8 +159,8 @@ def outbox(request):
     return render(request, "portal/outbox.html", {"messages_sent": messages})
 
 
-@require_http_methods(["GET", "POST"])
 @staff_permission_required("providers.view_provider")
+@require_http_methods(["GET", "POST"])
 def embed(request):
     """Staff: the snippet that puts this portal on the provider's website,
     the websites allowed to show it, and those refused."""
@@ -190,8 +190,8 @@ def embed(request):
     return render(request, "portal/embed.html", context)
 
 
-@require_POST
 @staff_permission_required("providers.change_provider")
+@require_POST
 def embed_allow(request, pk: int):
     """Staff: "Allow this site" for a website that was refused."""
     attempt = get_object_or_404(FramingAttempt, pk=pk, provider_id=request.tenant.pk)

@@ -16,8 +16,8 @@ from .models import Provider
 from .services import SETTINGS_FIELDS, provider_logo_set, provider_settings_update
 
 
-@require_http_methods(["GET", "POST"])
 @staff_permission_required("providers.change_provider")
+@require_http_methods(["GET", "POST"])
 def settings_page(request):
     provider = Provider.objects.get(pk=request.tenant.pk)
     form = ProviderSettingsForm(request.POST or None, request.FILES or None, instance=provider)
@@ -56,8 +56,8 @@ def _preview(primary: str, accent: str) -> dict:
     }
 
 
-@require_POST
 @staff_permission_required("providers.change_provider")
+@require_POST
 def settings_preview(request):
     preview = _preview(
         request.POST.get("primary_colour", ""), request.POST.get("accent_colour", "")
