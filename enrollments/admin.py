@@ -17,6 +17,7 @@ from unfold.widgets import (
     UnfoldBooleanWidget,
 )
 
+from families.actors import actor_name
 from families.models import Student
 from portal.adminactions import ReadOnlyAdmin, action_form, for_each, form_for_user
 from portal.adminsample import AdminSample, first_pk
@@ -693,7 +694,8 @@ def _sample_offer() -> WaitlistOffer:
 
 @admin.register(Evaluation)
 class EvaluationAdmin(ModelAdmin):
-    list_display = ["student", "skill", "status", "evaluated_on", "instructor"]
+    list_display = ["student", "skill", "status", "evaluated_on", "instructor", "recorded_by_name"]
+    readonly_fields = ["recorded_by_name"]
     list_filter = ["status", "skill__level", ("evaluated_on", RangeDateFilter)]
     list_filter_submit = True
     list_select_related = ["student", "skill", "instructor"]
@@ -738,6 +740,10 @@ class AbsenceForm(forms.ModelForm):
         except PortalError as error:
             self.add_error(error.field if error.field in self.fields else None, str(error))
         return cleaned
+
+    def save_model(self, request, obj, form, change):
+        obj.recorded_by_name = actor_name(request.user)
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Absence)

@@ -323,6 +323,7 @@ class Evaluation(models.Model):
         Instructor, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     comment = models.CharField(_("comment"), max_length=200, blank=True)
+    recorded_by_name = models.CharField(_("recorded by"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("evaluation")

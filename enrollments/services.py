@@ -837,7 +837,8 @@ def evaluation_record(
             same_day.status = status
             if comment:
                 same_day.comment = comment
-            same_day.save(update_fields=["status", "comment"])
+            same_day.recorded_by_name = actor_name(actor)
+            same_day.save(update_fields=["status", "comment", "recorded_by_name"])
             return same_day
         return Evaluation.objects.create(
             student=student,
@@ -846,6 +847,7 @@ def evaluation_record(
             evaluated_on=day,
             instructor=student_class_instructor(student, skill),
             comment=comment,
+            recorded_by_name=actor_name(actor),
         )
 
 

@@ -453,3 +453,15 @@ def test_e_mails_to_families_keep_the_providers_language_whoever_sends_them(
     [sent] = [m for m in mail.outbox if m.to == ["pat@aquakids.test"]]
     weekday = local(offer.expires_at).strftime("%A")  # English, as the provider's
     assert weekday in sent.body, sent.body
+
+
+def test_an_evaluation_names_who_recorded_it(desk, aquakids, tonight):
+    klass, skill, child = tonight["klass"], tonight["skills"][1], tonight["regular"]
+    desk.post(
+        f"/staff/classes/{klass.pk}/skills/",
+        {"student": child.pk, "skill": skill.pk, "status": "working"},
+    )
+    connection.set_tenant(aquakids)
+    assert Evaluation.objects.get(student=child, skill=skill).recorded_by_name == (
+        "Front desk (staff)"
+    )
