@@ -311,7 +311,7 @@ def family(request: HttpRequest, pk: int) -> HttpResponse:
     enrollments = enrollment_selectors.students_enrollments(students)
     context: dict[str, Any] = {
         "family": family,
-        "guardians": family_selectors.family_contacts(family),
+        "contacts": family_selectors.family_contacts(family),
         "children": [(s, enrollments[s.pk]) for s in students],
         "next_sessions": enrollment_selectors.upcoming_sessions(students, limit=6),
         "notes": family_selectors.family_notes(family) if can("families.view_familynote") else None,

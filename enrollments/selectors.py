@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from families.models import Family, Student
-from portal.clock import local, today
+from portal.clock import local, provider_zone, today
 
 from .models import (
     AbsenceMark,
@@ -488,8 +488,7 @@ def session_free_places(session: Session) -> SessionPlaces:
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
-    from portal.clock import provider_zone
-
+    """The provider's day, midnight to midnight in its time zone."""
     zone = provider_zone()
     start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
     return start, start + timedelta(days=1)

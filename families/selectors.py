@@ -276,10 +276,17 @@ def family_notes(family: Family, *, limit: int = 20) -> list[FamilyNote]:
     return list(FamilyNote.objects.filter(family=family)[:limit])
 
 
-def family_contacts(family: Family) -> list[Guardian]:
-    """The family's guardians with their login, e-mail addresses and phones
-    (prefetched: three queries however many), and the family's contacts that
-    belong to no guardian as `family.unassigned_emails/phones`."""
+@dataclass
+class FamilyContacts:
+    guardians: list[Guardian]  # each with its login, e-mails and phones
+    emails: list[ContactEmail]  # the family's, belonging to no guardian
+    phones: list[ContactPhone]
+
+
+def family_contacts(family: Family) -> FamilyContacts:
+    """The family's guardians with their login, e-mail addresses and phones,
+    and the contacts that belong to no guardian (a home phone): five queries
+    however many."""
     guardians = list(
         Guardian.objects.filter(family=family)
         .select_related("user")
@@ -288,4 +295,8 @@ def family_contacts(family: Family) -> list[Guardian]:
             Prefetch("phones", queryset=ContactPhone.objects.order_by("pk")),
         )
     )
-    return guardians
+    return FamilyContacts(
+        guardians=guardians,
+        emails=list(ContactEmail.objects.filter(family=family, guardian__isnull=True)),
+        phones=list(ContactPhone.objects.filter(family=family, guardian__isnull=True)),
+    )

@@ -28,7 +28,7 @@ from enrollments.models import (
     WaitlistOffer,
 )
 from enrollments.tests.factories import ClassFactory, StudentFactory, enrol
-from families.models import ContactPhone, Family, FamilyNote, Guardian
+from families.models import ContactEmail, ContactPhone, Family, FamilyNote, Guardian
 from portal.clock import local, today
 
 pytestmark = pytest.mark.django_db
@@ -276,7 +276,17 @@ def test_the_family_picture_reads_a_fixed_number_of_queries_as_the_family_grows(
     for _ in range(2):
         enrol(StudentFactory(family=novak), klass)
     FamilyNote.objects.create(family=novak, text="Prefers e-mail", author_name="Desk")
+    grandma = Guardian.objects.create(family=novak, first_name="Vera", last_name="Novak")
+    ContactPhone.objects.create(family=novak, guardian=grandma, number="+38641555777")
+    ContactEmail.objects.create(family=novak, guardian=grandma, email="vera@example.com")
+    home = ContactPhone.objects.create(family=novak, number="+38615550199", kind="home")
+    later = Session.objects.filter(klass=klass, starts_at__gt=timezone.now()).first()
+    for child in novak.students.all():
+        MakeupRequest.objects.create(student=child, session=later, missed_session=later)
     assert count() == before
+    # The family's own phone (no guardian's) is on the picture too.
+    page = desk.get(f"/staff/families/{novak.pk}/").content.decode()
+    assert str(home.number) in page and "vera@example.com" in page
 
 
 def test_staff_notes_are_kept_by_the_database(desk, aquakids):
