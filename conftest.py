@@ -97,6 +97,9 @@ def _public_schema_and_clean_cache(request):
     its own Redis database)."""
     yield
     use_public_schema()
+    from portal import clock
+
+    clock.reset()
     if "db" in request.fixturenames or "transactional_db" in request.fixturenames:
         cache.clear()
 

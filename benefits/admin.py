@@ -18,6 +18,7 @@ from unfold.widgets import (
 from enrollments.models import Location
 from families.admin import FamilyAdmin, StudentAdmin
 from families.models import Family, Student
+from portal import clock
 from portal.adminactions import action_form, form_for_user
 from portal.adminsample import AdminSample, first_pk
 from portal.exceptions import PortalError
@@ -503,14 +504,13 @@ StudentAdmin.inlines = [*getattr(StudentAdmin, "inlines", []), StudentTokenInlin
 def _sample_makeup_request(nth: int = 0) -> MakeupRequest:
     """A family's request for a make-up place, as the portal left it (while
     the provider had requests switched on)."""
-    from django.utils import timezone
 
     from enrollments.models import Session
     from families.models import Guardian
 
     guardian = Guardian.objects.filter(user__isnull=False).order_by("pk")[0]
     student = guardian.family.students.order_by("pk")[0]
-    session = Session.objects.filter(starts_at__gt=timezone.now()).order_by("starts_at")[nth]
+    session = Session.objects.filter(starts_at__gt=clock.now()).order_by("starts_at")[nth]
     return MakeupRequest.objects.create(
         student=student, session=session, requested_by=guardian.user, note="Sample"
     )

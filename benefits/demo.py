@@ -7,11 +7,10 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.utils import timezone
-
 from enrollments import services as enrollment_services
 from enrollments.models import Enrollment, Location, Session
 from families.models import Student
+from portal import clock
 from portal.clock import today
 
 from . import services
@@ -39,7 +38,7 @@ def _past_session(student, weeks_ago: int) -> Session | None:
     return (
         Session.objects.filter(
             klass__level=enrollment.klass.level,
-            starts_at__lt=timezone.now() - timedelta(weeks=weeks_ago),
+            starts_at__lt=clock.now() - timedelta(weeks=weeks_ago),
         )
         .exclude(klass=enrollment.klass)
         .order_by("-starts_at")
@@ -205,7 +204,7 @@ def _leaps() -> None:
     if enrollment and not MakeupRequest.objects.filter(student=finn).exists():
         target = (
             Session.objects.filter(
-                klass__programme=enrollment.klass.programme, starts_at__gt=timezone.now()
+                klass__programme=enrollment.klass.programme, starts_at__gt=clock.now()
             )
             .exclude(klass=enrollment.klass)
             .order_by("starts_at")

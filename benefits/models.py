@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from enrollments.models import Enrollment, Location, Programme, Session
 from families.models import Family, Student
+from portal import clock
 from portal.models import AppendOnly
 
 ZERO = Decimal("0.00")
@@ -50,7 +51,7 @@ class MakeupToken(models.Model):
         Session, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     expires_on = models.DateField(_("expires on"))
-    issued_at = models.DateTimeField(auto_now_add=True)
+    issued_at = models.DateTimeField(default=clock.now, editable=False)
     issued_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -94,7 +95,7 @@ class TokenEvent(AppendOnly):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     note = models.CharField(max_length=200, blank=True)
-    at = models.DateTimeField(auto_now_add=True)
+    at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ["at", "pk"]
@@ -125,7 +126,7 @@ class MakeupRequest(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
-    requested_at = models.DateTimeField(auto_now_add=True)
+    requested_at = models.DateTimeField(default=clock.now, editable=False)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -179,7 +180,7 @@ class Pass(models.Model):
     amount_paid = models.DecimalField(
         _("amount paid"), max_digits=10, decimal_places=2, default=ZERO
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     # Not stored: benefits.selectors.pass_groups sets these on the passes it lists.
     left: int | None  # punches left; None: unlimited
@@ -214,7 +215,7 @@ class PassEvent(AppendOnly):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     note = models.CharField(max_length=200, blank=True)
-    at = models.DateTimeField(auto_now_add=True)
+    at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ["at", "pk"]
@@ -243,7 +244,7 @@ class CreditGrant(AppendOnly):
     source = models.CharField(max_length=12, choices=Source.choices)
     description = models.CharField(max_length=200)
     expires_on = models.DateField(null=True, blank=True)
-    granted_at = models.DateTimeField(auto_now_add=True)
+    granted_at = models.DateTimeField(default=clock.now, editable=False)
     granted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -274,7 +275,7 @@ class CreditUse(AppendOnly):
     amount = models.DecimalField(max_digits=10, decimal_places=2)
     where = models.CharField(_("used for"), max_length=200, blank=True)
     reference = models.CharField(max_length=64, blank=True)
-    at = models.DateTimeField(auto_now_add=True)
+    at = models.DateTimeField(default=clock.now, editable=False)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -314,7 +315,7 @@ class Discount(models.Model):
     max_uses = models.PositiveIntegerField(null=True, blank=True, help_text=_("Empty: unlimited."))
     valid_until = models.DateField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         verbose_name = _("discount")
@@ -337,7 +338,7 @@ class DiscountUse(AppendOnly):
     amount = models.DecimalField(max_digits=10, decimal_places=2)
     where = models.CharField(max_length=200)
     reference = models.CharField(max_length=64, blank=True)
-    at = models.DateTimeField(auto_now_add=True)
+    at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ["at", "pk"]
@@ -367,7 +368,7 @@ class Voucher(models.Model):
     pass_valid_days = models.PositiveIntegerField(null=True, blank=True)
     discount_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     discount_amount = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         verbose_name = _("voucher")
@@ -384,7 +385,7 @@ class VoucherRedemption(AppendOnly):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
-    at = models.DateTimeField(auto_now_add=True)
+    at = models.DateTimeField(default=clock.now, editable=False)
     result = models.CharField(max_length=200)
 
     class Meta:
@@ -402,7 +403,7 @@ class ReminderSent(models.Model):
 
     kind = models.CharField(max_length=10)
     object_id = models.PositiveBigIntegerField()
-    sent_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["kind", "object_id"], name="reminder_once")]

@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from enrollments.models import Enrollment, Session
 from enrollments.selectors import booked_session
 from families.models import Student
+from portal import clock
 from portal.clock import local, today
 from portal.tenancy import current_provider
 
@@ -35,7 +35,7 @@ def state_from(last_kind: str | None, session_starts, expires_on) -> str:
     if last_kind == TokenEvent.Kind.EXPIRED:
         return EXPIRED
     if last_kind == TokenEvent.Kind.APPLIED:
-        return SPENT if session_starts <= timezone.now() else PENDING
+        return SPENT if session_starts <= clock.now() else PENDING
     # issued or returned
     return EXPIRED if expires_on < today() else AVAILABLE
 
@@ -133,7 +133,7 @@ def session_reasons(
     if not session.klass.is_active:
         reasons.append(_("This class is not running."))
     hours = getattr(provider, "makeup_booking_window_hours", 0)
-    if session.starts_at - timedelta(hours=hours) <= timezone.now():
+    if session.starts_at - timedelta(hours=hours) <= clock.now():
         reasons.append(_("Booking closes %(hours)d hours before the start.") % {"hours": hours})
     if token is not None:
         if token.expires_on < starts.date():

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, TypeAlias, TypedDict
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 
 from enrollments.models import Enrollment, Session
 from enrollments.selectors import session_places
 from families.models import Family, Student
+from portal import clock
 from portal.clock import today
 
 from . import rules
@@ -129,7 +129,7 @@ def makeup_offers(token: MakeupToken, *, weeks: int = 6) -> list[rules.Offer]:
     """Sessions a token could be used for, each with the reasons it cannot
     (the same rules the booking enforces)."""
     levels, programmes, own_classes = rules.student_levels_and_programmes(token.student)
-    now = timezone.now()
+    now = clock.now()
     sessions = list(
         Session.objects.filter(starts_at__gt=now, starts_at__lt=now + timedelta(weeks=weeks))
         .filter(Q(klass__programme_id__in=programmes) | Q(klass__level_id__in=levels))
@@ -161,7 +161,7 @@ def makeup_offers(token: MakeupToken, *, weeks: int = 6) -> list[rules.Offer]:
 
 def makeup_request_sessions(student: Student, *, weeks: int = 6) -> list[rules.Offer]:
     levels, programmes, own_classes = rules.student_levels_and_programmes(student)
-    now = timezone.now()
+    now = clock.now()
     sessions = list(
         Session.objects.filter(starts_at__gt=now, starts_at__lt=now + timedelta(weeks=weeks))
         .filter(Q(klass__programme_id__in=programmes) | Q(klass__level_id__in=levels))
@@ -277,7 +277,7 @@ def pass_in_family(family: Family, pk: int | str) -> Pass:
 
 
 def dropin_offers(pass_obj: Pass, student: Student, *, weeks: int = 4) -> list[rules.Offer]:
-    now = timezone.now()
+    now = clock.now()
     upcoming = Session.objects.filter(
         starts_at__gt=now, starts_at__lt=now + timedelta(weeks=weeks), klass__is_active=True
     )
@@ -358,7 +358,7 @@ def credit_summary(family: Family, *, recent_days: int = 30) -> CreditSummary:
         .order_by("-granted_at", "-pk")
     )
     day = today()
-    since = timezone.now() - timedelta(days=recent_days)
+    since = clock.now() - timedelta(days=recent_days)
     recent: list[GrantWithLeft] = []
     other: list[GrantWithLeft] = []
     for grant in grants:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, prefetch_related_objects
 from django.template.loader import render_to_string
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -24,6 +23,7 @@ from enrollments.selectors import session_free_places
 from families.actors import Actor, actor_require, actor_user
 from families.models import Family, Guardian, Student
 from families.selectors import family_login_emails
+from portal import clock
 from portal.clock import today
 from portal.exceptions import PortalError
 from portal.money import to_decimal
@@ -251,7 +251,7 @@ def makeup_request(
 ) -> MakeupRequest:
     if not _provider().makeup_requests_enabled:
         raise BenefitError(_("Make-up requests are not used here."))
-    if session.starts_at <= timezone.now() or session.is_cancelled:
+    if session.starts_at <= clock.now() or session.is_cancelled:
         raise BenefitError(_("Choose an upcoming session."))
     try:
         with transaction.atomic():
@@ -295,7 +295,7 @@ def makeup_request_decide(
             )
         request.status = MakeupRequest.Status.APPROVED if approve else MakeupRequest.Status.DECLINED
         request.decided_by = staff_user
-        request.decided_at = timezone.now()
+        request.decided_at = clock.now()
         request.decision_note = answer
         request.save()
         _send_decision(request)

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from enrollments.models import Enrollment, Location
 from families.models import Family, Guardian, Student
+from portal import clock
 from portal.models import AppendOnly
 
 ZERO = Decimal("0.00")
@@ -32,7 +33,7 @@ class Order(models.Model):
     )
     title = models.CharField(_("title"), max_length=200)
     due_date = models.DateField(_("due date"), null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
     # Not stored: billing.selectors sets these on the orders it lists.
@@ -107,7 +108,7 @@ class LedgerEntry(AppendOnly):
         "Refund", on_delete=models.PROTECT, null=True, blank=True, related_name="entry"
     )
     reference = models.CharField(max_length=64, blank=True)
-    at = models.DateTimeField(auto_now_add=True)
+    at = models.DateTimeField(default=clock.now, editable=False)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -160,7 +161,7 @@ class PaymentMethod(models.Model):
     exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
     is_primary = models.BooleanField(_("primary"), default=False)
     recurring_authorized = models.BooleanField(_("authorised for recurring billing"), default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ["-is_primary", "pk"]
@@ -202,7 +203,7 @@ class Payment(models.Model):
     stripe_payment_intent_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
     client_secret = models.CharField(max_length=200, blank=True)
     failure_message = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     succeeded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -221,7 +222,7 @@ class Refund(models.Model):
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     reason = models.CharField(max_length=200)
     stripe_refund_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -236,7 +237,7 @@ class StripeEvent(models.Model):
     event_id = models.CharField(max_length=80, unique=True)
     type = models.CharField(max_length=80)
     object_id = models.CharField(max_length=80, blank=True)
-    received_at = models.DateTimeField(auto_now_add=True)
+    received_at = models.DateTimeField(default=clock.now, editable=False)
     processed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 
@@ -260,7 +261,7 @@ class Invoice(models.Model):
 
     order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="invoice")
     number = models.PositiveIntegerField(unique=True)
-    issued_at = models.DateTimeField(auto_now_add=True)
+    issued_at = models.DateTimeField(default=clock.now, editable=False)
     snapshot = models.JSONField()
 
     class Meta:
@@ -304,7 +305,7 @@ class Document(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -17,6 +17,8 @@ from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from portal import clock
+
 STATIC_PREFIX = "static:"
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ def render(template: str, context: dict, *, provider, rows: str | None = None) -
     are numbered across the whole."""
     with translation.override(provider.language), timezone.override(provider.zone):
         base = {**context, "provider": provider, "theme_css": provider.theme.css()}
-        base |= {"now": timezone.now(), "part": {"first": True, "last": True, "numbered": True}}
+        base |= {"now": clock.now(), "part": {"first": True, "last": True, "numbered": True}}
         lines = list(context[rows]) if rows else []
         workers = parallel_workers()
         if not rows or len(lines) < PARALLEL_ROWS or workers < 2:

@@ -15,7 +15,6 @@ import stripe
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.template.loader import render_to_string
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -23,6 +22,7 @@ from benefits import services as benefit_services
 from benefits.selectors import family_credit_balance
 from enrollments.models import Location
 from families.models import Family, Guardian, Student
+from portal import clock
 from portal.exceptions import PortalError
 from portal.money import format_money, to_decimal
 from portal.tasks import dispatch, queue_email
@@ -63,7 +63,7 @@ def _payment_in_progress(order: Order) -> bool:
     return Payment.objects.filter(
         order=order,
         status__in=[Payment.Status.PROCESSING, Payment.Status.REQUIRES_ACTION],
-        created_at__gte=timezone.now() - timedelta(minutes=30),
+        created_at__gte=clock.now() - timedelta(minutes=30),
     ).exists()
 
 
@@ -213,7 +213,7 @@ def payment_record_offline(
             amount=amount,
             method=method,
             status=Payment.Status.SUCCEEDED,
-            succeeded_at=timezone.now(),
+            succeeded_at=clock.now(),
             idempotency_key=key,
         )
         _book_payment(payment)
@@ -370,7 +370,7 @@ def payment_apply_intent(*, payment_id: int, intent: stripe.PaymentIntent) -> Pa
             return payment
         payment.status = new
         if new == Payment.Status.SUCCEEDED:
-            payment.succeeded_at = timezone.now()
+            payment.succeeded_at = clock.now()
         if new == Payment.Status.FAILED:
             error = getattr(intent, "last_payment_error", None)
             payment.failure_message = (

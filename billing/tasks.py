@@ -3,8 +3,8 @@ from __future__ import annotations
 import logging
 
 from django.core.files.base import ContentFile
-from django.utils import timezone
 
+from portal import clock
 from portal.celery import app
 from portal.tenancy import current_provider
 
@@ -35,7 +35,7 @@ def render_document(document_id: int) -> str:
         log.exception("document %s failed", document_id)
         document.status = Document.Status.FAILED
         document.error = f"{type(error).__name__}: {error}"[:300]
-    document.finished_at = timezone.now()
+    document.finished_at = clock.now()
     document.save(update_fields=["file", "status", "error", "finished_at"])
     return document.status
 
@@ -99,5 +99,5 @@ def process_stripe_event(event_id: int) -> str:
             payment.refresh_from_db()
     if payment is not None:
         services.payment_sync(payment=payment)
-    StripeEvent.objects.filter(pk=event_id).update(processed_at=timezone.now())
+    StripeEvent.objects.filter(pk=event_id).update(processed_at=clock.now())
     return payment.status if payment else "no payment"

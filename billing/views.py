@@ -14,7 +14,6 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -22,6 +21,7 @@ from benefits.selectors import family_credit_balance
 from enrollments.models import Location
 from families.pagecache import family_page
 from families.views import family_member
+from portal import clock
 from portal.exceptions import PortalError
 
 from . import gateway, selectors, services
@@ -85,7 +85,7 @@ def overview(request, guardian):
         "locations": list(Location.objects.filter(is_active=True)),
         "online": online(request.tenant),
         "may_pay": guardian.may_pay,
-        "today": timezone.localdate(),
+        "today": clock.today(),
     }
     template = "billing/overview.html"
     return render(request, template, context)
@@ -329,7 +329,7 @@ def document(request, guardian, pk):
     found = selectors.document_in_family(guardian.family, pk)
     stale = (
         found.status in ("queued", "running")
-        and timezone.now() - found.created_at > selectors.STALE_AFTER
+        and clock.now() - found.created_at > selectors.STALE_AFTER
     )
     template = "billing/document.html"
     if request.htmx:

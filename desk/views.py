@@ -13,7 +13,6 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -31,6 +30,7 @@ from enrollments.models import Attendance, Class, Evaluation, Session, Skill
 from families import selectors as family_selectors
 from families import services as family_services
 from families.models import Family, Student
+from portal import clock
 from portal.clock import local, today
 from portal.exceptions import PortalError
 from portal.permissions import staff_permission_required
@@ -365,7 +365,7 @@ def absence_add(request: HttpRequest, pk: int) -> HttpResponse:
     """A parent phones in an absence: the same form and rules as the
     parent's own (make-up tokens by the provider's rules)."""
     student = get_object_or_404(Student.objects.select_related("family"), pk=pk)
-    start = local(timezone.now()).replace(minute=0, second=0, microsecond=0)
+    start = local(clock.now()).replace(minute=0, second=0, microsecond=0)
     form = AbsenceByDateForm(
         request.POST or None,
         initial={"starts_at": start, "ends_at": start.replace(hour=23, minute=59)},

@@ -7,9 +7,8 @@ from __future__ import annotations
 from datetime import time, timedelta
 from typing import Any
 
-from django.utils import timezone
-
 from families.models import Family, Student
+from portal import clock
 from portal.clock import today
 
 from . import services
@@ -174,9 +173,9 @@ def seed(provider, *, password: str) -> None:
 
     if spec["cancel"]:
         index, weeks_ahead, reason, livestream = spec["cancel"]
-        upcoming = Session.objects.filter(
-            klass=classes[index], starts_at__gt=timezone.now()
-        ).order_by("starts_at")
+        upcoming = Session.objects.filter(klass=classes[index], starts_at__gt=clock.now()).order_by(
+            "starts_at"
+        )
         target = upcoming[weeks_ahead] if upcoming.count() > weeks_ahead else None
         if target and not Session.objects.filter(klass=classes[index], status="cancelled").exists():
             target.status = Session.Status.CANCELLED
@@ -186,7 +185,7 @@ def seed(provider, *, password: str) -> None:
             target.sequence += 1
             target.save()
 
-    _attendance(timezone.now())
+    _attendance(clock.now())
     _evaluations(student_named(spec["evaluate"]), instructors[0])
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.utils import timezone
 from icalendar import Calendar, Event, vText
+
+from portal import clock
 
 from . import selectors
 
@@ -29,7 +30,7 @@ def calendar_for(*, provider, students, host: str, feed) -> bytes:
     calendar.add("x-wr-timezone", provider.time_zone)
     calendar.add("refresh-interval", timedelta(hours=6), parameters={"VALUE": "DURATION"})
     zone = provider.zone
-    now = timezone.now()
+    now = clock.now()
     items = selectors.sessions_for(
         students, start=now - timedelta(days=PAST_DAYS), end=now + timedelta(days=FUTURE_DAYS)
     )

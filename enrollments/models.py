@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from families.models import Family, Student
+from portal import clock
 from portal.models import AppendOnly, append_only
 
 
@@ -216,7 +217,7 @@ class Enrollment(models.Model):
         null=True,
         blank=True,
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     objects = EnrollmentQuerySet.as_manager()
 
@@ -274,7 +275,7 @@ class EnrollmentChange(AppendOnly):
         _("by"), max_length=200, blank=True, help_text=_("As the name read when they acted.")
     )
     note = models.CharField(max_length=200, blank=True)
-    at = models.DateTimeField(auto_now_add=True)
+    at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ["at", "pk"]
@@ -350,7 +351,7 @@ class Absence(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     sessions = models.ManyToManyField(Session, through="AbsenceMark", related_name="absences")
 
@@ -394,7 +395,7 @@ class CalendarFeed(models.Model):
         Student, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
     token = models.CharField(max_length=64, unique=True, default=new_feed_token)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -430,7 +431,7 @@ class WaitlistOffer(models.Model):
     enrollment = models.ForeignKey(Enrollment, on_delete=models.PROTECT, related_name="offers")
     token = models.CharField(max_length=64, unique=True, default=new_offer_token)
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.OPEN)
-    offered_at = models.DateTimeField(_("offered"), auto_now_add=True)
+    offered_at = models.DateTimeField(_("offered"), default=clock.now, editable=False)
     expires_at = models.DateTimeField(_("held until"))
     answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
     offered_by = models.ForeignKey(

@@ -14,9 +14,9 @@ from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest, Now
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 
 from families.models import Family, Student
+from portal import clock
 from portal.clock import local, provider_zone, today
 
 from .models import (
@@ -184,7 +184,7 @@ def upcoming_sessions(
     days: int = 120,
     enrollments: list[Enrollment] | None = None,
 ) -> list[SessionItem]:
-    now = timezone.now()
+    now = clock.now()
     return sessions_for(
         students, start=now, end=now + timedelta(days=days), limit=limit, enrollments=enrollments
     )
@@ -196,7 +196,7 @@ def bookings(
     """Active and open (waitlisted) bookings that have not ended."""
     if enrollments is None:
         enrollments = open_enrollments(students)
-    day, now = today(), timezone.now()
+    day, now = today(), clock.now()
     current = [
         e
         for e in enrollments
@@ -223,7 +223,7 @@ def students_enrollments(students: Iterable[Student]) -> dict[int, dict[str, lis
         .select_related(*ENROLLMENT_RELATED, "transferred_to__klass__programme")
         .order_by("-start_date", "-pk")
     )
-    day, now = today(), timezone.now()
+    day, now = today(), clock.now()
 
     def is_past(e: Enrollment) -> bool:
         if e.status not in (Enrollment.Status.ACTIVE, Enrollment.Status.WAITLISTED):
@@ -271,7 +271,7 @@ def attendance_history(enrollments: list[Enrollment]) -> dict[int, list[Attendan
 
     if not enrollments:
         return {}
-    now = timezone.now()
+    now = clock.now()
     sessions = list(
         with_absences(
             Session.objects.filter(

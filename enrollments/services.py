@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Protocol
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
 from families.actors import Actor, actor_name, actor_require, actor_user, is_staff_actor
 from families.models import Family, Guardian, Student
 from families.selectors import family_login_emails
+from portal import clock
 from portal.clock import local, today
 from portal.tasks import queue_email
 from portal.tenancy import current_provider, provider_language
@@ -197,7 +197,7 @@ def waitlist_cancel(*, enrollment: Enrollment, actor: Actor) -> Enrollment:
         enrollment.save(update_fields=["status", "end_date"])
         held = WaitlistOffer.objects.filter(
             enrollment=enrollment, state=WaitlistOffer.State.OPEN
-        ).update(state=WaitlistOffer.State.DECLINED, answered_at=timezone.now())
+        ).update(state=WaitlistOffer.State.DECLINED, answered_at=clock.now())
         _record(enrollment, EnrollmentChange.Action.WAITLIST_CANCELLED, enrollment.end_date, actor)
         if held:  # the place it held goes to the next child in line
             _offer_next(klass)
@@ -318,7 +318,7 @@ def absence_report_by_date(
     _require_absence(actor, student.family_id)
     if ends_at <= starts_at:
         raise EnrollmentError(_("The end must be after the start."), field="ends_at")
-    if ends_at <= timezone.now():
+    if ends_at <= clock.now():
         raise EnrollmentError(_("Future absences must end in the future."), field="ends_at")
     with transaction.atomic():
         Student.objects.select_for_update().get(pk=student.pk)  # one report at a time
@@ -328,7 +328,7 @@ def absence_report_by_date(
         sessions = Session.objects.filter(
             klass_id__in={e.klass_id for e in enrollments},
             starts_at__lt=ends_at,
-            ends_at__gt=max(starts_at, timezone.now()),
+            ends_at__gt=max(starts_at, clock.now()),
             status=Session.Status.SCHEDULED,
         )
         items = [
@@ -358,7 +358,7 @@ def absence_report_by_enrollment(
     _require_absence(actor, enrollment.student.family_id)
     if enrollment.status != Enrollment.Status.ACTIVE:
         raise EnrollmentError(_("Absences are for classes the child attends."))
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         Student.objects.select_for_update().get(pk=enrollment.student_id)
         already = _already_marked(enrollment.student, [s.pk for s in sessions])
@@ -392,9 +392,9 @@ def absence_cancel(*, absence: Absence, actor: Actor) -> Absence:
         absence = Absence.objects.select_for_update().get(pk=absence.pk)
         if absence.cancelled_at:
             raise EnrollmentError(_("This absence was cancelled already."))
-        if absence.starts_at <= timezone.now():
+        if absence.starts_at <= clock.now():
             raise EnrollmentError(_("This absence has started, so it can no longer be cancelled."))
-        absence.cancelled_at = timezone.now()
+        absence.cancelled_at = clock.now()
         absence.save(update_fields=["cancelled_at"])
     return absence
 
@@ -433,7 +433,7 @@ def calendar_feed_reset(*, family: Family, student: Student | None = None) -> Ca
     with transaction.atomic():
         Family.objects.select_for_update().get(pk=family.pk)
         CalendarFeed.objects.filter(family=family, student=student, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
+            revoked_at=clock.now()
         )
         return CalendarFeed.objects.create(family=family, student=student)
 
@@ -441,7 +441,7 @@ def calendar_feed_reset(*, family: Family, student: Student | None = None) -> Ca
 def calendar_feeds_revoke(*, family: Family) -> int:
     """Every live feed of the family stops working (a guardian lost access)."""
     return CalendarFeed.objects.filter(family=family, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
+        revoked_at=clock.now()
     )
 
 
@@ -605,7 +605,7 @@ def single_booking_cancel(*, enrollment: Enrollment, actor_user: User | None = N
     """Cancel a one-session booking before it starts (caller holds the lock)."""
     if enrollment.kind == Enrollment.Kind.REGULAR or enrollment.status != Enrollment.Status.ACTIVE:
         raise EnrollmentError(_("This booking cannot be cancelled."))
-    if booked_session(enrollment).starts_at <= timezone.now():
+    if booked_session(enrollment).starts_at <= clock.now():
         raise EnrollmentError(_("This session has started, so the booking stays."))
     enrollment.status = Enrollment.Status.CANCELLED
     enrollment.save(update_fields=["status"])
@@ -647,7 +647,7 @@ def _open_offer(enrollment: Enrollment, actor: Actor | None) -> WaitlistOffer:
     hours = _provider().waitlist_offer_hours
     offer = WaitlistOffer.objects.create(
         enrollment=enrollment,
-        expires_at=timezone.now() + timedelta(hours=hours),
+        expires_at=clock.now() + timedelta(hours=hours),
         offered_by=actor_user(actor),
         offered_by_name=actor_name(actor),
     )
@@ -696,10 +696,10 @@ def waitlist_offer_answer(*, offer: WaitlistOffer, accept: bool, actor: Actor) -
         klass = _lock_class(enrollment.klass)
         offer = WaitlistOffer.objects.select_for_update().get(pk=offer.pk)
         enrollment = _lock_enrollment(enrollment)
-        if offer.state != WaitlistOffer.State.OPEN or offer.expires_at <= timezone.now():
+        if offer.state != WaitlistOffer.State.OPEN or offer.expires_at <= clock.now():
             raise EnrollmentError(_("This offer has lapsed or was answered already."))
         offer.state = WaitlistOffer.State.ACCEPTED if accept else WaitlistOffer.State.DECLINED
-        offer.answered_at = timezone.now()
+        offer.answered_at = clock.now()
         offer.save(update_fields=["state", "answered_at"])
         if accept:
             enrollment.status = Enrollment.Status.ACTIVE
@@ -724,7 +724,7 @@ def waitlist_offer_answer(*, offer: WaitlistOffer, accept: bool, actor: Actor) -
 def _lapse_expired(enrollment: Enrollment) -> int:
     lapsed = 0
     for offer in enrollment.offers.filter(
-        state=WaitlistOffer.State.OPEN, expires_at__lte=timezone.now()
+        state=WaitlistOffer.State.OPEN, expires_at__lte=clock.now()
     ):
         offer.state = WaitlistOffer.State.LAPSED
         offer.save(update_fields=["state"])
@@ -772,7 +772,7 @@ def waitlist_offers_lapse() -> int:
     """Offers nobody answered in time lapse; each freed place is offered to
     the next child in line. Run by beat; safe to run twice."""
     expired = WaitlistOffer.objects.filter(
-        state=WaitlistOffer.State.OPEN, expires_at__lte=timezone.now()
+        state=WaitlistOffer.State.OPEN, expires_at__lte=clock.now()
     ).select_related("enrollment__klass")
     count = 0
     for offer in expired:

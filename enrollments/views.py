@@ -14,7 +14,6 @@ from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -23,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from families.selectors import family_students, student_in_family
 from families.staff import viewing_as
 from families.views import family_member
+from portal import clock
 from portal.clock import today
 from portal.exceptions import PortalError
 
@@ -87,7 +87,7 @@ def tab_absences(request, guardian, student):
     absences = list(
         Absence.objects.filter(student=student).prefetch_related("marks__session__klass__programme")
     )
-    now = timezone.now()
+    now = clock.now()
     return {
         "scheduled": [a for a in absences if not a.cancelled_at and a.ends_at > now],
         "earlier": [a for a in absences if a.cancelled_at or a.ends_at <= now],
@@ -191,7 +191,7 @@ def offer(request, guardian, token):
             done = _("%(name)s has the place.") if accept else _("Declined: the place goes on.")
             messages.success(request, done % {"name": found.enrollment.student.first_name})
         return _back_to(found.enrollment)
-    is_open = found.state == WaitlistOffer.State.OPEN and found.expires_at > timezone.now()
+    is_open = found.state == WaitlistOffer.State.OPEN and found.expires_at > clock.now()
     return render(request, "enrollments/offer.html", {"offer": found, "open": is_open})
 
 
@@ -210,7 +210,7 @@ def drop(request, guardian, pk):
             actor=guardian,
         )
         return _back_to(enrollment)
-    released = selectors.future_sessions_of(enrollment, after=timezone.now())
+    released = selectors.future_sessions_of(enrollment, after=clock.now())
     context = {
         "enrollment": enrollment,
         "effective": services.drop_effective_date(),
@@ -248,7 +248,7 @@ def transfer(request, guardian, pk):
             if new is None:
                 return redirect(reverse("enrollments:transfer", args=[enrollment.pk]))
             return _back_to(enrollment)
-        now = timezone.now()
+        now = clock.now()
         context = {
             "enrollment": enrollment,
             "target": target,
@@ -323,8 +323,8 @@ def absence_by_enrollment(request, guardian, pk, enrollment_pk):
     upcoming = Session.objects.filter(
         klass=enrollment.klass,
         status=Session.Status.SCHEDULED,
-        starts_at__gt=timezone.now(),
-        starts_at__lt=timezone.now() + timedelta(weeks=10),
+        starts_at__gt=clock.now(),
+        starts_at__lt=clock.now() + timedelta(weeks=10),
     ).filter(Q(starts_at__date__gte=enrollment.start_date))
     if enrollment.end_date:
         upcoming = upcoming.filter(starts_at__date__lte=enrollment.end_date)

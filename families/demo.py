@@ -6,9 +6,8 @@ import secrets
 from datetime import date, timedelta
 from typing import Any
 
-from django.utils import timezone
-
 from accounts.models import User
+from portal import clock
 
 from .models import (
     AVATAR_COLOURS,
@@ -118,7 +117,7 @@ def seed(provider, *, password: str) -> None:
                     guardian=invited,
                     email=email,
                     nonce=secrets.token_hex(16),
-                    expires_at=timezone.now() + timedelta(days=7),
+                    expires_at=clock.now() + timedelta(days=7),
                 )
                 ContactEmail.objects.get_or_create(
                     family=family, email=email, defaults={"guardian": invited}

@@ -9,6 +9,7 @@ from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
+from portal import clock
 from portal.models import AppendOnly, append_only
 
 # Avatar colours for children; each carries white text at 4.5:1 or more.
@@ -17,7 +18,7 @@ AVATAR_COLOURS = ["#1d6b4f", "#7b3fa0", "#b3261e", "#0b6e99", "#8a5300", "#3f51b
 
 class Family(models.Model):
     name = models.CharField(_("family name"), max_length=120)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         verbose_name = _("family")
@@ -47,7 +48,7 @@ class Guardian(models.Model):
     can_pay = models.BooleanField(_("may pay"), default=False)
     can_edit_students = models.BooleanField(_("may edit students"), default=False)
     can_manage_enrollments = models.BooleanField(_("may manage enrolments"), default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         verbose_name = _("guardian")
@@ -97,7 +98,7 @@ class Student(models.Model):
     photo = models.ImageField(_("photo"), upload_to="students/", blank=True)
     # Opaque code in the check-in QR code (never the database id); made on first use.
     checkin_token = models.CharField(max_length=43, unique=True, null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         verbose_name = _("student")
@@ -127,7 +128,7 @@ class Invitation(models.Model):
     guardian = models.ForeignKey(Guardian, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField(_("e-mail address"))
     nonce = models.CharField(max_length=32, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     expires_at = models.DateTimeField()
     sent_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -156,7 +157,7 @@ class ContactEmail(models.Model):
         default=False,
         help_text=_("Receipts and account e-mails are still sent."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         verbose_name = _("e-mail address")
@@ -188,7 +189,7 @@ class ContactPhone(models.Model):
     number = PhoneNumberField(_("phone number"))
     kind = models.CharField(_("type"), max_length=10, choices=Kind.choices, default=Kind.MOBILE)
     sms_opt_out = models.BooleanField(_("unsubscribed from SMS and voice messages"), default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         verbose_name = _("phone number")
@@ -210,7 +211,7 @@ class MailingAddress(models.Model):
     postcode = models.CharField(_("postcode"), max_length=20)
     region = models.CharField(_("region"), max_length=80, blank=True)
     country = models.CharField(_("country"), max_length=2, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         verbose_name = _("mailing address")
@@ -231,7 +232,7 @@ class FamilyNote(AppendOnly):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
     author_name = models.CharField(_("by"), max_length=200)
-    at = models.DateTimeField(_("written"), auto_now_add=True)
+    at = models.DateTimeField(_("written"), default=clock.now, editable=False)
 
     class Meta:
         verbose_name = _("staff note")
@@ -248,7 +249,7 @@ class StaffView(AppendOnly):
 
     staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="staff_views")
-    at = models.DateTimeField(auto_now_add=True)
+    at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         verbose_name = _("staff view as family")
@@ -283,7 +284,7 @@ class ProblemReport(models.Model):
     expected = models.TextField(_("what did you expect to happen?"))
     screenshot = models.ImageField(_("screenshot"), upload_to="problem-reports/", blank=True)
     user_agent = models.CharField(_("browser"), max_length=400, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.NEW
     )

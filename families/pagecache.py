@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from families import changes
 from families.selectors import guardian_for_request
+from portal import clock
 
 PAGE_SECONDS = 60
 CSRF_PLACEHOLDER = "csrf-token-of-this-request-0f3c9a"
@@ -87,7 +88,7 @@ def page_key(request) -> str | None:
         str(request.user.pk),
         provider_fingerprint(request.tenant),
         request.LANGUAGE_CODE,
-        timezone.localdate().isoformat(),
+        clock.today().isoformat(),
         request.headers.get("HX-Request", ""),
         request.headers.get("HX-Boosted", ""),
         request.get_full_path(),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from portal import clock
 
 from .models import Guardian
 
@@ -50,6 +51,6 @@ def access_state(guardian: Guardian) -> str:
         return INVITE_REVOKED if guardian.user_id else NO_LOGIN
     if latest.revoked_at or latest.accepted_at:
         return INVITE_REVOKED
-    if latest.expires_at <= timezone.now():
+    if latest.expires_at <= clock.now():
         return INVITE_EXPIRED
     return INVITE_SENT

@@ -16,11 +16,11 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.forms import QueuedPasswordResetForm
 from accounts.models import User
+from portal import clock
 from portal.tasks import queue_email
 from portal.tenancy import current_provider, provider_language
 
@@ -177,7 +177,7 @@ def invitation_send(
             _("%(email)s already has a login here. Use another address.") % {"email": email},
             field="email",
         )
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         Guardian.objects.select_for_update().get(pk=guardian.pk)
         guardian.invitations.filter(accepted_at=None, revoked_at=None).update(revoked_at=now)
@@ -219,7 +219,7 @@ def invitation_revoke(*, guardian: Guardian, actor: Guardian | None) -> None:
     if actor is not None:
         _require(actor.is_primary, _("Only the primary guardian revokes access."))
         _require(guardian != actor, _("You cannot revoke your own access."))
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         locked = Guardian.objects.select_for_update().get(pk=guardian.pk)
         changed = locked.invitations.filter(revoked_at=None).update(revoked_at=now)
@@ -259,7 +259,7 @@ def invitation_check(token: str) -> Invitation:
             _("This invitation was withdrawn. Ask the family's primary guardian for a new one."),
             reason="revoked",
         )
-    if invitation.expires_at <= timezone.now():
+    if invitation.expires_at <= clock.now():
         raise InvitationInvalid(
             _("This invitation has expired. Ask the family's primary guardian to send it again."),
             reason="expired",
@@ -300,7 +300,7 @@ def invitation_accept(*, token: str, password: str) -> User:
             ) from error
         guardian.user = user
         guardian.save(update_fields=["user"])
-        invitation.accepted_at = timezone.now()
+        invitation.accepted_at = clock.now()
         invitation.save(update_fields=["accepted_at"])
     return user
 
@@ -495,7 +495,7 @@ def problem_report_answer(
         answered = bool(answer) and answer != locked.answer
         if answer != locked.answer:
             locked.answer = answer
-            locked.answered_at = timezone.now() if answer else None
+            locked.answered_at = clock.now() if answer else None
             locked.answered_by_name = (actor.full_name or actor.email) if answer else ""
         if answered and status == ProblemReport.Status.NEW:
             status = ProblemReport.Status.ANSWERED

@@ -18,6 +18,7 @@ from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
 
+from portal import clock
 from portal.middleware import host_key
 from portal.models import AppendOnly, append_only
 from portal.theme import Theme
@@ -90,7 +91,7 @@ class Provider(TenantMixin):
         default="SI",
         help_text=_("Two-letter country code; the default region for phone numbers."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Status(models.TextChoices):
         CREATING = "creating", _("Being set up")
@@ -295,7 +296,7 @@ class SettingsChange(AppendOnly):
     field = models.CharField(_("setting"), max_length=64)
     old = models.TextField(_("from"), blank=True)
     new = models.TextField(_("to"), blank=True)
-    at = models.DateTimeField(auto_now_add=True)
+    at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         verbose_name = _("settings change")
@@ -317,8 +318,8 @@ class FramingAttempt(models.Model):
         Provider, on_delete=models.CASCADE, related_name="framing_attempts"
     )
     origin = models.CharField(_("website"), max_length=255)
-    first_seen = models.DateTimeField(_("first seen"), auto_now_add=True)
-    last_seen = models.DateTimeField(_("last seen"), auto_now_add=True)
+    first_seen = models.DateTimeField(_("first seen"), default=clock.now, editable=False)
+    last_seen = models.DateTimeField(_("last seen"), default=clock.now, editable=False)
     count = models.PositiveIntegerField(_("times seen"), default=1)
 
     class Meta:

@@ -12,12 +12,12 @@ from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.utils import timezone
 from django_tenants.utils import schema_context, schema_exists, tenant_context
 
 from accounts import roles
 from accounts import services as account_services
 from accounts.models import User
+from portal import clock
 from portal.tenancy import use_public_schema
 
 from .branding import origins_clean
@@ -233,7 +233,7 @@ FRAMING_ATTEMPTS_KEPT = 100
 def framing_attempt_record(*, provider_id: int, origin: str, seen: int = 1) -> None:
     """Count `seen` refused framings by `origin` (one row per website: the
     first framing inserts it, later ones add to its count)."""
-    now = timezone.now()
+    now = clock.now()
     updated = FramingAttempt.objects.filter(provider_id=provider_id, origin=origin).update(
         count=F("count") + seen, last_seen=now
     )
