@@ -19,7 +19,7 @@ from portal.exceptions import PortalError
 from portal.templatetags.portal import money
 
 from . import gateway, services
-from .models import Invoice, LedgerEntry, Order, OrderLine, Payment, Refund, StripeEvent
+from .models import Finding, Invoice, LedgerEntry, Order, OrderLine, Payment, Refund, StripeEvent
 
 
 class LineInline(TabularInline):
@@ -266,4 +266,19 @@ admin.site.register(
     RecordAdmin,
     list_display=["event_id", "type", "received_at", "processed_at"],
     sample=AdminSample(add=None, make=_sample_stripe_event),
+)
+
+admin.site.register(
+    Finding,
+    RecordAdmin,
+    list_display=["at", "source", "severity", "message", "family", "order", "payment"],
+    list_filter=["source", "severity", "at"],
+    list_select_related=["family", "order", "payment"],
+    search_fields=["message", "family__name"],
+    sample=AdminSample(
+        add=None,
+        make=lambda: services.finding_record(
+            source=Finding.Source.CHECK, code="sample", message="Sample finding"
+        ),
+    ),
 )

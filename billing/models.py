@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from enrollments.models import Enrollment, Location
 from families.models import Family, Guardian, Student
 from portal import clock
-from portal.models import AppendOnly
+from portal.models import AppendOnly, append_only
 
 ZERO = Decimal("0.00")
 
@@ -313,3 +313,44 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d}"
+
+
+class Finding(AppendOnly):
+    """Something the books' checks found for staff to look at: a payment that
+    reconciliation settled or cancelled, a webhook whose amount did not match
+    its order, an invariant of the ledger that does not hold."""
+
+    class Source(models.TextChoices):
+        RECONCILIATION = "reconciliation", _("Reconciliation with Stripe")
+        WEBHOOK = "webhook", _("Stripe event")
+        CHECK = "check", _("Ledger check")
+
+    class Severity(models.TextChoices):
+        INFO = "info", _("For information")
+        PROBLEM = "problem", _("Needs a look")
+
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    severity = models.CharField(
+        _("severity"), max_length=8, choices=Severity.choices, default=Severity.PROBLEM
+    )
+    code = models.CharField(_("code"), max_length=40)
+    message = models.CharField(_("what was found"), max_length=500)
+    family = models.ForeignKey(
+        Family, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, null=True, blank=True, related_name="findings"
+    )
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="findings"
+    )
+    at = models.DateTimeField(_("found"), default=clock.now, editable=False)
+
+    class Meta:
+        verbose_name = _("finding")
+        verbose_name_plural = _("findings")
+        ordering = ["-at", "-pk"]
+        triggers = [append_only()]
+
+    def __str__(self) -> str:
+        return self.message

@@ -32,6 +32,7 @@ from . import gateway
 from .models import (
     ZERO,
     Document,
+    Finding,
     Invoice,
     LedgerEntry,
     NumberSequence,
@@ -592,3 +593,32 @@ def document_request(
 
 def new_attempt_key() -> str:
     return uuid.uuid4().hex
+
+
+# --- Findings for staff -----------------------------------------------------------------------
+
+
+def finding_record(
+    *,
+    source: str,
+    code: str,
+    message: str,
+    severity: str = Finding.Severity.PROBLEM,
+    family: Family | None = None,
+    order: Order | None = None,
+    payment: Payment | None = None,
+) -> Finding:
+    """Tell staff what a check found (shown on the staff home and in the admin)."""
+    if payment is not None and order is None:
+        order = payment.order
+    if order is not None and family is None:
+        family = order.family
+    return Finding.objects.create(
+        source=source,
+        code=code,
+        message=message[:500],
+        severity=severity,
+        family=family,
+        order=order,
+        payment=payment,
+    )
