@@ -85,7 +85,8 @@ def race_provider(django_db_setup, django_db_blocker):
 @pytest.fixture
 def committed(django_db_setup, django_db_blocker):
     """Real commits, for tests with threads or other processes (not marked
-    django_db): the test removes what it made."""
+    django_db). Such a test works on rows of its own (in `race_provider`, or
+    made by its fixtures) and never deletes history: PostgreSQL refuses."""
     with django_db_blocker.unblock():
         yield
     use_public_schema()
@@ -130,16 +131,6 @@ def in_leaps(leaps):
     use_provider(leaps)
     yield leaps
     use_public_schema()
-
-
-def undo_history():
-    """Clean-up of committed tests only: lets them remove the history rows they
-    made, which PostgreSQL refuses to anyone else (portal.models.append_only)."""
-    import pgtrigger
-
-    return pgtrigger.ignore(
-        "enrollments.EnrollmentChange:append_only", "families.StaffView:append_only"
-    )
 
 
 def client_for(slug: str) -> Client:

@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from enrollments.models import Enrollment, Location, Programme, Session
 from families.models import Family, Student
 from portal import clock
-from portal.models import AppendOnly
+from portal.models import AppendOnly, append_only
 
 ZERO = Decimal("0.00")
 
@@ -92,13 +92,14 @@ class TokenEvent(AppendOnly):
         Enrollment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     note = models.CharField(max_length=200, blank=True)
     at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ["at", "pk"]
+        triggers = [append_only()]
 
     def __str__(self) -> str:
         return self.get_kind_display()
@@ -212,13 +213,14 @@ class PassEvent(AppendOnly):
         Enrollment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     note = models.CharField(max_length=200, blank=True)
     at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
         ordering = ["at", "pk"]
+        triggers = [append_only()]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.punches:+d}"
@@ -246,7 +248,7 @@ class CreditGrant(AppendOnly):
     expires_on = models.DateField(null=True, blank=True)
     granted_at = models.DateTimeField(default=clock.now, editable=False)
     granted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
 
     # Not stored: benefits.selectors.credit_summary sets it on the grants it lists.
@@ -257,6 +259,7 @@ class CreditGrant(AppendOnly):
         verbose_name_plural = _("credits")
         ordering = ["granted_at", "pk"]
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="credit_positive")]
+        triggers = [append_only()]
 
     def __str__(self) -> str:
         return f"{self.amount} {self.description}"
@@ -277,7 +280,7 @@ class CreditUse(AppendOnly):
     reference = models.CharField(max_length=64, blank=True)
     at = models.DateTimeField(default=clock.now, editable=False)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
 
     class Meta:
@@ -285,6 +288,7 @@ class CreditUse(AppendOnly):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="credit_use_positive")
         ]
+        triggers = [append_only()]
 
     def __str__(self) -> str:
         return f"-{self.amount} {self.where}"
@@ -342,6 +346,7 @@ class DiscountUse(AppendOnly):
 
     class Meta:
         ordering = ["at", "pk"]
+        triggers = [append_only()]
 
     def __str__(self) -> str:
         return f"{self.amount} {self.where}"
@@ -383,7 +388,7 @@ class VoucherRedemption(AppendOnly):
     voucher = models.ForeignKey(Voucher, on_delete=models.PROTECT, related_name="redemptions")
     family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="+")
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
     at = models.DateTimeField(default=clock.now, editable=False)
     result = models.CharField(max_length=200)
@@ -393,6 +398,7 @@ class VoucherRedemption(AppendOnly):
         constraints = [
             models.UniqueConstraint(fields=["voucher", "family"], name="voucher_once_per_family")
         ]
+        triggers = [append_only()]
 
     def __str__(self) -> str:
         return f"{self.voucher} by {self.family}"

@@ -109,8 +109,9 @@ class LedgerEntry(AppendOnly):
     )
     reference = models.CharField(max_length=64, blank=True)
     at = models.DateTimeField(default=clock.now, editable=False)
+    # PROTECT: deleting a login must not rewrite the ledger (staff deactivate logins).
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
 
     # Not stored: billing.selectors.ledger_lines sets the balance after each entry.
@@ -132,6 +133,7 @@ class LedgerEntry(AppendOnly):
                 name="ledger_reference_once",
             ),
         ]
+        triggers = [append_only()]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount}"
@@ -217,15 +219,20 @@ class Payment(models.Model):
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
 
 
-class Refund(models.Model):
+class Refund(AppendOnly):
+    """Money given back on a payment: a record, as its ledger entry is."""
+
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     reason = models.CharField(max_length=200)
     stripe_refund_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now, editable=False)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+
+    class Meta:
+        triggers = [append_only()]
 
     def __str__(self) -> str:
         return f"{self.amount} ({self.reason})"

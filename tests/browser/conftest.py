@@ -1,5 +1,11 @@
 """Browser tests: Debian's Chromium driven by Playwright against a live server
-in a thread, on the committed demo data. axe-core checks every page visited."""
+in a thread, on the committed demo data. axe-core checks every page visited.
+
+What a browser test does is committed (the live server writes on its own
+connection), and history is never deleted (PostgreSQL refuses). So tests that
+change things work in a copy of Aqua Kids made once for the session (`COPY`,
+the same people and logins): the demo providers every other test reads stay
+as seeded, and each test acts on rows of its own there."""
 
 from __future__ import annotations
 
@@ -9,12 +15,54 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / ".data" / "screenshots"
+COPY = "aquakids-browser"  # the copy of the Aqua Kids demo browser tests change
+
+
+@pytest.fixture(scope="session")
+def demo_copy(django_db_setup, django_db_blocker):
+    """A provider with Aqua Kids' settings and demo data (families, logins,
+    classes, benefits, orders), made once for the session at <COPY>.localhost."""
+    import copy
+    import importlib
+    import io
+
+    from django_tenants.utils import tenant_context
+
+    from devtools.management.commands import seed_demo
+    from portal.tenancy import use_public_schema
+    from providers.models import Provider
+
+    with django_db_blocker.unblock():
+        existing = Provider.objects.filter(slug=COPY).first()
+        if existing is not None:
+            return existing
+        spec = dict(next(s for s in seed_demo.PROVIDERS if s["slug"] == "aquakids"), slug=COPY)
+        provider = seed_demo.Command(stdout=io.StringIO()).ensure_provider(spec)
+        as_aquakids = copy.copy(provider)
+        as_aquakids.slug = "aquakids"  # the demo modules choose their data by slug
+        for app in seed_demo.DEMO_APPS:
+            module = importlib.import_module(f"{app}.demo")
+            with tenant_context(provider), transaction.atomic():
+                module.seed(as_aquakids, password=seed_demo.DEMO_PASSWORD)
+        use_public_schema()
+    return provider
+
+
+def in_copy(fn: Callable[[], Any]) -> Any:
+    """`committed(fn)` in the copy's schema."""
+    from django_tenants.utils import schema_context
+
+    def run():
+        with schema_context(COPY.replace("-", "_")):
+            return fn()
+
+    return committed(run)
 
 
 @pytest.fixture(scope="session")

@@ -3,51 +3,16 @@ from __future__ import annotations
 import re
 
 import pytest
-from django_tenants.utils import schema_context
 from playwright.sync_api import expect
 
-from conftest import undo_history
-from enrollments.models import Enrollment, EnrollmentChange
+from .conftest import COPY, SCREENSHOTS, assert_accessible, log_in
 
-from .conftest import SCREENSHOTS, assert_accessible, committed, log_in
-
-pytestmark = [pytest.mark.browser, pytest.mark.django_db]
+# In the copy of Aqua Kids: the transfer (and its history) stays.
+pytestmark = [pytest.mark.browser, pytest.mark.django_db, pytest.mark.usefixtures("demo_copy")]
 
 
-@pytest.fixture
-def restore_enrollments():
-    """Put the Novak family's enrolments back as they were after the test."""
-
-    def snapshot():
-        with schema_context("aquakids"):
-            return {
-                e.pk: (e.status, e.end_date, e.transferred_to_id)
-                for e in Enrollment.objects.filter(student__family__name="Novak")
-            }
-
-    before = committed(snapshot)
-    yield
-
-    def restore():
-        with schema_context("aquakids"):
-            family = Enrollment.objects.filter(student__family__name="Novak")
-            added = family.exclude(pk__in=before)
-            for pk, (status, end_date, moved_to) in before.items():
-                family.filter(pk=pk).update(
-                    status=status, end_date=end_date, transferred_to=moved_to
-                )
-            with undo_history():
-                EnrollmentChange.objects.filter(enrollment__in=added).delete()
-                EnrollmentChange.objects.filter(
-                    enrollment__in=family, action="transferred"
-                ).delete()
-            added.delete()
-
-    committed(restore)
-
-
-def test_ana_transfers_leo_and_sees_bookings_update(portal_server, page, restore_enrollments):
-    log_in(page, portal_server, "aquakids", "ana@aquakids.test")
+def test_ana_transfers_leo_and_sees_bookings_update(portal_server, page):
+    log_in(page, portal_server, COPY, "ana@aquakids.test")
     bar = page.get_by_role("navigation", name="Family members")
     bar.get_by_role("link", name="Leo", exact=True).click()
     page.wait_for_url(re.compile(r"\?child=\d+$"))
@@ -73,7 +38,7 @@ def test_ana_transfers_leo_and_sees_bookings_update(portal_server, page, restore
 
     page.get_by_role("link", name="Attendance").click()
     expect(page.locator("#student-tab")).to_contain_text("Transferred")
-    page.goto(portal_server.url("aquakids", "/"))
+    page.goto(portal_server.url(COPY, "/"))
     bar = page.get_by_role("navigation", name="Family members")
     bar.get_by_role("link", name="Leo", exact=True).click()
     bookings = page.locator("#bookings")

@@ -10,13 +10,11 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from django_tenants.utils import schema_context
 from playwright.sync_api import expect
 
-from billing.models import LedgerEntry, Payment
 from providers.models import FramingAttempt, Provider
 
-from .conftest import ROOT, SCREENSHOTS, committed
+from .conftest import COPY, ROOT, SCREENSHOTS, committed, in_copy
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
@@ -27,12 +25,10 @@ class Quiet(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def host_site(tmp_path, portal_server):
-    """A provider website on http://127.0.0.1:<port>/ embedding aquakids."""
+def host_site(tmp_path, portal_server, demo_copy):
+    """A provider website on http://127.0.0.1:<port>/ embedding (the copy of) Aqua Kids."""
     html = (ROOT / "demo" / "host.html").read_text()
-    Path(tmp_path, "index.html").write_text(
-        html.replace("__PORTAL__", portal_server.url("aquakids", "/"))
-    )
+    Path(tmp_path, "index.html").write_text(html.replace("__PORTAL__", portal_server.url(COPY, "/")))
     server = ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path))
     )
@@ -43,30 +39,25 @@ def host_site(tmp_path, portal_server):
 
 @pytest.fixture
 def allowed(host_site):
-    """Let the host site frame aquakids for this test."""
-    before = committed(lambda: Provider.objects.get(slug="aquakids").embed_origins)
-    committed(lambda: Provider.objects.filter(slug="aquakids").update(embed_origins=host_site))
+    """Let the host site frame the portal for this test."""
+    before = committed(lambda: Provider.objects.get(slug=COPY).embed_origins)
+    committed(lambda: Provider.objects.filter(slug=COPY).update(embed_origins=host_site))
     yield host_site
-    committed(lambda: Provider.objects.filter(slug="aquakids").update(embed_origins=before))
+    committed(lambda: Provider.objects.filter(slug=COPY).update(embed_origins=before))
 
 
 @pytest.fixture
-def undo_payments():
-    before = committed(_payments)
-    yield
+def order_to_pay(demo_copy):
+    """An unpaid order of the Novak family's own (it stays paid afterwards)."""
 
-    def undo():
-        with schema_context("aquakids"):
-            new = Payment.objects.exclude(pk__in=before)
-            LedgerEntry.objects.filter(payment__in=new).delete()
-            new.delete()
+    def make():
+        from billing.tests.helpers import new_order
+        from families.models import Family
 
-    committed(undo)
+        family = Family.objects.get(name="Novak")
+        return new_order(family, amount="36.00", title="Swim goggles").title
 
-
-def _payments():
-    with schema_context("aquakids"):
-        return set(Payment.objects.values_list("pk", flat=True))
+    return in_copy(make)
 
 
 def portal_frame(page):
@@ -74,7 +65,7 @@ def portal_frame(page):
     return page.frame_locator("iframe")
 
 
-def test_log_in_and_pay_inside_the_frame(allowed, page, undo_payments):
+def test_log_in_and_pay_inside_the_frame(allowed, page, order_to_pay):
     page.set_viewport_size({"width": 390, "height": 800})
     page.goto(allowed + "/")
     frame = portal_frame(page)
@@ -99,12 +90,12 @@ def test_log_in_and_pay_inside_the_frame(allowed, page, undo_payments):
     ).click()
     expect(frame.get_by_role("heading", level=1)).to_have_text("The Novak family")
 
-    row = frame.locator("#payments .order-row", has_text="Autumn term: Swim Level 2")
+    row = frame.locator("#payments .order-row", has_text=order_to_pay)
     with page.context.expect_page() as opened:
         row.get_by_role("link", name=re.compile("Pay")).click()
     pay = opened.value  # our own payment page, top-level in a new tab
     pay.wait_for_load_state()
-    assert pay.url.startswith("http://aquakids.localhost")
+    assert pay.url.startswith(f"http://{COPY}.localhost")
     pay.get_by_role("button", name="Continue").click()  # "Continue as Ana Novak?"
     card = pay.locator("#card-element")
     card.locator('input[placeholder="number"]').fill("4242424242424242")
@@ -117,7 +108,7 @@ def test_log_in_and_pay_inside_the_frame(allowed, page, undo_payments):
     pay.close()
     page.bring_to_front()
     # Back on the provider's page, the frame shows the new status by itself.
-    expect(frame.locator("#payments .order-row.is-unpaid", has_text="Swim Level 2")).to_have_count(
+    expect(frame.locator("#payments .order-row.is-unpaid", has_text=order_to_pay)).to_have_count(
         0, timeout=15_000
     )
 
@@ -147,7 +138,7 @@ def test_a_site_that_is_not_allowed_cannot_frame_the_portal(host_site, page):
     page.wait_for_timeout(1500)  # the same page on an allowed origin shows the login (test above)
     assert page.frame_locator("iframe").get_by_label("Password").count() == 0
     # The refusal is noted for the provider's staff (the embed page), then removed here.
-    attempts = FramingAttempt.objects.filter(provider__slug="aquakids", origin=host_site)
+    attempts = FramingAttempt.objects.filter(provider__slug=COPY, origin=host_site)
     assert committed(lambda: attempts.count()) == 1
     committed(lambda: attempts.delete())
 

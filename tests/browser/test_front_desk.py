@@ -8,62 +8,43 @@ import re
 
 import pytest
 from django.utils import timezone
-from django_tenants.utils import schema_context
 from playwright.sync_api import expect
 
-from conftest import undo_history
-
-from .conftest import SCREENSHOTS, assert_accessible, committed, log_in
+from .conftest import COPY, SCREENSHOTS, assert_accessible, in_copy, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 LIVESTREAM = "https://live.aquakids.example/heating"
 
 
-def admin_log_in(page, portal_server, email: str) -> None:
-    page.goto(portal_server.url("aquakids", "/admin/login/?next=/admin/"))
+def admin_log_in(page, portal_server, email: str, slug: str = COPY) -> None:
+    page.goto(portal_server.url(slug, "/admin/login/?next=/admin/"))
     page.get_by_label("E-mail address").fill(email)
     page.get_by_label("Password").fill("portal-demo")
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(portal_server.url("aquakids", "/admin/"))
+    page.wait_for_url(portal_server.url(slug, "/admin/"))
 
 
 @pytest.fixture
-def mias_next_session():
-    """Mia's next regular session, and everything its cancellation makes
-    undone afterwards."""
+def mias_next_session(demo_copy):
+    """Mia's next regular session (in the copy of Aqua Kids: it stays
+    cancelled, with the tokens its cancellation gave)."""
 
     def find():
         from enrollments.models import Enrollment, Session
 
-        with schema_context("aquakids"):
-            enrollment = Enrollment.objects.get(
-                student__first_name="Mia", status="active", kind="regular"
+        enrollment = Enrollment.objects.get(
+            student__first_name="Mia", status="active", kind="regular"
+        )
+        return (
+            Session.objects.filter(
+                klass=enrollment.klass, status="scheduled", starts_at__gt=timezone.now()
             )
-            session = (
-                Session.objects.filter(
-                    klass=enrollment.klass, status="scheduled", starts_at__gt=timezone.now()
-                )
-                .order_by("starts_at")
-                .first()
-            )
-            return session.pk, session.livestream_url, session.sequence
+            .order_by("starts_at")
+            .values_list("pk", flat=True)
+            .first()
+        )
 
-    pk, livestream, sequence = committed(find)
-    yield pk
-
-    def undo():
-        from benefits.models import MakeupToken, TokenEvent
-        from enrollments.models import Session
-
-        with schema_context("aquakids"):
-            tokens = MakeupToken.objects.filter(source_session_id=pk)
-            TokenEvent.objects.filter(token__in=tokens).delete()
-            tokens.delete()
-            Session.objects.filter(pk=pk).update(
-                status="scheduled", cancel_reason="", livestream_url=livestream, sequence=sequence
-            )
-
-    committed(undo)
+    return in_copy(find)
 
 
 def test_the_desk_cancels_a_session_and_the_family_sees_the_livestream_and_a_token(
@@ -71,7 +52,7 @@ def test_the_desk_cancels_a_session_and_the_family_sees_the_livestream_and_a_tok
 ):
     desk = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     admin_log_in(desk, portal_server, "desk@aquakids.test")
-    desk.goto(portal_server.url("aquakids", f"/admin/enrollments/session/?id={mias_next_session}"))
+    desk.goto(portal_server.url(COPY, f"/admin/enrollments/session/?id={mias_next_session}"))
     desk.locator(f'input[name="_selected_action"][value="{mias_next_session}"]').check()
     desk.locator('select[name="action"]').select_option("cancel_sessions")
     desk.get_by_role("button", name="Run").click()
@@ -92,7 +73,7 @@ def test_the_desk_cancels_a_session_and_the_family_sees_the_livestream_and_a_tok
     desk.context.close()
 
     parent = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
-    log_in(parent, portal_server, "aquakids", "ana@aquakids.test")
+    log_in(parent, portal_server, COPY, "ana@aquakids.test")
     upcoming = parent.locator("#upcoming")
     cancelled = upcoming.locator(".session-row.is-cancelled").first
     expect(cancelled).to_contain_text("The pool heating failed.")
@@ -101,49 +82,35 @@ def test_the_desk_cancels_a_session_and_the_family_sees_the_livestream_and_a_tok
     )
     assert_accessible(parent)
     parent.screenshot(path=str(SCREENSHOTS / "dashboard-cancelled-390.png"), full_page=True)
-    parent.goto(portal_server.url("aquakids", "/benefits/makeups/"))
+    parent.goto(portal_server.url(COPY, "/benefits/makeups/"))
     expect(parent.locator("main")).to_contain_text("Session cancelled by the school")
     parent.context.close()
 
 
 @pytest.fixture
-def full_class():
-    """A class with every place taken, and Leo not in it; removed afterwards."""
+def full_class(demo_copy):
+    """A class of its own with every place taken, and Leo not in it."""
 
     def make():
         from enrollments.models import Class
         from enrollments.services import enrollment_create
         from families.models import Student
 
-        with schema_context("aquakids"):
-            template = Class.objects.filter(is_active=True).order_by("pk").first()
-            klass = Class.objects.create(
-                programme=template.programme,
-                location=template.location,
-                weekday=5,
-                start_time=template.start_time,
-                capacity=1,
-                term_start=template.term_start,
-                term_end=template.term_end,
-            )
-            holder = Student.objects.exclude(first_name="Leo").order_by("pk").first()
-            enrollment_create(student=holder, klass=klass, start_date=klass.term_start)
-            return klass.pk, str(klass)
+        template = Class.objects.filter(is_active=True).order_by("pk").first()
+        klass = Class.objects.create(
+            programme=template.programme,
+            location=template.location,
+            weekday=5,
+            start_time=template.start_time,
+            capacity=1,
+            term_start=template.term_start,
+            term_end=template.term_end,
+        )
+        holder = Student.objects.exclude(first_name="Leo").order_by("pk").first()
+        enrollment_create(student=holder, klass=klass, start_date=klass.term_start)
+        return klass.pk, str(klass)
 
-    pk, name = committed(make)
-    yield pk, name
-
-    def remove():
-        from enrollments.models import Class, Enrollment, EnrollmentChange
-
-        with schema_context("aquakids"):
-            enrollments = Enrollment.objects.filter(klass_id=pk)
-            with undo_history():
-                EnrollmentChange.objects.filter(enrollment__in=enrollments).delete()
-            enrollments.delete()
-            Class.objects.filter(pk=pk).delete()
-
-    committed(remove)
+    return in_copy(make)
 
 
 def test_the_desk_enrols_into_a_full_class_and_is_offered_the_waitlist(
@@ -151,7 +118,7 @@ def test_the_desk_enrols_into_a_full_class_and_is_offered_the_waitlist(
 ):
     desk = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     admin_log_in(desk, portal_server, "desk@aquakids.test")
-    desk.goto(portal_server.url("aquakids", "/admin/enrollments/enrollment/add/"))
+    desk.goto(portal_server.url(COPY, "/admin/enrollments/enrollment/add/"))
     desk.locator(".field-student .select2-selection").click()
     desk.locator(".select2-search__field").fill("Leo")
     desk.locator(".select2-results__option", has_text="Leo Novak").click()
