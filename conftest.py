@@ -51,6 +51,8 @@ def django_db_setup(
         cache.clear()
     yield
     with django_db_blocker.unblock():
+        use_public_schema()
+        books_check()
         with connection.cursor() as cursor:
             # Worker and server processes may still hold sessions: end them so
             # the test database can be dropped.
@@ -60,6 +62,53 @@ def django_db_setup(
             )
         if not django_db_keepdb:
             teardown_databases(config, verbosity=request.config.option.verbose)
+
+
+# --- The books after the tests -------------------------------------------------------------
+# Once every test has run (and before the test database goes), the ledger's
+# invariants (billing.invariants, as `manage.py check_ledger`) are checked in
+# every provider: what the tests committed must keep the books. A finding
+# fails the run. Tests that break the books on purpose do it inside their
+# own transaction, which is rolled back.
+
+BOOKS: dict = {"checked": [], "found": [], "seconds": 0.0}
+
+
+def books_check() -> None:
+    import time
+
+    from django_tenants.utils import tenant_context
+
+    from billing import invariants
+    from providers.models import Provider
+
+    started = time.monotonic()
+    for provider in Provider.objects.real().filter(status="ready").order_by("slug"):
+        with tenant_context(provider):
+            BOOKS["found"] += [f"{provider.slug}: {p}" for p in invariants.check_all()]
+        BOOKS["checked"].append(provider.slug)
+    use_public_schema()
+    BOOKS["seconds"] = time.monotonic() - started
+
+
+@pytest.hookimpl(trylast=True)  # after the session's fixtures are torn down
+def pytest_sessionfinish(session, exitstatus):
+    if BOOKS["found"]:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not BOOKS["checked"]:
+        return
+    if BOOKS["found"]:
+        terminalreporter.section("check_ledger after the tests: the books do not hold", red=True)
+        for line in BOOKS["found"]:
+            terminalreporter.line(line, red=True)
+    else:
+        terminalreporter.write_line(
+            f"check_ledger after the tests: the books hold in {len(BOOKS['checked'])} "
+            f"providers ({', '.join(BOOKS['checked'])}; {BOOKS['seconds']:.1f} s)"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -25,9 +25,10 @@ from django.shortcuts import get_object_or_404
 
 from enrollments.models import Location
 from families.models import Family
+from portal import clock
 from portal.clock import today
 
-from .models import ZERO, Document, LedgerEntry, Order, Payment
+from .models import ZERO, Document, Finding, LedgerEntry, Order, Payment
 
 
 class OrderBalance(TypedDict):
@@ -244,3 +245,28 @@ def recent_payments(family: Family, *, limit: int = 5) -> list[Payment]:
         .select_related("order")
         .order_by("-created_at")[:limit]
     )
+
+
+# --- What the books' checks found ---------------------------------------------------------------
+
+FINDINGS_DAYS = 7
+
+
+def recent_findings(*, limit: int = 8, days: int = FINDINGS_DAYS) -> tuple[list[Finding], int]:
+    """Problems found in the last `days` that look unresolved: the newest
+    sighting of each (the daily ledger check records again what still does
+    not hold, so a problem fixed is not found again and leaves the list),
+    newest first; and how many there are. Two queries."""
+    newest = (
+        Finding.objects.filter(
+            severity=Finding.Severity.PROBLEM, at__gte=clock.now() - timedelta(days=days)
+        )
+        .order_by("source", "code", "message", "-at", "-pk")
+        .distinct("source", "code", "message")
+    )
+    listed = list(
+        Finding.objects.filter(pk__in=Subquery(newest.values("pk")))
+        .select_related("family")
+        .order_by("-at", "-pk")[:limit]
+    )
+    return listed, newest.count()

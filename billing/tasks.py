@@ -8,10 +8,19 @@ from portal import clock
 from portal.celery import app
 from portal.tenancy import current_provider
 
-from . import selectors, services
+from . import invariants, selectors, services
 from .models import Document, Payment, StripeEvent
 
 log = logging.getLogger(__name__)
+
+
+@app.task
+def check_ledger() -> int:
+    """Daily in every provider's schema (beat): the books' invariants; what
+    does not hold becomes a Finding on the staff home."""
+    problems = invariants.check_all()
+    invariants.record(problems)
+    return len(problems)
 
 
 @app.task(acks_late=True, reject_on_worker_lost=True, max_retries=3)

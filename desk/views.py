@@ -123,6 +123,13 @@ def home(request: HttpRequest) -> HttpResponse:
     if can("billing.view_ledgerentry"):
         owing, owing_count, owing_total = billing_selectors.families_owing(limit=8)
         context.update(owing=owing, owing_count=owing_count, owing_total=owing_total)
+    if can("billing.view_finding"):
+        findings, findings_count = billing_selectors.recent_findings(limit=6)
+        context.update(
+            findings=findings,
+            findings_count=findings_count,
+            findings_days=billing_selectors.FINDINGS_DAYS,
+        )
     return _page(request, "desk/home.html", _("Front desk"), **context)
 
 

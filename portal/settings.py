@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, overload
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -302,6 +303,12 @@ CELERY_BEAT_SCHEDULE = {
     "enrollments-waitlist-offers": {
         "task": "enrollments.tasks.lapse_waitlist_offers",
         "schedule": 10 * 60,
+    },
+    # The books' invariants (manage.py check_ledger), daily at a quiet hour:
+    # what does not hold becomes a Finding on the staff home.
+    "billing-check-ledger": {
+        "task": "billing.tasks.check_ledger",
+        "schedule": crontab(hour=3, minute=40),
     },
 }
 

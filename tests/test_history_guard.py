@@ -4,6 +4,7 @@ changed or deleted: PostgreSQL itself refuses, whatever the code path."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -71,7 +72,7 @@ def test_a_login_with_history_cannot_be_deleted_out_from_under_it(aquakids):
 # made after them (providers.schema's replay) ----------------------------------------------
 
 
-def history_models() -> list[type]:
+def history_models() -> list[Any]:
     """Every concrete model whose rows are history (portal.models.AppendOnly)."""
     from django.apps import apps
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.db.models import Sum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benefits import services as benefit_services
-from billing import selectors, services
+from billing import invariants, selectors, services
 from billing.models import Invoice, LedgerEntry, Payment
 from billing.services import BillingError
 from enrollments.tests.factories import FamilyFactory
@@ -206,36 +205,57 @@ amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("500"), place
     )
 )
 def test_balance_is_the_sum_of_entries(in_aquakids, ops):
+    """Against a model that knows every amount independently: what the family
+    owes, what each order owes, the entries booked (one per movement, with
+    its sign), which refunds are allowed, and the books' invariants."""
     family = FamilyFactory()
-    expected = Decimal("0")
-    last_order, last_payment = None, None
+    orders: list[list] = []  # [order, still owed] per order made
+    payments: list[list] = []  # [payment, amount paid, refunded so far]
+    booked: list[Decimal] = []  # each entry the family should have, in order
+    loose = Decimal("0")  # adjustments on no order
     for n, (op, amount) in enumerate(ops):
         if op == "order":
-            last_order = new_order(family=family, amount=str(amount))
-            expected += amount
-        elif op == "pay" and last_order:
-            last_payment = services.payment_record_offline(
-                order=last_order,
-                amount=amount,
+            orders.append([new_order(family=family, amount=str(amount)), amount])
+            booked.append(amount)
+        elif op == "pay" and orders and orders[-1][1] > 0:
+            pay = min(amount, orders[-1][1])  # what it owes at most: no overpayment
+            payment = services.payment_record_offline(
+                order=orders[-1][0],
+                amount=pay,
                 method="offline",
                 key=f"h{n}-{family.pk}",
                 actor_user=None,
             )
-            expected -= amount
+            orders[-1][1] -= pay
+            payments.append([payment, pay, Decimal("0")])
+            booked.append(-pay)
         elif op == "adjust":
             services.adjustment_create(family=family, amount=-amount, reason="fix", actor_user=None)
-            expected -= amount
-        elif op == "refund" and last_payment:
+            loose -= amount
+            booked.append(-amount)
+        elif op == "refund" and payments:
+            payment, paid, refunded = payments[-1]
+            allowed = amount <= paid - refunded
             try:
-                services.refund_create(
-                    payment=last_payment, amount=amount, reason="r", actor_user=None
-                )
-                expected += amount
+                services.refund_create(payment=payment, amount=amount, reason="r", actor_user=None)
             except BillingError:
-                pass
-        shown = selectors.financials(family).outstanding
-        summed = LedgerEntry.objects.filter(family=family).aggregate(t=Sum("amount"))["t"] or 0
-        assert shown == expected == summed
+                assert not allowed
+            else:
+                assert allowed
+                payments[-1][2] += amount
+                next(o for o in orders if o[0].pk == payment.order_id)[1] += amount
+                booked.append(amount)
+        expected = sum((owed for _o, owed in orders), loose)
+        assert selectors.financials(family).outstanding == expected
+        for order, owed_on_order in orders:
+            assert services.order_outstanding(order) == owed_on_order
+        amounts_booked = list(
+            LedgerEntry.objects.filter(family=family)
+            .order_by("pk")
+            .values_list("amount", flat=True)
+        )
+        assert amounts_booked == booked
+    assert invariants.check_all() == []
 
 
 def test_stripe_unreachable_says_so_and_charges_nothing(in_aquakids, settings):

@@ -475,3 +475,54 @@ def test_an_evaluation_names_who_recorded_it(desk, aquakids, tonight):
     assert Evaluation.objects.get(student=child, skill=skill).recorded_by_name == (
         "Front desk (staff)"
     )
+
+
+def test_the_staff_home_shows_what_the_books_checks_found_lately(desk, aquakids):
+    from billing.services import finding_record
+    from portal import clock
+
+    connection.set_tenant(aquakids)
+    family = Family.objects.get(name="Novak")
+    with clock.moved_to(clock.now() - timedelta(days=8)):
+        finding_record(source="check", code="old", message="Fixed a while ago")
+    for _ in range(2):  # found again by the next day's check: one line
+        finding_record(
+            source="check",
+            code="order_below_zero",
+            message="Order #00002 is below zero",
+            family=family,
+        )
+    finding_record(
+        source="reconciliation",
+        code="settled",
+        message="Settled by reconciliation",
+        severity="info",
+    )
+    page = desk.get("/staff/").content.decode()
+    books = page[page.index('id="books-title"') :]
+    books = books[: books.index("</section>")]
+    assert books.count("Order #00002 is below zero") == 1
+    assert f'href="/staff/families/{family.pk}/"' in books
+    assert "Fixed a while ago" not in books and "Settled by reconciliation" not in books
+    assert 'href="/admin/billing/finding/?severity__exact=problem"' in books
+    assert '<span class="desk-count">1</span>' in books
+
+
+def test_the_books_panel_is_for_staff_who_may_see_findings(aquakids):
+    from django.contrib.auth.models import Permission
+
+    connection.set_tenant(aquakids)
+    viewer = User.objects.create_user(email="viewer@aquakids.test", password="Sample-pass-4821")
+    User.objects.filter(pk=viewer.pk).update(is_staff=True)
+    viewer.user_permissions.add(
+        Permission.objects.get(codename="view_session", content_type__app_label="enrollments")
+    )
+    client = login(client_for("aquakids"), aquakids, "viewer@aquakids.test")
+    page = client.get("/staff/").content.decode()
+    assert "Today at the desk" in page and 'id="books-title"' not in page
+    connection.set_tenant(aquakids)
+    viewer.user_permissions.add(
+        Permission.objects.get(codename="view_finding", content_type__app_label="billing")
+    )
+    page = client.get("/staff/").content.decode()
+    assert 'id="books-title"' in page and "Nothing found: the books hold." in page

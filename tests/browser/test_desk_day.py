@@ -74,9 +74,7 @@ def evening_squad(demo_copy):
     pk, leo, before = committed(make)
     yield {"klass": pk, "leo": leo}
     # The provider's setting goes back; what the day made stays, as it would.
-    committed(
-        lambda: Provider.objects.filter(slug=COPY).update(makeup_requests_enabled=before)
-    )
+    committed(lambda: Provider.objects.filter(slug=COPY).update(makeup_requests_enabled=before))
 
 
 def keep(name: str) -> None:

@@ -28,7 +28,9 @@ class Quiet(SimpleHTTPRequestHandler):
 def host_site(tmp_path, portal_server, demo_copy):
     """A provider website on http://127.0.0.1:<port>/ embedding (the copy of) Aqua Kids."""
     html = (ROOT / "demo" / "host.html").read_text()
-    Path(tmp_path, "index.html").write_text(html.replace("__PORTAL__", portal_server.url(COPY, "/")))
+    Path(tmp_path, "index.html").write_text(
+        html.replace("__PORTAL__", portal_server.url(COPY, "/"))
+    )
     server = ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path))
     )
