@@ -112,6 +112,7 @@ UNTRACKED = {
     "benefits_remindersent",
     "billing_stripeevent",
     "billing_numbersequence",
+    "billing_finding",  # what the books' checks found: staff only
 }
 
 FUNCTION = """
