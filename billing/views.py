@@ -117,6 +117,9 @@ def apply_credit(request, guardian, pk=None):
     that can be applied by default) and confirms."""
     _may_pay(guardian)
     family = guardian.family
+    posted = request.POST.get("order", "")
+    if posted.isdigit():
+        selectors.order_in_family(family, posted)  # another family's order: 404
     orders = selectors.order_groups(family, paid_limit=0).unpaid
     chosen = selectors.order_in_family(family, pk) if pk is not None else None
     credit = family_credit_balance(family)
