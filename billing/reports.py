@@ -97,7 +97,10 @@ def aging(*, as_of: date | None = None, location: Location | None = None) -> Agi
         AgingRow(
             family_id=row["family_id"],
             family_name=row["family__name"],
-            **{bucket: row[bucket] for bucket in BUCKETS},
+            not_due=row["not_due"],
+            days_0_30=row["days_0_30"],
+            days_31_60=row["days_31_60"],
+            over_60=row["over_60"],
             total=row["total"],
         )
         for row in rows_qs
