@@ -557,13 +557,14 @@ def refund_create(
     amount: Decimal,
     reason: str,
     actor_user: User | None,
-    meaning: str = RefundRequest.Meaning.CREDIT_NOTE,
+    meaning: str = RefundRequest.Meaning.STILL_OWED,
     method: str | None = None,
     key: str = "",
 ) -> RefundRequest:
-    """Give money back from a payment and book it. `meaning`: reduce the
-    order's charge by a credit note (returns, cancellations: nothing becomes
-    owed), or money back with the amount still owed. `method`: back to the
+    """Give money back from a payment and book it. `meaning`: money back with
+    the amount still owed (the order owes it again), or reduce the order's
+    charge by a credit note (returns and cancellations, the staff form's
+    default: nothing becomes owed). `method`: back to the
     card (through Stripe), or paid back at the desk or by bank transfer.
     `key` comes from the form: a double submit refunds once (the second gets
     the first request back). A card refund Stripe has not confirmed stays

@@ -29,10 +29,10 @@ def novak(aquakids):
 
 
 def fields(html: str) -> dict[str, str]:
-    return {
-        "key": re.search(r'name="key" value="([0-9a-f]+)"', html).group(1),
-        "amount": (re.search(r'name="amount" value="([0-9.]+)"', html) or [None, ""])[1],
-    }
+    key = re.search(r'name="key" value="([0-9a-f]+)"', html)
+    amount = re.search(r'name="amount" value="([0-9.]+)"', html)
+    assert key is not None
+    return {"key": key.group(1), "amount": amount.group(1) if amount else ""}
 
 
 @pytest.mark.django_db

@@ -174,7 +174,9 @@ def test_a_cancelled_order_takes_no_money_owed_again(in_aquakids):
             payment=cash, amount=Decimal("5"), reason="x", actor_user=None, meaning="still_owed"
         )
     with pytest.raises(BillingError, match="at most 0,00"):
-        services.refund_create(payment=cash, amount=Decimal("5"), reason="x", actor_user=None)
+        services.refund_create(
+            payment=cash, amount=Decimal("5"), reason="x", actor_user=None, meaning="credit_note"
+        )
 
 
 @pytest.mark.django_db

@@ -49,7 +49,11 @@ def status(order) -> str:
 def test_full_card_refund_reducing_the_charge_leaves_nothing_owed(in_aquakids):
     order, paid = card_paid("60.00", "full@example.com")
     done = services.refund_create(
-        payment=paid, amount=Decimal("60"), reason="Course cancelled", actor_user=None
+        payment=paid,
+        amount=Decimal("60"),
+        reason="Course cancelled",
+        actor_user=None,
+        meaning="credit_note",
     )
     assert done.status == "succeeded" and done.meaning == "credit_note"
     assert gateway.refund_retrieve(done.stripe_refund_id).amount == 6000
@@ -68,7 +72,11 @@ def test_the_meaning_of_a_refund_decides_the_orders_status(in_aquakids):
     order, paid = card_paid("100.00", "meaning@example.com")
     assert status(order) == "paid"
     services.refund_create(
-        payment=paid, amount=Decimal("30"), reason="Returned goggles", actor_user=None
+        payment=paid,
+        amount=Decimal("30"),
+        reason="Returned goggles",
+        actor_user=None,
+        meaning="credit_note",
     )
     assert status(order) == "paid" and owed(order) == 0  # the charge is 70 now
     services.refund_create(
@@ -168,7 +176,11 @@ def test_stripe_is_asked_with_no_lock_held_and_the_amount_is_held(
             with tenant_context(race_provider):
                 outcome.append(
                     services.refund_create(
-                        payment=paid, amount=Decimal("50"), reason="Returned", actor_user=None
+                        payment=paid,
+                        amount=Decimal("50"),
+                        reason="Returned",
+                        actor_user=None,
+                        meaning="credit_note",
                     )
                 )
         except Exception as error:  # shown in the assertion below
@@ -357,7 +369,9 @@ def staff(aquakids):
 
 
 def form_key(html: str) -> str:
-    return re.search(r'name="key" value="([0-9a-f]+)"', html).group(1)
+    found = re.search(r'name="key" value="([0-9a-f]+)"', html)
+    assert found is not None
+    return found.group(1)
 
 
 @pytest.mark.django_db

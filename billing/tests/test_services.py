@@ -205,6 +205,7 @@ def test_refunds_card_and_offline(in_aquakids):
         payment=cash,
         amount=Decimal("25"),
         reason="Course cancelled",
+        meaning="credit_note",
         actor_user=None,
         method="bank",
     )
