@@ -546,9 +546,23 @@ class RefundRequestAdmin(ReadOnlyAdmin, ModelAdmin):
     @action(description=_("Ask Stripe again"), url_path="send-again", permissions=["send_again"])
     def send_again(self, request, object_id):
         found = get_object_or_404(RefundRequest, pk=object_id)
+        back = reverse("admin:billing_refundrequest_change", args=[found.pk])
+        if request.method != "POST":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("Ask Stripe again"),
+                "opts": self.model._meta,
+                "question": _(
+                    "Stripe is asked for this refund again: if it made the refund already, "
+                    "that refund is booked; if not, it is made now."
+                ),
+                "button": _("Ask Stripe again"),
+                "back": back,
+            }
+            return TemplateResponse(request, "admin/billing/confirm.html", context)
         done = services.refund_request_send(request=found)
         self.message_user(request, _refund_outcome(done), _refund_level(done))
-        return redirect("admin:billing_refundrequest_change", found.pk)
+        return redirect(back)
 
 
 def _sample_stripe_event() -> StripeEvent:

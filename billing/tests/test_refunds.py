@@ -426,3 +426,27 @@ def test_refund_rows_are_read_only_in_the_admin(staff, in_aquakids):
     assert staff.get("/admin/billing/refundrequest/add/").status_code == 403
     change = staff.get(f"/admin/billing/payment/{paid.pk}/change/")
     assert change.status_code == 200 and 'name="_save"' not in change.content.decode()
+
+
+@pytest.mark.django_db
+def test_stripe_unreachable_holds_the_refund_until_it_is_sent_again(staff, in_aquakids, settings):
+    order, paid = card_paid("40.00", "unreachable@example.com")
+    reachable = settings.STRIPE_API_BASE
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens there
+    waiting = services.refund_create(
+        payment=paid, amount=Decimal("15"), reason="Pool closed", actor_user=None
+    )
+    assert waiting.status == "pending" and "not answered" in waiting.failure_message
+    assert services.payment_refundable(paid) == Decimal("25.00")  # the 15 is held
+    assert owed(order) == 0 and not Refund.objects.filter(payment=paid).exists()
+    settings.STRIPE_API_BASE = reachable
+    url = f"/admin/billing/refundrequest/{waiting.pk}/send-again/"
+    assert "Ask Stripe again" in staff.get(url).content.decode()  # asks first
+    connection.set_tenant(in_aquakids)
+    assert RefundRequest.objects.get(pk=waiting.pk).status == "pending"
+    response = staff.post(url)
+    assert response.status_code == 302
+    connection.set_tenant(in_aquakids)
+    waiting.refresh_from_db()
+    assert waiting.status == "succeeded" and owed(order) == Decimal("15.00")
+    assert len(gateway.refunds_list(payment_intent_id=paid.stripe_payment_intent_id)) == 1
