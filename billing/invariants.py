@@ -39,7 +39,7 @@ from portal.money import format_money
 from portal.tenancy import current_provider
 
 from . import selectors
-from .models import ZERO, Finding, LedgerEntry, Order, Payment, Refund
+from .models import ZERO, CreditNote, Finding, LedgerEntry, Order, Payment, Refund
 
 
 @dataclass(frozen=True)
@@ -353,20 +353,67 @@ def refunds_booked() -> list[Problem]:
     return problems
 
 
+def credit_notes_booked() -> list[Problem]:
+    """Each credit note is booked once, reducing its own order by its amount;
+    every credit-note entry belongs to a credit note."""
+    problems = []
+    orphans = LedgerEntry.objects.filter(
+        kind=LedgerEntry.Kind.CREDIT_NOTE, credit_note__isnull=True
+    ).values_list("pk", "family_id", "order_id", "amount")
+    for pk, family_id, order_id, amount in orphans:
+        problems.append(
+            Problem(
+                "credit_note_entry_without_note",
+                _("A credit-note entry of %(amount)s (entry %(entry)s) belongs to no credit note.")
+                % {"amount": _money(-amount), "entry": pk},
+                family_id=family_id,
+                order_id=order_id,
+            )
+        )
+    booked = {
+        note_id: (amount, order_id, family_id)
+        for note_id, amount, order_id, family_id in LedgerEntry.objects.filter(
+            credit_note__isnull=False
+        ).values_list("credit_note_id", "amount", "order_id", "family_id")
+    }
+    notes = CreditNote.objects.select_related("order").order_by("pk")
+    for note in notes.iterator(chunk_size=2000):
+        entry = booked.get(note.pk)
+        ids = {"family_id": note.order.family_id, "order_id": note.order_id}
+        if entry != (-note.amount, note.order_id, note.order.family_id):
+            problems.append(
+                Problem(
+                    "credit_note_not_booked" if entry is None else "credit_note_amount_mismatch",
+                    _(
+                        "Credit note %(note)s of %(amount)s on order %(order)s is booked as "
+                        "%(booked)s."
+                    )
+                    % {
+                        "note": note.display_number,
+                        "amount": _money(note.amount),
+                        "order": _order_ref(note.order_id),
+                        "booked": _money(-entry[0]) if entry else _("nothing"),
+                    },
+                    **ids,
+                )
+            )
+    return problems
+
+
 def credit_entries() -> list[Problem]:
     """Credit applied to an order in the ledger is credit spent from the
     family's grants: the uses with the entry's reference add up to it."""
-    spent: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for reference, amount in CreditUse.objects.filter(kind=CreditUse.Kind.SPENT).values_list(
-        "reference", "amount"
-    ):
-        spent[reference] += amount
+    spent: dict[tuple[int, str], Decimal] = defaultdict(lambda: ZERO)
+    for family_id, reference, amount in CreditUse.objects.filter(
+        kind=CreditUse.Kind.SPENT
+    ).values_list("grant__family_id", "reference", "amount"):
+        spent[family_id, reference] += amount
     problems = []
     entries = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CREDIT).values_list(
         "pk", "family_id", "order_id", "amount", "reference"
     )
     for pk, family_id, order_id, amount, reference in entries:
-        used = spent.get(reference, ZERO) if reference else ZERO
+        used = spent.get((family_id, reference), ZERO) if reference else ZERO
         if used != -amount:
             problems.append(
                 Problem(
@@ -628,6 +675,7 @@ def benefit_limits() -> list[Problem]:
 OTHER_CHECKS: list[Callable[[], list[Problem]]] = [
     payments_booked,
     refunds_booked,
+    credit_notes_booked,
     credit_entries,
     token_histories,
     pass_punches,

@@ -97,6 +97,7 @@ def test_every_history_model_is_guarded_by_postgresql():
     assert {
         "billing.LedgerEntry",
         "billing.Refund",
+        "billing.CreditNote",
         "benefits.TokenEvent",
         "benefits.PassEvent",
         "benefits.CreditGrant",
@@ -159,6 +160,9 @@ def one_row_of_each_history(race_provider):
         order=order, amount=None, method="offline", key="guard", actor_user=None
     )
     billing.refund_create(payment=payment, amount=Decimal("5"), reason="Guard", actor_user=None)
+    billing.credit_note_issue(
+        order=new_order(family), amount=Decimal("5"), reason="g", actor_user=None
+    )
     billing.finding_record(source="check", code="guard", message="Guard", family=family)
     benefits.token_issue(student=student, reason="goodwill")
     benefits.pass_create(family=family, kind=Pass.Kind.PUNCH, name="Guard", punches=2)

@@ -74,7 +74,7 @@ def found(aquakids, *codes: str, family=None) -> str:
 def paid_order(amount="40.00"):
     order = new_order(amount=amount)
     payment = services.payment_record_offline(
-        order=order, amount=None, method="offline", key="k", actor_user=None
+        order=order, amount=None, method="offline", key=f"k{order.pk}", actor_user=None
     )
     return order, payment
 
@@ -89,11 +89,17 @@ def test_a_clean_provider_passes_with_exit_0(slug):
 def test_money_moved_through_the_services_keeps_the_books(in_aquakids):
     order, payment = paid_order("80.00")
     services.refund_create(payment=payment, amount=D("30"), reason="Sick", actor_user=None)
+    services.refund_create(
+        payment=payment, amount=D("20"), reason="Return", actor_user=None, meaning="credit_note"
+    )
     family, *_ = family_with_child()
     benefits.credit_grant(family=family, amount=D("25"), source="goodwill", description="x")
     other = new_order(family, amount="20.00")
     guardian = family.guardians.get()
-    services.credit_apply(order=other, actor=guardian)
+    services.credit_apply(order=other, actor=guardian, amount=D("5"))
+    services.credit_note_issue(order=other, amount=D("10"), reason="Less", actor_user=None)
+    cancelled, _paid = paid_order("60.00")
+    services.order_cancel(order=cancelled, reason="Moved away", actor_user=None)
     assert invariants.check_all() == []
     assert check() == (0, "aquakids: the books hold.\n")
 
@@ -168,9 +174,9 @@ def test_a_refund_missing_from_the_ledger(in_aquakids, aquakids):
 
 def test_a_refund_booked_for_another_amount(in_aquakids, aquakids):
     order, payment = paid_order()
-    refund = services.refund_create(payment=payment, amount=D("10"), reason="x", actor_user=None)
+    request = services.refund_create(payment=payment, amount=D("10"), reason="x", actor_user=None)
     with pgtrigger.ignore("billing.LedgerEntry:append_only"):
-        LedgerEntry.objects.filter(refund=refund).update(amount=D("8"))
+        LedgerEntry.objects.filter(refund__request=request).update(amount=D("8"))
     found(aquakids, "refund_amount_mismatch", family=order.family)
 
 
@@ -207,6 +213,23 @@ def test_an_order_below_zero(in_aquakids, aquakids):
     # A cancelled order's own reversal is not this invariant's business.
     type(order).objects.filter(pk=order.pk).update(cancelled_at=timezone.now())
     assert "order_below_zero" not in {p.code for p in invariants.check_all()}
+
+
+def test_a_credit_note_booked_for_another_amount_and_one_of_no_note(in_aquakids, aquakids):
+    order = new_order(amount="50.00")
+    note = services.credit_note_issue(order=order, amount=D("15"), reason="x", actor_user=None)
+    with pgtrigger.ignore("billing.LedgerEntry:append_only"):
+        LedgerEntry.objects.filter(credit_note=note).update(amount=D("-5"))
+    LedgerEntry.objects.create(
+        family=order.family, order=order, kind="credit_note", amount=D("-1"), description="x"
+    )
+    out = found(
+        aquakids,
+        "credit_note_amount_mismatch",
+        "credit_note_entry_without_note",
+        family=order.family,
+    )
+    assert f"Credit note {note.display_number} of 15,00" in out
 
 
 def test_credit_applied_in_the_ledger_but_never_spent(in_aquakids, aquakids):

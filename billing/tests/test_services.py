@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benefits import services as benefit_services
-from billing import invariants, selectors, services
+from billing import gateway, invariants, selectors, services
 from billing.models import Invoice, LedgerEntry, Payment
 from billing.services import BillingError
 from enrollments.tests.factories import FamilyFactory
@@ -160,16 +160,61 @@ def test_refunds_card_and_offline(in_aquakids):
     paid = services.payment_start(
         order=order, payer=guardian, stripe_payment_method_id=card(), attempt_key="r1"
     )
+    # Part of a card payment back to the card, the amount owed again.
     refund = services.refund_create(
-        payment=paid, amount=Decimal("30"), reason="Missed week", actor_user=None
+        payment=paid,
+        amount=Decimal("30"),
+        reason="Missed week",
+        actor_user=None,
+        meaning="still_owed",
     )
-    assert refund.stripe_refund_id.startswith("re_")
+    assert refund.status == "succeeded" and refund.stripe_refund_id.startswith("re_")
+    at_stripe = gateway.refund_retrieve(refund.stripe_refund_id)
+    assert at_stripe.amount == 3000 and at_stripe.payment_intent == paid.stripe_payment_intent_id
     assert owed(order) == Decimal("30.00")
-    with pytest.raises(BillingError, match="up to 50.00"):
+    with pytest.raises(BillingError, match="up to 50,00") as refused:
         services.refund_create(
             payment=paid, amount=Decimal("51"), reason="Too much", actor_user=None
         )
+    assert refused.value.field == "amount"
     assert selectors.order_in_family(order.family, order.pk).status == "partly_paid"
+
+    # Money taken at the desk, given back at the desk: no Stripe, booked at once.
+    desk = new_order(amount="40")
+    cash = services.payment_record_offline(
+        order=desk, amount=None, method="offline", key="cash", actor_user=None
+    )
+    back = services.refund_create(
+        payment=cash,
+        amount=Decimal("15"),
+        reason="Sibling left",
+        actor_user=None,
+        meaning="still_owed",
+        method="desk",
+    )
+    assert back.status == "succeeded" and back.stripe_refund_id is None
+    assert back.refund.method == "desk" and back.refund.amount == Decimal("15.00")
+    assert owed(desk) == Decimal("15.00")
+    with pytest.raises(BillingError, match="cannot go back that way"):
+        services.refund_create(
+            payment=cash, amount=Decimal("1"), reason="x", actor_user=None, method="card"
+        )
+    # The whole rest, by bank transfer, reducing the charge: nothing becomes owed.
+    rest = services.refund_create(
+        payment=cash,
+        amount=Decimal("25"),
+        reason="Course cancelled",
+        meaning="credit_note",
+        actor_user=None,
+        method="bank",
+    )
+    assert rest.refund.method == "bank" and owed(desk) == Decimal("15.00")
+    assert services.payment_refundable(cash) == 0
+    entries = LedgerEntry.objects.filter(order=desk).order_by("pk")
+    assert [(e.kind, e.amount) for e in entries][-2:] == [
+        ("refund", Decimal("25.00")),
+        ("credit_note", Decimal("-25.00")),
+    ]
 
 
 def test_apply_credit(in_aquakids):
@@ -207,12 +252,12 @@ amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("500"), place
 def test_balance_is_the_sum_of_entries(in_aquakids, ops):
     """Against a model that knows every amount independently: what the family
     owes, what each order owes, the entries booked (one per movement, with
-    its sign), which refunds are allowed, and the books' invariants."""
+    its sign), which adjustments and refunds are allowed, and the books'
+    invariants."""
     family = FamilyFactory()
     orders: list[list] = []  # [order, still owed] per order made
     payments: list[list] = []  # [payment, amount paid, refunded so far]
     booked: list[Decimal] = []  # each entry the family should have, in order
-    loose = Decimal("0")  # adjustments on no order
     for n, (op, amount) in enumerate(ops):
         if op == "order":
             orders.append([new_order(family=family, amount=str(amount)), amount])
@@ -229,15 +274,33 @@ def test_balance_is_the_sum_of_entries(in_aquakids, ops):
             orders[-1][1] -= pay
             payments.append([payment, pay, Decimal("0")])
             booked.append(-pay)
-        elif op == "adjust":
-            services.adjustment_create(family=family, amount=-amount, reason="fix", actor_user=None)
-            loose -= amount
-            booked.append(-amount)
+        elif op == "adjust" and orders:
+            allowed = amount <= orders[-1][1]  # never below zero
+            try:
+                services.adjustment_create(
+                    family=family,
+                    amount=-amount,
+                    reason="fix",
+                    actor_user=None,
+                    order=orders[-1][0],
+                )
+            except BillingError:
+                assert not allowed
+            else:
+                assert allowed
+                orders[-1][1] -= amount
+                booked.append(-amount)
         elif op == "refund" and payments:
             payment, paid, refunded = payments[-1]
             allowed = amount <= paid - refunded
             try:
-                services.refund_create(payment=payment, amount=amount, reason="r", actor_user=None)
+                services.refund_create(
+                    payment=payment,
+                    amount=amount,
+                    reason="r",
+                    actor_user=None,
+                    meaning="still_owed",
+                )
             except BillingError:
                 assert not allowed
             else:
@@ -245,16 +308,12 @@ def test_balance_is_the_sum_of_entries(in_aquakids, ops):
                 payments[-1][2] += amount
                 next(o for o in orders if o[0].pk == payment.order_id)[1] += amount
                 booked.append(amount)
-        expected = sum((owed for _o, owed in orders), loose)
+        expected = sum((owed for _o, owed in orders), Decimal("0"))
         assert selectors.financials(family).outstanding == expected
         for order, owed_on_order in orders:
             assert services.order_outstanding(order) == owed_on_order
-        amounts_booked = list(
-            LedgerEntry.objects.filter(family=family)
-            .order_by("pk")
-            .values_list("amount", flat=True)
-        )
-        assert amounts_booked == booked
+        entries = LedgerEntry.objects.filter(family=family).order_by("pk")
+        assert list(entries.values_list("amount", flat=True)) == booked
     assert invariants.check_all() == []
 
 
