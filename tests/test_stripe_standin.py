@@ -616,10 +616,12 @@ def test_sepa_is_refused_on_a_card_only_intent_and_outside_eur(base):
     pm = api.v1.payment_methods.create(
         params={"type": "sepa_debit", "sepa_debit": {"iban": "DE89370400440532013000"}}
     ).id
-    with pytest.raises(stripe.InvalidRequestError):
+    with pytest.raises(stripe.InvalidRequestError) as caught:
         api.v1.payment_intents.create(
             params={"amount": 100, "currency": "eur", "payment_method": pm, "confirm": True}
         )
+    assert caught.value.code == "payment_intent_incompatible_payment_method"
+    assert count(base, "payment_intents") == 0  # refused before anything was made
     with pytest.raises(stripe.InvalidRequestError):
         api.v1.payment_intents.create(
             params={"amount": 100, "currency": "gbp", "payment_method_types": ["sepa_debit"]}

@@ -119,10 +119,10 @@ def intent_action(action: Callable[..., Any]) -> Handler:
             params = json.loads(text) if text.strip() else {}
         except json.JSONDecodeError:
             params = None
-        if not isinstance(params, dict):
+        if not isinstance(params, dict) or "id" in params:
+            message = "send a JSON object (the intent's id is in the path)"
             return web.json_response(
-                {"error": {"type": "invalid_request_error", "message": "send a JSON object"}},
-                status=400,
+                {"error": {"type": "invalid_request_error", "message": message}}, status=400
             )
         try:
             intent = action(request.match_info["id"], **params)

@@ -267,6 +267,8 @@ def pi_create(
         allowed if allowed is not None else payment_method_types, data.get("currency")
     )
     data["payment_method"] = _resolve_pm(data.get("payment_method"))
+    if data["payment_method"] is not None:
+        _check_allowed(PaymentMethod._api_retrieve(data["payment_method"]), types)
     obj = cls(**data)
     obj.description = description
     obj.payment_method_types = types
@@ -333,14 +335,7 @@ def pi_standin_confirm(self: Any, *, off_session: bool) -> None:
             code="payment_intent_unexpected_state",
         )
     pm = PaymentMethod._api_retrieve(self.payment_method)
-    types = getattr(self, "payment_method_types", ["card"])
-    if pm.type not in types:
-        raise invalid(
-            f"The PaymentMethod provided ({pm.type}) is not allowed for this PaymentIntent. "
-            f"Allowed types: {', '.join(types)}.",
-            code="payment_intent_incompatible_payment_method",
-            param="payment_method",
-        )
+    _check_allowed(pm, self.payment_method_types)
     self._authentication_failed = False
     self._standin_error = None
     number = card_number(pm)
@@ -354,6 +349,17 @@ def pi_standin_confirm(self: Any, *, off_session: bool) -> None:
         self._create_charge(self._report_failure, decline=cards.AUTHENTICATION_REQUIRED)
         return
     self._create_charge(self._report_failure)
+
+
+def _check_allowed(pm: Any, types: list[str]) -> None:
+    kind = getattr(pm, "type", "card")
+    if kind not in types:
+        raise invalid(
+            f"The PaymentMethod provided ({kind}) is not allowed for this PaymentIntent. "
+            f"Allowed types: {', '.join(types)}.",
+            code="payment_intent_incompatible_payment_method",
+            param="payment_method",
+        )
 
 
 def pi_create_charge(self: Any, on_failure_now: Callable[[], None], decline: Any = None) -> None:
@@ -419,8 +425,10 @@ def pi_last_payment_error(self: Any) -> Any:
     return _pi_last_payment_error.fget(self)
 
 
-def settle(id: str) -> Any:
+def settle(id: str, **kwargs: Any) -> Any:
     """The bank accepted a processing (SEPA) payment: succeeded."""
+    if kwargs:
+        raise invalid("Received unknown parameters: " + ", ".join(kwargs))
     obj = PaymentIntent._api_retrieve(id)
     if obj.status != "processing":
         raise _unexpected_state(obj, "settle")
@@ -450,6 +458,8 @@ def fail(id: str, code: Any = None, message: Any = None, **kwargs: Any) -> Any:
     """The bank refused a processing (SEPA) payment: requires_payment_method."""
     if kwargs:
         raise invalid("Received unknown parameters: " + ", ".join(kwargs))
+    if not isinstance(code, str | None) or not isinstance(message, str | None):
+        raise invalid("code and message are strings")
     obj = PaymentIntent._api_retrieve(id)
     if obj.status != "processing":
         raise _unexpected_state(obj, "fail")
