@@ -221,7 +221,7 @@ def _check_payment_method_types(types: Any, currency: Any) -> list[str]:
                 code="payment_method_invalid_parameter",
                 param="payment_method_types",
             )
-    if "sepa_debit" in types and currency != "eur":
+    if "sepa_debit" in types and str(currency).lower() != "eur":
         raise invalid(
             f"The currency provided ({currency}) is invalid for one or more payment method "
             "types on this PaymentIntent. The payment method type sepa_debit only supports "
