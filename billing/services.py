@@ -607,6 +607,15 @@ ACTION_TIMEOUT = timedelta(minutes=30)  # 3-D Secure not completed by then is ca
 KEY_LIFETIME = timedelta(hours=23)  # Stripe forgets idempotency keys after 24 h
 
 
+def stripe_event_store(*, event_id: str, type: str, object_id: str) -> StripeEvent | None:
+    """Keep a Stripe event once, before acting on it (None: known already)."""
+    try:
+        with transaction.atomic():
+            return StripeEvent.objects.create(event_id=event_id, type=type, object_id=object_id)
+    except IntegrityError:
+        return None
+
+
 def stripe_event_process(*, event_id: int, source: str = Finding.Source.WEBHOOK) -> str:
     """Act on a stored Stripe event (from the webhook's task, or from
     reconciliation when that task never ran): re-read the PaymentIntent from

@@ -452,7 +452,7 @@ def _return_url(request, raw: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return ""
     origin = f"{parts.scheme}://{parts.netloc}"
-    return raw[:500] if origin in request.tenant.allowed_frame_origins() else ""
+    return raw[:500] if origin in request.tenant.allowed_frame_origins else ""
 
 
 def handoff_token(user, order, return_url: str = "") -> str:
