@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from decimal import Decimal
+from functools import partial
 
 import pytest
 from django.conf import settings
@@ -19,6 +20,7 @@ from billing import services
 from billing.models import LedgerEntry, Payment, StripeEvent
 from billing.services import BillingError
 from conftest import client_for
+from providers.models import Provider
 
 from .helpers import authenticate_3ds, card, new_order, payer, stuck_payment
 
@@ -181,3 +183,65 @@ def test_a_payment_whose_create_call_got_no_answer_is_found_by_its_metadata(in_a
     assert payment.status == "succeeded" and payment.stripe_payment_intent_id == intent.id
     assert LedgerEntry.objects.filter(payment=payment).count() == 1
     assert services.order_outstanding(order) == 0
+
+
+def at_once(provider, *jobs) -> list[str]:
+    """Run each job in its own thread, released together; what any of them
+    raised (or a thread that never finished) is returned, never swallowed."""
+    barrier, crashes = threading.Barrier(len(jobs)), []
+
+    def run(job):
+        try:
+            with tenant_context(provider):
+                barrier.wait(timeout=30)
+                job()
+        except BaseException as error:
+            crashes.append(repr(error))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return crashes + [f"{t.name} did not finish" for t in threads if t.is_alive()]
+
+
+def test_a_webhook_and_reconciliation_on_one_payment_at_once_book_it_once(committed, race_provider):
+    """The event's task and the beat's reconciliation read the same answer from
+    Stripe at the same moment, in two threads: one payment, booked once."""
+    from datetime import timedelta
+
+    from portal import clock
+
+    Provider.objects.filter(pk=race_provider.pk).update(online_payments=True)
+    race_provider.refresh_from_db()
+    for round_ in range(3):
+        with tenant_context(race_provider):
+            order = new_order(amount="33.00")
+            guardian = payer(order.family, email=f"race-{round_}-{order.pk}@example.com")
+            payment = services.payment_start(
+                order=order,
+                payer=guardian,
+                stripe_payment_method_id=card("4000002500003155"),
+                attempt_key="race",
+            )
+            authenticate_3ds(payment.stripe_payment_intent_id, payment.client_secret)
+            event = services.stripe_event_store(
+                event_id=f"evt_race_{race_provider.pk}_{payment.pk}",
+                type="payment_intent.succeeded",
+                object_id=payment.stripe_payment_intent_id,
+            )
+        clock.advance(timedelta(minutes=3))
+        crashes = at_once(
+            race_provider,
+            partial(services.stripe_event_process, event_id=event.pk),
+            services.payments_reconcile,
+        )
+        assert not crashes, crashes
+        with tenant_context(race_provider):
+            assert Payment.objects.get(pk=payment.pk).status == "succeeded"
+            assert LedgerEntry.objects.filter(payment=payment).count() == 1
+            assert services.order_outstanding(order) == Decimal("0.00")
+            assert StripeEvent.objects.get(pk=event.pk).processed_at
