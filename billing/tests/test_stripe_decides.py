@@ -306,3 +306,76 @@ def test_save_card_with_three_saved_is_refused_before_any_charge(in_aquakids):
         order=order, payer=guardian, stripe_payment_method_id=card(), attempt_key="s2"
     )
     assert paid.status == "succeeded" and guardian.payment_methods.count() == 3
+
+
+# --- Faults at the Stripe stand-in: the answer lost after Stripe acted -------------------------
+
+
+@pytest.fixture
+def faults(settings):
+    """Arm the stand-in's faults for this test (and clear them after)."""
+    import json
+    import urllib.request
+
+    settings.STRIPE_TIMEOUT = 1.0  # an answer held longer is no answer
+
+    def call(method: str, body: dict | None = None):
+        request = urllib.request.Request(
+            f"{settings.STRIPE_API_BASE}/_test/faults",
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json"},
+            method=method,
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def arm(mode: str, *, times: int = 1, path_prefix: str = "/v1/payment_intents"):
+        call(
+            "POST",
+            {"method": "POST", "path_prefix": path_prefix, "mode": mode, "times": times, "delay": 3},
+        )
+
+    yield arm
+    call("DELETE")
+
+
+@pytest.mark.parametrize(
+    "mode", ["timeout_after", "500_after", "connection_reset_after", "500_before"]
+)
+def test_a_create_without_an_answer_is_sent_again_with_the_same_key(in_aquakids, faults, mode):
+    order = new_order(amount="51.00")
+    guardian = payer(order.family, email=f"fault-{mode}@example.com")
+    pm = card()
+    faults(mode)
+    payment = services.payment_start(
+        order=order, payer=guardian, stripe_payment_method_id=pm, attempt_key="f"
+    )
+    # Sent again with the same key: one intent at Stripe, one payment, booked once.
+    assert payment.status == "succeeded", payment.failure_message
+    assert [i.id for i in stand_in_intents(payment.pk)] == [payment.stripe_payment_intent_id]
+    assert Payment.objects.filter(order=order).count() == 1
+    assert booked(payment) == 1 and services.order_outstanding(order) == 0
+
+
+def test_5xx_on_every_try_leaves_it_processing_until_reconciliation(in_aquakids, faults):
+    order = new_order(amount="77.00")
+    guardian = payer(order.family, email="fault-5xx@example.com")
+    pm = card()
+    faults("500_after", times=3)  # the first try and both retries
+    payment = services.payment_start(
+        order=order, payer=guardian, stripe_payment_method_id=pm, attempt_key="f"
+    )
+    assert payment.status == "processing" and "Do not pay again" in payment.failure_message
+    assert payment.stripe_payment_intent_id is None
+    # Stripe did act, once.
+    assert len(stand_in_intents(payment.pk)) == 1
+    with pytest.raises(BillingError, match="in progress"):
+        services.payment_start(
+            order=order, payer=guardian, stripe_payment_method_id=card(), attempt_key="g"
+        )
+    clock.advance(timedelta(minutes=3))
+    services.payments_reconcile()
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+    assert [i.id for i in stand_in_intents(payment.pk)] == [payment.stripe_payment_intent_id]
+    assert booked(payment) == 1 and services.order_outstanding(order) == 0
