@@ -88,11 +88,11 @@ def stuck_payment(order, guardian: Guardian, *, number: str = "4242424242424242"
 def stand_in_intents(payment_id: int) -> list:
     """Every PaymentIntent the Stripe stand-in holds for one of our payments."""
     found = gateway.client().v1.payment_intents.list(params={"limit": 100})
+    mine = {"payment": str(payment_id), "provider": _schema()}
     return [
         intent
         for intent in found.auto_paging_iter()
-        if (intent.metadata or {}).get("payment") == str(payment_id)
-        and (intent.metadata or {}).get("provider") == _schema()
+        if mine.items() <= (intent.to_dict().get("metadata") or {}).items()
     ]
 
 

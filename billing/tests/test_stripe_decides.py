@@ -330,10 +330,8 @@ def faults(settings):
             return json.loads(answer.read())
 
     def arm(mode: str, *, times: int = 1, path_prefix: str = "/v1/payment_intents"):
-        call(
-            "POST",
-            {"method": "POST", "path_prefix": path_prefix, "mode": mode, "times": times, "delay": 3},
-        )
+        fault = {"method": "POST", "path_prefix": path_prefix, "mode": mode, "times": times}
+        call("POST", {**fault, "delay": 3})
 
     yield arm
     call("DELETE")
