@@ -32,7 +32,9 @@ def ana_guardian(aquakids):
 
 
 def attempt_of(page: str) -> str:
-    return re.search(r'name="attempt" value="(\w+)"', page).group(1)
+    found = re.search(r'name="attempt" value="(\w+)"', page)
+    assert found, "the pay form carries its attempt key"
+    return found.group(1)
 
 
 def test_an_unknown_card_is_said_next_to_the_card_field(aquakids, ana):

@@ -135,11 +135,13 @@ def _payment_in(state: str, n: int):
     payment = services.payment_start(
         order=order, payer=guardian, stripe_payment_method_id=card(number), attempt_key="fwd"
     )
+    intent_id = payment.stripe_payment_intent_id
+    assert intent_id
     if state == "failed":
-        authenticate_3ds(payment.stripe_payment_intent_id, payment.client_secret, success=False)
+        authenticate_3ds(intent_id, payment.client_secret, success=False)
         payment = services.payment_sync(payment=payment)
     assert payment.status == state
-    return payment, gateway.payment_intent_retrieve(payment.stripe_payment_intent_id)
+    return payment, gateway.payment_intent_retrieve(intent_id)
 
 
 STRIPE_SAYS = {
