@@ -9,7 +9,7 @@ from portal.celery import app
 from portal.tenancy import current_provider
 
 from . import selectors, services
-from .models import Document
+from .models import Document, RefundRequest
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,9 @@ def render_document(document_id: int) -> str:
     task is delivered again; the file is attached only once it is complete."""
     from . import pdf
 
-    document = Document.objects.select_related("family", "location", "invoice").get(pk=document_id)
+    document = Document.objects.select_related("family", "location", "invoice", "credit_note").get(
+        pk=document_id
+    )
     if document.status == Document.Status.DONE:
         return "done already"
     Document.objects.filter(pk=document_id).update(status=Document.Status.RUNNING)
@@ -44,6 +46,8 @@ def document_source(document: Document):
     """The template, its context and which of its lists holds the rows."""
     if document.kind == Document.Kind.INVOICE:
         return "billing/pdf/invoice.html", {"invoice": document.invoice}, None
+    if document.kind == Document.Kind.CREDIT_NOTE:
+        return "billing/pdf/credit_note.html", {"note": document.credit_note}, None
     if document.kind == Document.Kind.STATEMENT:
         orders = selectors.statement_lines(document.family, location=document.location)
         return (
@@ -93,3 +97,15 @@ def reconcile_payments() -> dict:
     if provider.status != Provider.Status.READY or not gateway.configured():
         return {}
     return services.payments_reconcile()
+
+
+# Refunds: made by staff here (booked from Stripe's answer) or in Stripe's dashboard.
+REFUND_EVENTS = services.REFUND_EVENTS
+
+
+@app.task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def send_refund_request(request_id: int) -> str:
+    """Send a reserved card refund to Stripe (after the transaction that
+    reserved it committed: no lock is held while Stripe answers)."""
+    request = RefundRequest.objects.get(pk=request_id)
+    return services.refund_request_send(request=request).status

@@ -137,7 +137,7 @@ def test_a_late_success_on_an_order_paid_meanwhile_becomes_family_credit(in_aqua
         ("charge", Decimal("80.00")),
         ("payment", Decimal("-80.00")),
         ("payment", Decimal("-80.00")),
-        ("adjustment", Decimal("80.00")),
+        ("to_credit", Decimal("80.00")),
     ]
 
 
