@@ -199,6 +199,7 @@ class Payment(models.Model):
         CARD = "card", _("Card")
         OFFLINE = "offline", _("Paid at the office")
         BANK = "bank", _("Bank transfer")
+        SEPA = "sepa", _("Bank account (SEPA Direct Debit)")
 
     class Status(models.TextChoices):
         PROCESSING = "processing", _("Processing")
