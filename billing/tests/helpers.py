@@ -1,6 +1,12 @@
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
+import sys
+import time
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 
@@ -100,3 +106,45 @@ def _schema() -> str:
     from portal.tenancy import current_schema
 
     return current_schema()
+
+
+@contextlib.contextmanager
+def own_stand_in():
+    """A Stripe stand-in of the test's own (its store may be cleared at will
+    without touching the one the rest of the suite uses): yields its address."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devtools.stripe_standin", "--port", str(port), "--quiet"],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            assert process.poll() is None, "the stand-in did not start"
+            assert time.monotonic() < deadline, "the stand-in did not answer"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def stand_in_post(path: str, body: dict | None = None) -> dict:
+    """A test route of the stand-in settings.STRIPE_API_BASE points at."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{settings.STRIPE_API_BASE}{path}",
+        data=json.dumps(body or {}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read() or b"{}")
