@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from benefits.models import Discount
 from enrollments.models import Enrollment, Location
 from families.models import Family, Guardian, Student
 from portal import clock
@@ -35,6 +36,15 @@ class Order(models.Model):
     due_date = models.DateField(_("due date"), null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now, editable=False)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # One promo code per order: the promotional discount that reduced it.
+    promo = models.ForeignKey(
+        Discount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("promo code"),
+    )
 
     # Not stored: billing.selectors sets these on the orders it lists.
     status: str  # selectors.order_status
@@ -69,9 +79,24 @@ class OrderLine(models.Model):
     enrollment = models.ForeignKey(
         Enrollment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # A discount line (kind DISCOUNT, negative price): which discount, and the
+    # line it reduces (billing/pricing.py says how much).
+    discount = models.ForeignKey(
+        Discount, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reduces = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reductions"
+    )
 
     class Meta:
         ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="discount", unit_price__lte=0, reduces__isnull=False)
+                | (~Q(kind="discount") & Q(unit_price__gte=0)),
+                name="discount_lines_reduce_a_line",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.description
@@ -88,6 +113,7 @@ class LedgerEntry(AppendOnly):
         REFUND = "refund", _("Refund")
         CREDIT = "credit", _("Credit applied")
         ADJUSTMENT = "adjustment", _("Adjustment")
+        DISCOUNT = "discount", _("Discount")
 
     family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="ledger")
     order = models.ForeignKey(
@@ -112,6 +138,9 @@ class LedgerEntry(AppendOnly):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Who it was as they were named then (a login renamed or removed later
+    # leaves the entry as it was): families.actors.actor_name.
+    actor_name = models.CharField(_("by"), max_length=200, blank=True)
 
     # Not stored: billing.selectors.ledger_lines sets the balance after each entry.
     running: Decimal
@@ -182,6 +211,8 @@ class Payment(models.Model):
         CARD = "card", _("Card")
         OFFLINE = "offline", _("Paid at the office")
         BANK = "bank", _("Bank transfer")
+        CASH = "cash", _("Cash at the desk")
+        DESK_CARD = "desk_card", _("Card at the desk")
 
     class Status(models.TextChoices):
         PROCESSING = "processing", _("Processing")
@@ -197,14 +228,18 @@ class Payment(models.Model):
         Guardian, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     amount = models.DecimalField(max_digits=12, decimal_places=2)
-    method = models.CharField(max_length=8, choices=Method.choices)
+    method = models.CharField(max_length=12, choices=Method.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROCESSING)
     idempotency_key = models.CharField(max_length=80, unique=True)
     stripe_payment_intent_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
     client_secret = models.CharField(max_length=200, blank=True)
     failure_message = models.CharField(max_length=300, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
     created_at = models.DateTimeField(default=clock.now, editable=False)
     succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    # Money taken at the desk or by bank transfer, recorded by staff.
+    DESK_METHODS = (Method.CASH, Method.DESK_CARD, Method.BANK, Method.OFFLINE)
 
     class Meta:
         ordering = ["-created_at"]

@@ -9,6 +9,7 @@ urlpatterns = [
     path("billing/orders/<int:pk>/", views.order, name="order"),
     path("billing/orders/<int:pk>/pay/", views.pay, name="pay"),
     path("billing/orders/<int:pk>/apply-credit/", views.apply_credit, name="apply_credit"),
+    path("billing/orders/<int:pk>/promo-code/", views.order_promo, name="order_promo"),
     path("billing/orders/<int:pk>/invoice/", views.invoice_request, name="invoice"),
     path("billing/payments/<int:pk>/", views.payment, name="payment"),
     path("billing/continue/<str:token>/", views.handoff, name="handoff"),
