@@ -333,6 +333,7 @@ class PaymentAdmin(ModelAdmin):
         "status",
         "stripe_payment_intent_id",
         "failure_message",
+        "note",
         "created_at",
         "succeeded_at",
     ]
@@ -381,7 +382,7 @@ class LedgerEntryAdmin(ModelAdmin):
     """A family's ledger (search by family). Adding here makes an adjustment."""
 
     form = AdjustmentForm
-    list_display = ["at", "family", "kind", "amount_shown", "description", "order"]
+    list_display = ["at", "family", "kind", "amount_shown", "description", "order", "actor_name"]
     list_filter = ["kind", ("location", RelatedDropdownFilter), "at"]
     search_fields = ["family__name", "description"]
     autocomplete_fields = ["family", "order"]

@@ -63,6 +63,11 @@ def test_an_order_its_discount_lines_the_charge_and_the_invoice_are_made_togethe
     assert invoice.snapshot["total"] == "315.00"
     assert [x["amount"] for x in invoice.snapshot["lines"]] == ["180.00", "150.00", "-15.00"]
     assert DiscountUse.objects.get(discount__family=family).amount == D("15.00")
+    # The statement and the ledger say it too.
+    (listed,) = selectors.statement_lines(family)
+    assert [x.description for x in listed.discount_lines] == [discount.description]
+    charges = [e.description for e in selectors.history(family, "charges")]
+    assert "Sibling discount 10 % · Swim Level 1" in charges
 
 
 def test_a_refused_order_leaves_nothing_behind_not_even_an_invoice_number(in_aquakids):
@@ -323,3 +328,20 @@ def test_lines_are_fixed_once_charged(aquakids):
     html = staff.get(f"/admin/billing/order/{order.pk}/change/").content.decode()
     assert 'name="lines-0-unit_price"' not in html and "Record a payment" in html
     assert OrderLine.objects.filter(order=order).count() == 1
+
+
+def test_staff_apply_a_code_from_the_orders_page(aquakids):
+    staff = login(client_for("aquakids"), aquakids, "desk@aquakids.test")
+    connection.set_tenant(aquakids)
+    Voucher.objects.create(
+        code="STAFF3", kind="promo", description="3 off", discount_amount=D("3"), max_redemptions=9
+    )
+    order = Order.objects.get(family__name="Okafor")
+    url = f"/admin/billing/order/{order.pk}/promo-code/"
+    wrong = staff.post(url, {"code": "STAFF4"}).content.decode()
+    assert "We do not know that code" in wrong.split('name="code"')[1]
+    assert staff.post(url, {"code": "staff3"}).status_code == 302
+    connection.set_tenant(aquakids)
+    assert services.order_outstanding(order) == D("147.00")
+    entry = order.entries.get(kind="discount")
+    assert entry.actor.email == "desk@aquakids.test" and "(staff)" in entry.actor_name
