@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -223,6 +224,11 @@ def provider_currency_set(
                 % {"currency": old},
                 field="currency",
             )
+        locked.currency = currency
+        try:
+            locked.clean()  # the provider's own rules (bank payments collect euros only)
+        except ValidationError as error:
+            raise ProviderError(" ".join(error.messages), field="currency") from error
         Provider.objects.filter(pk=locked.pk).update(currency=currency)
         change = SettingsChange.objects.create(
             provider=locked, changed_by=changed_by, field="currency", old=old, new=currency
