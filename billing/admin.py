@@ -178,7 +178,7 @@ class OrderAdmin(ModelAdmin):
     @action(
         description=_("Record a payment"),
         url_path="record-payment",
-        permissions=["billing.change_order"],
+        permissions=["change"],  # billing.change_order
     )
     def record_payment(self, request, object_id):
         order = get_object_or_404(Order.objects.select_related("family"), pk=object_id)
@@ -218,7 +218,7 @@ class OrderAdmin(ModelAdmin):
     @action(
         description=_("Apply a promo code"),
         url_path="promo-code",
-        permissions=["billing.change_order"],
+        permissions=["change"],  # billing.change_order
     )
     def apply_promo_code(self, request, object_id):
         order = get_object_or_404(Order.objects.select_related("family"), pk=object_id)

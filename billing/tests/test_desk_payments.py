@@ -19,6 +19,7 @@ from billing.models import LedgerEntry, Order, Payment
 from billing.services import BillingError
 from conftest import client_for, login
 from enrollments.tests.factories import FamilyFactory
+from portal.tenancy import use_provider
 from tests.htmlforms import form_data
 
 from .helpers import new_order, payer
@@ -27,7 +28,7 @@ D = Decimal
 
 
 def okafor_order(aquakids) -> Order:
-    connection.set_tenant(aquakids)
+    use_provider(aquakids)
     return Order.objects.get(family__name="Okafor")
 
 
@@ -182,7 +183,7 @@ def test_a_desk_payment_sent_twice_at_once_records_once(committed, race_provider
         ],
     )
     assert all(isinstance(o, Payment) for o in outcomes), outcomes
-    assert outcomes[0].pk == outcomes[1].pk  # type: ignore[union-attr]
+    assert outcomes[0].pk == outcomes[1].pk
     with tenant_context(race_provider):
         assert order.payments.count() == 1
         assert services.order_outstanding(order) == D("110.00")

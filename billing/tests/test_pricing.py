@@ -207,7 +207,7 @@ def test_the_sibling_discount_reaches_every_child_but_the_one_with_the_highest_t
     tuition: dict[int, Decimal] = defaultdict(Decimal)
     for line in lines:
         if line.kind == "enrollment" and line.amount > 0:
-            tuition[line.student] += line.amount  # type: ignore[index]
+            tuition[line.student] += line.amount
     for other in others:
         tuition[other.student] += other.amount
     if len(tuition) < 2:
