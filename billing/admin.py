@@ -7,7 +7,6 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -20,10 +19,12 @@ from unfold.decorators import action
 from unfold.widgets import UnfoldAdminDecimalFieldWidget, UnfoldAdminTextInputWidget
 
 from families.models import Family
+from families.selectors import family_search
 from portal.adminactions import ReadOnlyAdmin, action_form
 from portal.adminsample import AdminSample, first_pk
 from portal.exceptions import PortalError
 from portal.templatetags.portal import money
+from portal.tenancy import current_provider
 
 from . import gateway, services
 from .forms import (
@@ -161,15 +162,16 @@ class OrderAdmin(ModelAdmin):
         return TemplateResponse(request, "admin/billing/order/new.html", context)
 
     def _family_first(self, request):
-        """The family is chosen first: the child, enrolments and discounts
-        offered depend on it."""
-        form = FamilyChoiceForm(request.GET or None)
+        """The family is found first (as at the desk's search): the child,
+        enrolments and discounts offered depend on it."""
+        query = request.GET.get("q", "").strip()[:100]
+        hits = family_search(query, region=current_provider().country) if query else None
         context = {
             **self.admin_site.each_context(request),
             "title": _("New order: which family?"),
             "opts": self.model._meta,
-            "form": form,
-            "media": self.media + form.media,
+            "query": query,
+            "hits": hits,
         }
         return TemplateResponse(request, "admin/billing/order/family.html", context)
 
@@ -285,14 +287,6 @@ class OrderAdmin(ModelAdmin):
             button=_("Record payments"),
             initial={"key": services.new_attempt_key()},
         )
-
-
-class FamilyChoiceForm(forms.Form):
-    family = forms.ModelChoiceField(
-        label=_("Family"),
-        queryset=Family.objects.all(),
-        widget=AutocompleteSelect(Order._meta.get_field("family"), admin.site),
-    )
 
 
 def _back(request, fallback: str):

@@ -88,14 +88,14 @@ class EnrollmentChoiceField(forms.ModelChoiceField):
 
 
 class OrderLineForm(forms.Form):
+    description = forms.CharField(
+        label=_("Description"), max_length=200, widget=UnfoldAdminTextInputWidget
+    )
     kind = forms.ChoiceField(
         label=_("Kind"),
         choices=LINE_KINDS,
         initial=OrderLine.Kind.ENROLLMENT,
         widget=UnfoldAdminSelectWidget,
-    )
-    description = forms.CharField(
-        label=_("Description"), max_length=200, widget=UnfoldAdminTextInputWidget
     )
     quantity = forms.IntegerField(
         label=_("Quantity"),

@@ -272,6 +272,10 @@ def test_staff_make_an_order_at_the_desk_through_the_service(aquakids):
     Voucher.objects.create(
         code="DESK5", kind="promo", description="5 off", discount_amount=D("5"), max_redemptions=9
     )
+    okafor = Order.objects.get(family__name="Okafor").family_id
+    found = staff.get("/admin/billing/order/add/?q=okafor").content.decode()
+    assert f'href="?family={okafor}"' in found  # the family is found first, as at the desk
+    connection.set_tenant(aquakids)
     family, mia, leo, mias, leos = siblings()
     Guardian.objects.create(family=family, first_name="Ana", last_name="Test", is_primary=True)
     page = staff.get(f"/admin/billing/order/add/?family={family.pk}").content.decode()
