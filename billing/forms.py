@@ -1,6 +1,7 @@
 """Forms for money actions: a new order at the front desk, a payment taken at
-the desk, a promo code on an order. Each form checks what it can see; the
-service decides the rest and its refusal is shown next to its field."""
+the desk, a promo code on an order, credit applied to an order. Each form
+checks what it can see; the service decides the rest and its refusal is
+shown next to its field."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from unfold.widgets import (
 
 from enrollments.models import Enrollment, Location
 from families.models import Family, Student
+from portal.templatetags.portal import money
 
 from .models import OrderLine, Payment
 from .services import LineSpec, new_attempt_key
@@ -215,3 +217,30 @@ class StaffPromoCodeForm(forms.Form):
         widget=UnfoldAdminTextInputWidget(attrs={"autocomplete": "off"}),
         help_text=_("One per order; it reduces what is still owed."),
     )
+
+
+class ApplyCreditForm(forms.Form):
+    """How much of the family's credit goes to which unpaid order; the key
+    makes a double submit apply once."""
+
+    order = forms.TypedChoiceField(label=_("Order"), coerce=int)
+    amount = forms.DecimalField(
+        label=_("Amount of credit to apply"),
+        required=False,
+        min_value=Decimal("0.01"),
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
+        help_text=_("Leave empty to apply as much as you can."),
+    )
+    key = forms.CharField(max_length=40, widget=forms.HiddenInput)
+
+    def __init__(self, *args, orders, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["order"].choices = [
+            (
+                o.pk,
+                _("#%(number)s %(title)s, %(owed)s owed")
+                % {"number": o.number, "title": o.title, "owed": money(o.owed)},
+            )
+            for o in orders
+        ]
