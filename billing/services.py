@@ -628,10 +628,8 @@ def payment_record_offline(
             return existing
         if order.cancelled_at:
             raise BillingError(_("This order is cancelled."), field="amount")
-        if _payment_in_progress(order):
-            raise BillingError(
-                _("A card payment for this order is in progress; wait for it."), field="amount"
-            )
+        # A card or bank payment still processing does not stop the desk: if
+        # it succeeds after all, its excess becomes family credit (_book_payment).
         owed = order_outstanding(order)
         if owed <= 0:
             raise BillingError(_("Nothing is owed on this order."), field="amount")
