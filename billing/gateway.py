@@ -133,10 +133,13 @@ def payment_intent_params(
     payment_method_id: str,
     payment_id: int,
     description: str,
+    bank_mandate: dict[str, Any] | None = None,
+    keep_bank_account: bool = False,
 ) -> dict[str, Any]:
-    """What a card payment asks of Stripe: stored with the payment, so that
-    every later send of it (retry, reconciliation) is the same request."""
-    return {
+    """What a payment asks of Stripe: stored with the payment, so that
+    every later send of it (retry, reconciliation) is the same request. With
+    `bank_mandate` (mandate_acceptance) it is a SEPA Direct Debit."""
+    params = {
         "amount": to_minor_units(amount, currency),
         "currency": currency.lower(),
         "customer": customer_id,
@@ -148,6 +151,54 @@ def payment_intent_params(
             "description": description,
         },
     }
+    if bank_mandate is not None:
+        params["payment_method_types"] = ["sepa_debit"]
+        params["mandate_data"] = bank_mandate
+        if keep_bank_account:
+            params["setup_future_usage"] = "off_session"
+    return params
+
+
+def mandate_acceptance(*, ip_address: str, user_agent: str) -> dict[str, Any]:
+    """The parent's acceptance of the SEPA Direct Debit mandate, online, now."""
+    return {
+        "customer_acceptance": {
+            "type": "online",
+            "online": {"ip_address": ip_address or "0.0.0.0", "user_agent": user_agent[:500]},
+        }
+    }
+
+
+def bank_account_create(*, iban: str, holder: str, email: str) -> stripe.PaymentMethod:
+    """A SEPA Direct Debit payment method for an IBAN (raises
+    stripe.InvalidRequestError when Stripe refuses the account)."""
+    return _call(
+        client().v1.payment_methods.create,
+        params={
+            "type": "sepa_debit",
+            "sepa_debit": {"iban": iban},
+            "billing_details": {"name": holder, "email": email},
+        },
+    )
+
+
+def bank_account_setup(
+    *, customer_id: str, payment_method_id: str, mandate: dict[str, Any], key: str
+) -> stripe.SetupIntent:
+    """Keep a bank account for later payments: the mandate is accepted now."""
+    return _call(
+        client().v1.setup_intents.create,
+        params={
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "payment_method_types": ["sepa_debit"],
+            "confirm": True,
+            "usage": "off_session",
+            "mandate_data": mandate,
+        },
+        options={"idempotency_key": key},
+        retries=_retries(),
+    )
 
 
 def payment_intent_create(*, params: dict[str, Any], idempotency_key: str) -> stripe.PaymentIntent:

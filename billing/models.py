@@ -230,6 +230,7 @@ class Payment(models.Model):
         BANK = "bank", _("Bank transfer")
         CASH = "cash", _("Cash at the desk")
         DESK_CARD = "desk_card", _("Card at the desk")
+        SEPA = "sepa", _("Bank account (SEPA Direct Debit)")
 
     class Status(models.TextChoices):
         PROCESSING = "processing", _("Processing")

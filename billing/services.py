@@ -712,13 +712,19 @@ def payment_start(
     stripe_payment_method_id: str,
     attempt_key: str,
     save_method: bool = False,
+    bank_mandate: dict[str, Any] | None = None,
 ) -> Payment:
-    """Charge what the order owes to a card. Safe to call twice (same attempt
-    key: the same payment) and from two tabs (the order is locked; a payment
-    in progress or a paid order stops the second one). Stripe's answer decides:
+    """Charge what the order owes to a card, or with `bank_mandate`
+    (gateway.mandate_acceptance) debit a bank account by SEPA Direct Debit:
+    that payment stays processing for days, until Stripe's event settles it.
+    Safe to call twice (same attempt key: the same payment) and from two
+    tabs (the order is locked; a payment in progress or a paid order stops the
+    second one). Stripe's answer decides:
     a decline fails the payment, no answer leaves it processing (it blocks a
     second charge) until a webhook or reconciliation hears Stripe's answer."""
     _require_online(payer)
+    if bank_mandate is not None and not _provider().echecks_active:
+        raise BillingError(_("Bank account payments are not offered here."))
     if save_method:
         _card_may_be_saved(payer, stripe_payment_method_id)
     # Keys are namespaced and belong to one order: a key from elsewhere finds nothing.
@@ -740,7 +746,7 @@ def payment_start(
             order=order,
             payer=payer,
             amount=amount,
-            method=Payment.Method.CARD,
+            method=Payment.Method.CARD if bank_mandate is None else Payment.Method.SEPA,
             idempotency_key=attempt_key,
             stripe_idempotency_key=f"{current_schema()}-payment-{attempt_key}",
         )
@@ -774,6 +780,8 @@ def payment_start(
         payment_method_id=stripe_payment_method_id,
         payment_id=payment.pk,
         description=f"{_provider().name} #{order.number}",
+        bank_mandate=bank_mandate,
+        keep_bank_account=save_method,
     )
     Payment.objects.filter(pk=payment.pk).update(stripe_request=params)
     payment.stripe_request = params
@@ -1141,13 +1149,16 @@ def payment_reconcile(*, payment: Payment) -> Payment:
     return payment
 
 
+STRIPE_METHODS = [Payment.Method.CARD, Payment.Method.SEPA]
+
+
 def payments_reconcile() -> dict[str, int]:
     """Card payments left unsettled and Stripe events never processed, settled
     from Stripe's answer (the beat task runs this for each provider)."""
     counts = {"payments": 0, "settled": 0, "events": 0, "unanswered": 0}
     cutoff = clock.now() - SETTLE_AFTER
     waiting = Payment.objects.filter(
-        method=Payment.Method.CARD,
+        method__in=STRIPE_METHODS,
         status__in=[Payment.Status.PROCESSING, Payment.Status.REQUIRES_ACTION],
         created_at__lte=cutoff,
     ).order_by("created_at")
@@ -1246,7 +1257,7 @@ def refund_methods(payment: Payment) -> list[tuple[str, str]]:
     at the desk or by bank transfer."""
     labels = dict(RefundRequest.Method.choices)
     offline = [(str(m), str(labels[m])) for m in ("desk", "bank")]
-    if payment.method == Payment.Method.CARD and payment.stripe_payment_intent_id:
+    if payment.method in STRIPE_METHODS and payment.stripe_payment_intent_id:
         return [("card", str(labels["card"])), *offline]
     if payment.method == Payment.Method.BANK:
         offline.reverse()
@@ -1851,19 +1862,72 @@ def payment_method_save(*, guardian: Guardian, stripe_payment_method_id: str) ->
     if getattr(method, "customer", None) != customer_id:
         gateway.payment_method_attach(stripe_payment_method_id, customer_id)
     card = getattr(method, "card", None)
+    bank = getattr(method, "sepa_debit", None) if method.type == "sepa_debit" else None
     with transaction.atomic():
         first = not PaymentMethod.objects.filter(guardian=guardian).exists()
         return PaymentMethod.objects.create(
             guardian=guardian,
             stripe_payment_method_id=stripe_payment_method_id,
-            kind=PaymentMethod.Kind.CARD,
-            brand=getattr(card, "brand", "") or "",
-            last4=getattr(card, "last4", "") or "????",
+            kind=PaymentMethod.Kind.BANK if bank else PaymentMethod.Kind.CARD,
+            brand="" if bank else getattr(card, "brand", "") or "",
+            last4=getattr(bank or card, "last4", "") or "????",
             exp_month=getattr(card, "exp_month", None),
             exp_year=getattr(card, "exp_year", None),
             is_primary=first,
             recurring_authorized=_provider().require_recurring_authorisation,
         )
+
+
+def bank_account_method(*, guardian: Guardian, iban: str, holder: str) -> str:
+    """A SEPA Direct Debit payment method at Stripe for the parent's IBAN
+    (checked by billing.forms first); Stripe's refusal is said by the field."""
+    if not _provider().echecks_active:
+        raise BillingError(_("Bank account payments are not offered here."))
+    try:
+        method = gateway.bank_account_create(
+            iban=iban, holder=holder, email=guardian.user.email if guardian.user else ""
+        )
+    except gateway.GatewayUnavailable as error:
+        raise BillingError(
+            _("We could not reach the payment processor. Nothing was charged; try again."),
+            field="iban",
+        ) from error
+    except stripe.StripeError as error:
+        raise BillingError(
+            _("Your bank account was refused: check the IBAN and try again."), field="iban"
+        ) from error
+    return method.id
+
+
+def bank_account_add(
+    *, guardian: Guardian, iban: str, holder: str, mandate: dict[str, Any]
+) -> PaymentMethod:
+    """Keep a bank account for later payments: the mandate the parent accepted
+    is given to Stripe with a SetupIntent, then the account is saved."""
+    _require_online(guardian)
+    if PaymentMethod.objects.filter(guardian=guardian).count() >= MAX_METHODS:
+        raise BillingError(
+            _("You can keep up to three payment methods. Delete one first."), field="iban"
+        )
+    pm_id = bank_account_method(guardian=guardian, iban=iban, holder=holder)
+    customer_id = stripe_customer_for(guardian)
+    try:
+        gateway.bank_account_setup(
+            customer_id=customer_id,
+            payment_method_id=pm_id,
+            mandate=mandate,
+            key=f"{current_schema()}-bank-setup-{pm_id}",
+        )
+    except gateway.GatewayUnavailable as error:
+        raise BillingError(
+            _("We could not reach the payment processor. Nothing was saved; try again."),
+            field="iban",
+        ) from error
+    except stripe.StripeError as error:
+        raise BillingError(
+            _("Your bank account was refused: check the IBAN and try again."), field="iban"
+        ) from error
+    return payment_method_save(guardian=guardian, stripe_payment_method_id=pm_id)
 
 
 def payment_method_update(

@@ -27,7 +27,7 @@ from portal.exceptions import PortalError
 from portal.templatetags.portal import money
 
 from . import gateway, selectors, services
-from .forms import ApplyCreditForm, PromoCodeForm
+from .forms import ApplyCreditForm, BankAccountForm, PromoCodeForm
 from .models import CreditNote, Document, Invoice, Payment, PaymentMethod
 
 PAGE_SIZE = 25
@@ -220,6 +220,36 @@ def pay(request, guardian, pk):
         saved.stripe_payment_method_id if saved else request.POST.get("stripe_payment_method", "")
     )
     save = request.POST.get("save") == "on" and not saved
+    bank_mandate = None
+    if method == "bank" or (saved and saved.kind == PaymentMethod.Kind.BANK):
+        if not request.tenant.echecks_active:
+            raise Http404("Bank account payments are switched off.")
+        bank_mandate = gateway.mandate_acceptance(
+            ip_address=request.META.get("REMOTE_ADDR", ""),
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+    if method == "bank":
+        form = BankAccountForm(request.POST)
+        try:
+            if not form.is_valid():
+                field, message = form.first_error()
+                raise PortalError(message, field=field)
+            stripe_pm = services.bank_account_method(
+                guardian=guardian,
+                iban=form.cleaned_data["iban"],
+                holder=form.cleaned_data["holder"],
+            )
+        except PortalError as error:
+            return _pay_refused(
+                request,
+                order,
+                methods,
+                str(error),
+                field=error.field or "iban",
+                wants_json=wants_json,
+                bank_form=form,
+            )
+        save = request.POST.get("save_bank") == "on"
     if not stripe_pm.startswith("pm_"):
         return _pay_refused(
             request,
@@ -236,6 +266,7 @@ def pay(request, guardian, pk):
             stripe_payment_method_id=stripe_pm,
             attempt_key=request.POST.get("attempt", "")[:64] or services.new_attempt_key(),
             save_method=save,
+            bank_mandate=bank_mandate,
         )
     except PortalError as error:
         if error.field:
@@ -249,17 +280,24 @@ def pay(request, guardian, pk):
         return redirect("billing:order", order.pk)
     if payment.status == Payment.Status.FAILED:
         # Refused at once (a decline, a card Stripe does not know): said next to
-        # the card, with a new attempt for the next try.
+        # the card (or the IBAN), with a new attempt for the next try.
         return _pay_refused(
-            request, order, methods, payment.failure_message, field="card", wants_json=wants_json
+            request,
+            order,
+            methods,
+            payment.failure_message,
+            field="iban" if method == "bank" else "card",
+            wants_json=wants_json,
         )
     if wants_json:
         return JsonResponse(_payment_json(payment))
     return redirect("billing:payment", payment.pk)
 
 
-def _pay_page(request, order, methods, *, errors=None, status=200):
+def _pay_page(request, order, methods, *, errors=None, status=200, bank_form=None):
     context = {
+        "bank_offered": request.tenant.echecks_active,
+        "bank_form": bank_form or BankAccountForm(),
         "order": order,
         "methods": methods,
         "may_save": len(methods) < services.MAX_METHODS,
@@ -273,7 +311,7 @@ def _pay_page(request, order, methods, *, errors=None, status=200):
     return render(request, "billing/pay.html", context, status=status)
 
 
-def _pay_refused(request, order, methods, message, *, field, wants_json):
+def _pay_refused(request, order, methods, message, *, field, wants_json, bank_form=None):
     if wants_json:
         return JsonResponse(
             {
@@ -284,7 +322,9 @@ def _pay_refused(request, order, methods, message, *, field, wants_json):
             },
             status=400,
         )
-    return _pay_page(request, order, methods, errors={field: message}, status=400)
+    return _pay_page(
+        request, order, methods, errors={field: message}, status=400, bank_form=bank_form
+    )
 
 
 CARD_SETUP_SESSION = "billing:card-setup"
@@ -385,7 +425,31 @@ def payment_check(request, guardian, pk):
 def method_add(request, guardian):
     if not online(request.tenant):
         return render(request, "billing/instructions.html", {"order": None})
-    if request.method == "POST":
+    bank_offered = request.tenant.echecks_active
+    bank_form = BankAccountForm(request.POST if request.POST.get("kind") == "bank" else None)
+    errors: dict[str, str] = {}
+    if request.method == "POST" and request.POST.get("kind") == "bank":
+        if not bank_offered:
+            raise Http404("Bank account payments are switched off.")
+        try:
+            if not bank_form.is_valid():
+                field, message = bank_form.first_error()
+                raise PortalError(message, field=field)
+            services.bank_account_add(
+                guardian=guardian,
+                iban=bank_form.cleaned_data["iban"],
+                holder=bank_form.cleaned_data["holder"],
+                mandate=gateway.mandate_acceptance(
+                    ip_address=request.META.get("REMOTE_ADDR", ""),
+                    user_agent=request.headers.get("User-Agent", ""),
+                ),
+            )
+        except PortalError as error:
+            errors[error.field or "iban"] = str(error)
+        else:
+            messages.success(request, _("Bank account saved."))
+            return redirect(reverse("billing:overview") + "#methods")
+    elif request.method == "POST":
         try:
             services.payment_method_save(
                 guardian=guardian,
@@ -399,8 +463,11 @@ def method_add(request, guardian):
     context = {
         "stripe_js": gateway.js_url(),
         "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+        "bank_offered": bank_offered,
+        "bank_form": bank_form,
+        "errors": errors,
     }
-    return render(request, "billing/method_add.html", context)
+    return render(request, "billing/method_add.html", context, status=400 if errors else 200)
 
 
 @require_http_methods(["GET", "POST"])

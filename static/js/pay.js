@@ -8,6 +8,7 @@
   var form = document.getElementById("pay-form");
   if (!form) return;
   var newCard = document.getElementById("new-card");
+  var newBank = document.getElementById("new-bank");
 
   function chosen() {
     var checked = form.querySelector('input[name="payment_method"]:checked');
@@ -15,7 +16,10 @@
   }
   // A saved card chosen: the new card's fields are hidden (without this
   // script every field shows and the page still works).
-  function toggle() { newCard.hidden = chosen() !== "new"; }
+  function toggle() {
+    newCard.hidden = chosen() !== "new";
+    if (newBank) newBank.hidden = chosen() !== "bank";
+  }
   form.addEventListener("change", toggle);
   toggle();
 
@@ -40,7 +44,7 @@
   }
   function clear() {
     errorBox.hidden = true;
-    ["card-error", "save-error"].forEach(function (id) {
+    ["card-error", "save-error", "holder-error", "iban-error", "mandate-error"].forEach(function (id) {
       var box = document.getElementById(id);
       if (box) box.hidden = true;
     });
