@@ -14,15 +14,21 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import stripe
-from django.db import IntegrityError, transaction
+from babel.numbers import format_decimal
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
+from django_tenants.utils import get_public_schema_name
 
 from accounts.models import User
+from benefits import selectors as benefit_selectors
 from benefits import services as benefit_services
+from benefits.models import Discount
 from benefits.selectors import family_credit_balance
-from enrollments.models import Location
+from enrollments.models import Enrollment, Location
+from families.actors import Actor, actor_name, actor_require
+from families.actors import actor_user as families_actor_user
 from families.models import Family, Guardian, Student
 from portal import clock
 from portal.exceptions import PortalError
@@ -30,7 +36,7 @@ from portal.money import format_money, from_minor_units, to_decimal
 from portal.tasks import dispatch, queue_email
 from portal.tenancy import current_provider, current_schema, provider_language
 
-from . import gateway
+from . import gateway, pricing
 from .models import (
     ZERO,
     CreditNote,
@@ -101,38 +107,323 @@ def _lock_order(order: Order) -> Order:
 
 # --- Orders and the ledger ------------------------------------------------------------------
 
+LineSpec = dict[str, Any]  # OrderLine fields: kind, description, quantity, unit_price, enrollment
+
+
+def _hold_currency() -> None:
+    """Hold the provider's row (FOR SHARE) while money is written: a currency
+    change (providers.services.provider_currency_set, FOR UPDATE) waits for
+    it and then sees the money, so no order is made in one currency and kept
+    in another."""
+    provider = _provider()
+    if getattr(provider, "pk", None) is None:
+        return  # a schema entered by name (maintenance), not a provider's request
+    table = connection.ops.quote_name(provider._meta.db_table)
+    public = connection.ops.quote_name(get_public_schema_name())
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {public}.{table} WHERE id = %s FOR SHARE", [provider.pk])
+
+
+def _check_lines(family: Family, lines: list[LineSpec]) -> None:
+    if not lines:
+        raise BillingError(_("An order needs at least one line."), field="lines")
+    for line in lines:
+        if line.get("kind") == OrderLine.Kind.DISCOUNT:
+            raise BillingError(
+                _("Discounts are worked out from the family's discounts and promo codes."),
+                field="lines",
+            )
+        if to_decimal(line.get("unit_price", 0)) < 0 or int(line.get("quantity", 1)) < 1:
+            raise BillingError(
+                _("Prices cannot be below zero; correct a balance with an adjustment."),
+                field="lines",
+            )
+        enrollment = line.get("enrollment")
+        if enrollment is not None and enrollment.student.family_id != family.pk:
+            raise BillingError(_("That enrolment is in another family."), field="lines")
+
+
+def _rate_text(discount: Discount) -> str:
+    provider = _provider()
+    if discount.percent is not None:
+        number = format_decimal(discount.percent.normalize(), locale=provider.locale)
+        return f"{number} %"
+    return format_money(to_decimal(discount.amount), provider.currency, provider.locale)
+
+
+def discount_label(discount: Discount) -> str:
+    """How a discount reads on an order line: "Sibling discount 10 %",
+    "Promo code WELCOME10 5,00 €"."""
+    if discount.voucher_id and discount.voucher is not None:
+        name = _("Promo code %(code)s") % {"code": discount.voucher.code}
+    else:
+        name = str(discount.get_kind_display())
+    return f"{name} {_rate_text(discount)}"
+
+
+def _line_child(line: OrderLine, order: Order) -> int | None:
+    if line.enrollment_id and line.enrollment is not None:
+        return line.enrollment.student_id
+    return order.student_id
+
+
+def _other_tuition(order: Order, lines: list[OrderLine]) -> list[pricing.Tuition]:
+    """The family's current classes charged on its other orders (not
+    cancelled), each class once (its latest fee), except the classes this
+    order charges again."""
+    here = {x.enrollment_id for x in lines if x.enrollment_id}
+    fees: dict[int, pricing.Tuition] = {}
+    rows = (
+        OrderLine.objects.filter(
+            order__family_id=order.family_id,
+            order__cancelled_at__isnull=True,
+            kind=OrderLine.Kind.ENROLLMENT,
+            enrollment__status=Enrollment.Status.ACTIVE,
+        )
+        .exclude(order=order)
+        .exclude(enrollment_id__in=here)
+        .order_by("order__created_at", "pk")
+        .values_list("enrollment_id", "enrollment__student_id", "unit_price", "quantity")
+    )
+    for enrollment_id, student_id, price, quantity in rows:
+        fees[enrollment_id] = pricing.Tuition(student=student_id, amount=price * quantity)
+    return list(fees.values())
+
+
+def _pricing_lines(order: Order, lines: list[OrderLine]) -> list[pricing.Line]:
+    reduced: dict[int, Decimal] = {}
+    for row in OrderLine.objects.filter(order=order, kind=OrderLine.Kind.DISCOUNT):
+        if row.reduces_id is not None:
+            reduced[row.reduces_id] = reduced.get(row.reduces_id, ZERO) - row.amount
+    return [
+        pricing.Line(
+            key=line.pk,
+            amount=line.amount,
+            kind=line.kind,
+            student=_line_child(line, order),
+            vat_rate=getattr(line, "vat_rate", None),
+            reduced=reduced.get(line.pk, ZERO),
+        )
+        for line in lines
+    ]
+
+
+def _offer(discount: Discount) -> pricing.Offer:
+    return pricing.Offer(
+        id=discount.pk,
+        kind=discount.kind,
+        percent=discount.percent,
+        amount=discount.amount,
+        student=discount.student_id,
+    )
+
+
+def _discounts_book(
+    *,
+    order: Order,
+    lines: list[OrderLine],
+    discounts: list[Discount],
+    actor_user: User | None,
+    actor_label: str,
+) -> dict[int, Decimal]:
+    """Apply the discounts (locked by the caller) to the order's lines: a
+    discount line for each reduction, a ledger entry reducing the charge for
+    each, one use of each discount that took something off. What each took."""
+    if not discounts:
+        return {}
+    by_id = {d.pk: d for d in discounts}
+    by_line = {x.pk: x for x in lines}
+    found = pricing.reductions(
+        _pricing_lines(order, lines), [_offer(d) for d in discounts], _other_tuition(order, lines)
+    )
+    several = len(lines) > 1
+    taken: dict[int, Decimal] = {}
+    for reduction in sorted(found, key=lambda r: (r.line.key, r.offer.id)):
+        discount, reduced = by_id[reduction.offer.id], by_line[reduction.line.key]
+        text = discount_label(discount)
+        if several:
+            text = f"{text} · {reduced.description}"
+        line = OrderLine(
+            order=order,
+            kind=OrderLine.Kind.DISCOUNT,
+            description=text[:200],
+            quantity=1,
+            unit_price=-reduction.amount,
+            discount=discount,
+            reduces=reduced,
+            enrollment=reduced.enrollment,
+        )
+        _carry_vat(line, reduced)
+        line.save()
+        LedgerEntry.objects.create(
+            family_id=order.family_id,
+            order=order,
+            location=order.location,
+            kind=LedgerEntry.Kind.DISCOUNT,
+            amount=-reduction.amount,
+            description=line.description,
+            actor=actor_user,
+            actor_name=actor_label,
+        )
+        taken[discount.pk] = taken.get(discount.pk, ZERO) + reduction.amount
+    for discount_id, amount in taken.items():
+        benefit_services.discount_use_record(
+            discount=by_id[discount_id],
+            amount=amount,
+            where=_("Order #%(number)s: %(title)s")
+            % {"number": order.number, "title": order.title},
+            reference=f"order-{order.pk}",
+        )
+    return taken
+
+
+def _carry_vat(line: OrderLine, reduced: OrderLine) -> None:
+    """A discount line is taxed at the rate of the line it reduces."""
+    # OrderLine.vat_rate (part E): line.vat_rate = reduced.vat_rate
+
 
 def order_create(
     *,
     family: Family,
     title: str,
-    lines: list[dict[str, Any]],  # OrderLine fields
+    lines: list[LineSpec],
     student: Student | None = None,
     location: Location | None = None,
     due_date: date | None = None,
+    promo_code: str = "",
+    discounts: bool = True,
+    actor: Actor | None = None,
     actor_user: User | None = None,
 ) -> Order:
-    """An order and the charge that makes the family owe its total."""
-    if not lines:
-        raise BillingError(_("An order needs at least one line."))
+    """An order, its lines and discount lines, the charge that makes the
+    family owe its total, and its invoice, in one transaction. `discounts`:
+    the family's sibling and multi-class discounts, and a promotion it holds
+    when the order charges tuition; `promo_code`: the order's one promo code
+    (redeemed now, or the family's own from earlier)."""
+    actor_user = actor_user or families_actor_user(actor)
+    label = actor_name(actor or actor_user) if (actor or actor_user) else ""
+    if student is not None and student.family_id != family.pk:
+        raise BillingError(_("That child is in another family."), field="student")
+    _check_lines(family, lines)
     with transaction.atomic():
+        _hold_currency()
         order = Order.objects.create(
             family=family, title=title, student=student, location=location, due_date=due_date
         )
-        total = ZERO
-        for line in lines:
-            item = OrderLine.objects.create(order=order, **line)
-            total += item.amount
+        items = [
+            OrderLine.objects.create(
+                order=order,
+                kind=line.get("kind", OrderLine.Kind.OTHER),
+                description=line["description"],
+                quantity=int(line.get("quantity", 1)),
+                unit_price=to_decimal(line["unit_price"]),
+                enrollment=line.get("enrollment"),
+            )
+            for line in lines
+        ]
         LedgerEntry.objects.create(
             family=family,
             order=order,
             location=location,
             kind=LedgerEntry.Kind.CHARGE,
-            amount=to_decimal(total),
+            amount=to_decimal(sum((item.amount for item in items), ZERO)),
             description=title,
             actor=actor_user,
+            actor_name=label,
         )
+        chosen: list[Discount] = []
+        promo: Discount | None = None
+        if promo_code.strip():
+            try:
+                promo = benefit_services.promo_code_discount(
+                    code=promo_code, family=family, actor_user=actor_user
+                )
+            except PortalError as error:
+                raise BillingError(error.message, field="promo_code") from error
+        if discounts:
+            held = benefit_selectors.discounts_to_apply(family)
+            chosen = [d for d in held if d.kind != Discount.Kind.PROMOTIONAL]
+            tuition = any(x.kind == OrderLine.Kind.ENROLLMENT for x in items)
+            if promo is None and tuition:
+                promo = next((d for d in held if d.kind == Discount.Kind.PROMOTIONAL), None)
+        if promo is not None:
+            chosen.append(promo)
+        locked = benefit_services.discounts_lock(d.pk for d in chosen)
+        if promo is not None and promo.pk not in {d.pk for d in locked}:
+            if promo_code.strip():
+                raise BillingError(_("This code has been used up."), field="promo_code")
+            promo = None
+        taken = _discounts_book(
+            order=order, lines=items, discounts=locked, actor_user=actor_user, actor_label=label
+        )
+        if promo is not None and promo.pk in taken:
+            order.promo = promo
+            order.save(update_fields=["promo"])
+        elif promo is not None and promo_code.strip():
+            raise BillingError(_("This code takes nothing off this order."), field="promo_code")
+        invoice_issue(order=order)
     return order
+
+
+def order_promo_apply(*, order: Order, code: str, actor: Actor) -> Decimal:
+    """Apply a promo code to an order not yet paid: its discount lines, a
+    ledger entry reducing the charge for each, and the code's use. One code
+    per order. Returns what it took off."""
+    actor_require(
+        actor,
+        staff="billing.change_order",
+        guardian=lambda g: g.may_pay,
+        family=order.family_id,
+        refusal=_("You may not change this order."),
+    )
+    login = families_actor_user(actor)
+    with transaction.atomic():
+        order = _lock_order(order)
+        if order.cancelled_at:
+            raise BillingError(_("This order is cancelled."), field="code")
+        if order.promo_id:
+            raise BillingError(
+                _("This order has a promo code already; one code per order."), field="code"
+            )
+        owed = order_outstanding(order)
+        if owed <= 0:
+            raise BillingError(
+                _("This order is paid; a code applies to what is owed."), field="code"
+            )
+        if _payment_in_progress(order):
+            raise BillingError(
+                _("A card payment for this order is in progress; wait for it."), field="code"
+            )
+        try:
+            promo = benefit_services.promo_code_discount(
+                code=code, family=order.family, actor_user=login
+            )
+        except PortalError as error:
+            raise BillingError(error.message, field="code") from error
+        locked = benefit_services.discounts_lock([promo.pk])
+        if not locked:
+            raise BillingError(_("This code has been used up."), field="code")
+        lines = list(
+            OrderLine.objects.filter(order=order)
+            .exclude(kind=OrderLine.Kind.DISCOUNT)
+            .select_related("enrollment")
+        )
+        taken = _discounts_book(
+            order=order,
+            lines=lines,
+            discounts=locked,
+            actor_user=login,
+            actor_label=actor_name(actor),
+        ).get(promo.pk, ZERO)
+        if taken <= 0:
+            raise BillingError(_("This code takes nothing off this order."), field="code")
+        if taken > owed:
+            raise BillingError(
+                _("This code takes off more than is still owed; ask the office."), field="code"
+            )
+        order.promo = promo
+        order.save(update_fields=["promo"])
+    return taken
 
 
 def adjustment_create(
@@ -151,6 +442,7 @@ def adjustment_create(
         raise BillingError(_("Say why the adjustment is made."), field="description")
     amount = to_decimal(amount)
     with transaction.atomic():
+        _hold_currency()
         if order is not None:
             order = _lock_order(order)
             owed = order_outstanding(order)
@@ -179,6 +471,7 @@ def adjustment_create(
             amount=amount,
             description=reason,
             actor=actor_user,
+            actor_name=actor_name(actor_user) if actor_user else "",
         )
 
 
@@ -260,15 +553,19 @@ def _book_payment(
     order: Order | None = None,
     excess_to_credit: bool = False,
     source: str = Finding.Source.RECONCILIATION,
+    actor_user: User | None = None,
 ) -> None:
     """The ledger entry of a succeeded payment: once (unique per payment), for
-    its whole amount. The caller holds the order's lock. With
-    `excess_to_credit` (a card payment Stripe settled), what the order no
-    longer owes (it was paid meanwhile by other means) leaves the order again
-    as family credit, so its balance never goes below zero, and staff are told
-    they can refund it instead."""
+    its whole amount, with the staff member who took it at the desk. The
+    caller holds the order's lock. With `excess_to_credit` (a card payment
+    Stripe settled), what the order no longer owes (it was paid meanwhile by
+    other means) leaves the order again as family credit, so its balance never
+    goes below zero, and staff are told they can refund it instead."""
     order = order or payment.order
     owed = order_outstanding(order) if order is not None else payment.amount
+    description = str(payment.get_method_display())
+    if payment.note:
+        description = f"{description} · {payment.note}"
     try:
         with transaction.atomic():
             LedgerEntry.objects.create(
@@ -277,8 +574,10 @@ def _book_payment(
                 location=order.location if order else None,
                 kind=LedgerEntry.Kind.PAYMENT,
                 amount=-payment.amount,
-                description=payment.get_method_display(),
+                description=description[:200],
                 payment=payment,
+                actor=actor_user,
+                actor_name=actor_name(actor_user) if actor_user else "",
             )
     except IntegrityError:
         return  # booked already
@@ -303,24 +602,47 @@ def _book_payment(
 
 
 def payment_record_offline(
-    *, order: Order, amount: Decimal | None, method: str, key: str, actor_user: User | None
+    *,
+    order: Order,
+    amount: Decimal | None,
+    method: str,
+    key: str,
+    actor_user: User | None,
+    note: str = "",
 ) -> Payment:
-    """Staff record money received at the desk or by bank transfer. `key`
-    comes from the form, so a double submit records once. Without an amount:
-    what the order owes, worked out under the order lock."""
-    key = f"offline:{key}"
+    """Staff record money taken at the desk (cash, card at the desk) or a
+    bank transfer. `key` comes from the form, so a double submit records
+    once. Without an amount: what the order owes. Either way the amount owed
+    is worked out under the order lock, and more than is owed is refused
+    (the desk gives change; money beyond an order is family credit, granted
+    on its own). The family gets a receipt by e-mail."""
+    if method not in Payment.DESK_METHODS:
+        raise BillingError(_("Choose how the money was paid."), field="method")
+    if not key:
+        raise BillingError(_("The form is out of date: open it again."), field="amount")
+    key = f"offline:{order.pk}:{key}"[:80]
     with transaction.atomic():
         order = _lock_order(order)
         existing = Payment.objects.filter(idempotency_key=key, order=order).first()
         if existing:
             return existing
-        if amount is None:
-            amount = order_outstanding(order)
-            if amount <= 0:
-                raise BillingError(_("Nothing is owed on this order."))
-        amount = to_decimal(amount)
+        if order.cancelled_at:
+            raise BillingError(_("This order is cancelled."), field="amount")
+        # A card or bank payment still processing does not stop the desk: if
+        # it succeeds after all, its excess becomes family credit (_book_payment).
+        owed = order_outstanding(order)
+        if owed <= 0:
+            raise BillingError(_("Nothing is owed on this order."), field="amount")
+        amount = owed if amount is None else to_decimal(amount)
         if amount <= 0:
-            raise BillingError(_("Enter an amount above zero."))
+            raise BillingError(_("Enter an amount above zero."), field="amount")
+        if amount > owed:
+            provider = _provider()
+            raise BillingError(
+                _("That is more than the %(owed)s still owed on this order.")
+                % {"owed": format_money(owed, provider.currency, provider.locale)},
+                field="amount",
+            )
         payment = Payment.objects.create(
             family=order.family,
             order=order,
@@ -329,8 +651,10 @@ def payment_record_offline(
             status=Payment.Status.SUCCEEDED,
             succeeded_at=clock.now(),
             idempotency_key=key,
+            note=note.strip()[:200],
         )
-        _book_payment(payment)
+        _book_payment(payment, actor_user=actor_user)
+        transaction.on_commit(lambda: _send_receipt(payment.pk))
     return payment
 
 
@@ -660,21 +984,30 @@ def payment_sync(*, payment: Payment, source: str = Finding.Source.RECONCILIATIO
 
 @provider_language()
 def _send_receipt(payment_id: int) -> None:
+    """A receipt to whoever paid online; for money taken at the desk, to the
+    family's primary guardian."""
     payment = Payment.objects.select_related("order", "payer__user").get(pk=payment_id)
-    if not payment.payer or not payment.payer.user:
-        return
+    if payment.payer is not None:
+        emails = [payment.payer.user.email] if payment.payer.user else []
+    else:
+        emails = list(
+            Guardian.objects.filter(
+                family_id=payment.family_id, is_primary=True, user__is_active=True
+            ).values_list("user__email", flat=True)
+        )
     provider = _provider()
-    queue_email(
-        subject=_("Receipt: %(amount)s to %(provider)s")
-        % {
-            "amount": format_money(payment.amount, provider.currency, provider.locale),
-            "provider": provider.name,
-        },
-        body=render_to_string(
-            "billing/email/receipt.txt", {"payment": payment, "provider": provider}
-        ),
-        to=[payment.payer.user.email],
-    )
+    for email in emails:
+        queue_email(
+            subject=_("Receipt: %(amount)s to %(provider)s")
+            % {
+                "amount": format_money(payment.amount, provider.currency, provider.locale),
+                "provider": provider.name,
+            },
+            body=render_to_string(
+                "billing/email/receipt.txt", {"payment": payment, "provider": provider}
+            ),
+            to=[email],
+        )
 
 
 # --- Stripe events and reconciliation ---------------------------------------------------------

@@ -11,6 +11,7 @@ urlpatterns = [
     path("billing/orders/<int:pk>/pay-in-a-tab/", views.handoff_start, name="handoff_start"),
     path("billing/card-setup/", views.card_setup, name="card_setup"),
     path("billing/orders/<int:pk>/apply-credit/", views.apply_credit, name="apply_credit"),
+    path("billing/orders/<int:pk>/promo-code/", views.order_promo, name="order_promo"),
     path("billing/apply-credit/", views.apply_credit, name="credit_apply"),
     path("billing/credit-notes/<int:pk>/pdf/", views.credit_note_request, name="credit_note"),
     path("billing/orders/<int:pk>/invoice/", views.invoice_request, name="invoice"),

@@ -27,7 +27,7 @@ from portal.exceptions import PortalError
 from portal.templatetags.portal import money
 
 from . import gateway, selectors, services
-from .forms import ApplyCreditForm, BankAccountForm
+from .forms import ApplyCreditForm, BankAccountForm, PromoCodeForm
 from .models import CreditNote, Document, Invoice, Payment, PaymentMethod
 
 PAGE_SIZE = 25
@@ -97,7 +97,11 @@ def overview(request, guardian):
 @require_GET
 @family_member
 def order(request, guardian, pk):
-    order = selectors.order_in_family(guardian.family, pk)
+    return _order_page(request, guardian, selectors.order_in_family(guardian.family, pk))
+
+
+def _order_page(request, guardian, order, promo_form=None):
+    may_pay = guardian.may_pay
     context = {
         "order": order,
         "lines": list(order.lines.all()),
@@ -105,9 +109,12 @@ def order(request, guardian, pk):
         "payments": list(order.payments.order_by("-created_at")),
         "invoice": Invoice.objects.filter(order=order).first(),
         "online": online(request.tenant),
-        "may_pay": guardian.may_pay,
+        "may_pay": may_pay,
+        "promo": order.promo.voucher if order.promo_id and order.promo.voucher_id else None,
         "credit": family_credit_balance(guardian.family),
     }
+    if may_pay and order.owed > 0 and not order.promo_id and not order.cancelled_at:
+        context["promo_form"] = promo_form or PromoCodeForm()
     return render(request, "billing/order.html", context)
 
 
@@ -157,6 +164,29 @@ def apply_credit(request, guardian, pk=None):
             return redirect("billing:order", order.pk)
     context = {"form": form, "credit": credit, "orders": orders, "chosen": chosen}
     return render(request, "billing/apply_credit.html", context)
+
+
+@require_POST
+@family_member
+def order_promo(request, guardian, pk):
+    """A promo code on an order not yet paid; a refusal stands next to the
+    field, with what was typed."""
+    order = selectors.order_in_family(guardian.family, pk)
+    _may_pay(guardian)
+    form = PromoCodeForm(request.POST)
+    if form.is_valid():
+        try:
+            taken = services.order_promo_apply(
+                order=order, code=form.cleaned_data["code"], actor=guardian
+            )
+        except PortalError as error:
+            form.add_error("code", str(error))
+        else:
+            messages.success(
+                request, _("Promo code applied: %(amount)s off.") % {"amount": money(taken)}
+            )
+            return redirect("billing:order", order.pk)
+    return _order_page(request, guardian, order, promo_form=form)
 
 
 @require_POST

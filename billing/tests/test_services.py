@@ -302,14 +302,18 @@ def test_balance_is_the_sum_of_entries(in_aquakids, ops):
             last_order = new_order(family=family, amount=str(amount))
             expected += amount
         elif op == "pay" and last_order:
-            last_payment = services.payment_record_offline(
-                order=last_order,
-                amount=amount,
-                method="offline",
-                key=f"h{n}-{family.pk}",
-                actor_user=None,
-            )
-            expected -= amount
+            try:
+                last_payment = services.payment_record_offline(
+                    order=last_order,
+                    amount=amount,
+                    method="cash",
+                    key=f"h{n}-{family.pk}",
+                    actor_user=None,
+                )
+            except BillingError:  # the desk never takes more than the order owes
+                assert owed(last_order) < amount
+            else:
+                expected -= amount
         elif op == "adjust" and last_order:
             try:
                 services.adjustment_create(

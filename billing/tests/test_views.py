@@ -194,6 +194,7 @@ def test_every_billing_url_is_not_found_for_another_family(aquakids, ben):
         f"/billing/orders/{order.pk}/pay/",
         f"/billing/orders/{order.pk}/pay-in-a-tab/",
         f"/billing/orders/{order.pk}/apply-credit/",
+        f"/billing/orders/{order.pk}/promo-code/",
         f"/billing/orders/{order.pk}/invoice/",
         f"/billing/payments/{payment.pk}/",
         f"/billing/payments/{payment.pk}/check/",
