@@ -43,7 +43,7 @@ _DESK_DO = [
     "enrollments.add_evaluation", "enrollments.change_evaluation",
     "benefits.add_makeuptoken", "benefits.change_makeuprequest",
     "benefits.add_pass", "benefits.change_pass",
-    "billing.change_order",
+    "billing.add_order", "billing.change_order",
     "providers.view_provider",
 ]  # fmt: skip
 # What only the owner may do: staff logins and roles, the provider's settings.

@@ -316,10 +316,16 @@ class Discount(models.Model):
     description = models.CharField(max_length=200)
     percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     amount = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
-    max_uses = models.PositiveIntegerField(null=True, blank=True, help_text=_("Empty: unlimited."))
+    max_uses = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("How many orders it reduces. Empty: unlimited.")
+    )
     valid_until = models.DateField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now, editable=False)
+    # The promo code it came from, if any (benefits.services.promo_code_discount).
+    voucher = models.ForeignKey(
+        "Voucher", on_delete=models.PROTECT, null=True, blank=True, related_name="discounts"
+    )
 
     class Meta:
         verbose_name = _("discount")
@@ -338,6 +344,8 @@ class Discount(models.Model):
 
 
 class DiscountUse(AppendOnly):
+    """One order a discount reduced (and by how much in all)."""
+
     discount = models.ForeignKey(Discount, on_delete=models.PROTECT, related_name="uses")
     amount = models.DecimalField(max_digits=10, decimal_places=2)
     where = models.CharField(max_length=200)
@@ -346,6 +354,13 @@ class DiscountUse(AppendOnly):
 
     class Meta:
         ordering = ["at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["discount", "reference"],
+                condition=~Q(reference=""),
+                name="discount_used_once_per_reference",
+            )
+        ]
         triggers = [append_only()]
 
     def __str__(self) -> str:
@@ -373,6 +388,11 @@ class Voucher(models.Model):
     pass_valid_days = models.PositiveIntegerField(null=True, blank=True)
     discount_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     discount_amount = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    discount_uses = models.PositiveIntegerField(
+        _("orders a promo code reduces"),
+        default=1,
+        help_text=_("Per family: 1 is the next order (one period)."),
+    )
     created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:

@@ -399,3 +399,26 @@ def discount_groups(
         else:
             groups.available.append(discount)
     return groups
+
+
+def usable_discounts(discounts: QuerySet[Discount]) -> QuerySet[Discount]:
+    """Those that can still reduce an order: not revoked, not expired, with
+    uses left (`times_used` counted in the same query). The one definition
+    of a usable discount."""
+    day = today()
+    return (
+        discounts.filter(revoked_at__isnull=True)
+        .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=day))
+        .annotate(times_used=Count("uses"))
+        .filter(Q(max_uses__isnull=True) | Q(times_used__lt=F("max_uses")))
+    )
+
+
+def discounts_to_apply(family: Family) -> list[Discount]:
+    """The family's discounts a new order gets (billing.services.order_create):
+    sibling and multi-class ones, and the promotions it holds, oldest first."""
+    return list(
+        usable_discounts(Discount.objects.filter(family=family))
+        .select_related("voucher")
+        .order_by("pk")
+    )

@@ -30,12 +30,13 @@ from portal.money import to_decimal
 from portal.tasks import queue_email
 from portal.tenancy import current_provider, provider_language
 
-from . import rules
+from . import rules, selectors
 from .models import (
     ZERO,
     CreditGrant,
     CreditUse,
     Discount,
+    DiscountUse,
     MakeupRequest,
     MakeupToken,
     Pass,
@@ -536,23 +537,43 @@ def credit_withdraw(
 # --- Vouchers ------------------------------------------------------------------------------
 
 
+def _voucher_locked(code: str, family: Family) -> Voucher:
+    """The code's voucher, locked, if this family may still redeem it."""
+    voucher = Voucher.objects.select_for_update().filter(code__iexact=code.strip()).first()
+    if voucher is None or not voucher.active:
+        raise BenefitError(_("We do not know that code. Check the spelling."), field="code")
+    if voucher.valid_until and voucher.valid_until < today():
+        raise BenefitError(
+            _("This code expired on %(date)s.") % {"date": voucher.valid_until}, field="code"
+        )
+    if VoucherRedemption.objects.filter(voucher=voucher, family=family).exists():
+        raise BenefitError(_("Your family has used this code already."), field="code")
+    if voucher.redemptions.count() >= voucher.max_redemptions:
+        raise BenefitError(_("This code has been used up."), field="code")
+    return voucher
+
+
+def _promo_discount_create(voucher: Voucher, family: Family) -> Discount:
+    """A promo code becomes a discount of the family's: for the next order
+    (one period) unless the code says it reduces more."""
+    return Discount.objects.create(
+        family=family,
+        kind=Discount.Kind.PROMOTIONAL,
+        description=voucher.description,
+        percent=voucher.discount_percent,
+        amount=voucher.discount_amount,
+        max_uses=voucher.discount_uses,
+        valid_until=voucher.valid_until,
+        voucher=voucher,
+    )
+
+
 def voucher_redeem(
     *, code: str, family: Family, actor: Guardian, student: Student | None = None
 ) -> str:
     """Redeem a code for this family. Returns what it became, in words."""
-    code = code.strip()
     with transaction.atomic():
-        voucher = Voucher.objects.select_for_update().filter(code__iexact=code).first()
-        if voucher is None or not voucher.active:
-            raise BenefitError(_("We do not know that code. Check the spelling."), field="code")
-        if voucher.valid_until and voucher.valid_until < today():
-            raise BenefitError(
-                _("This code expired on %(date)s.") % {"date": voucher.valid_until}, field="code"
-            )
-        if VoucherRedemption.objects.filter(voucher=voucher, family=family).exists():
-            raise BenefitError(_("Your family has used this code already."), field="code")
-        if voucher.redemptions.count() >= voucher.max_redemptions:
-            raise BenefitError(_("This code has been used up."), field="code")
+        voucher = _voucher_locked(code, family)
         if voucher.kind == Voucher.Kind.GIFT:
             credit_grant(
                 family=family,
@@ -575,20 +596,74 @@ def voucher_redeem(
             )
             result = _("Pass “%(name)s” added.") % {"name": voucher.description}
         else:
-            Discount.objects.create(
-                family=family,
-                kind=Discount.Kind.PROMOTIONAL,
-                description=voucher.description,
-                percent=voucher.discount_percent,
-                amount=voucher.discount_amount,
-                max_uses=1,
-                valid_until=voucher.valid_until,
-            )
+            _promo_discount_create(voucher, family)
             result = _("Discount “%(name)s” added.") % {"name": voucher.description}
         VoucherRedemption.objects.create(
             voucher=voucher, family=family, actor=actor.user, result=result
         )
     return result
+
+
+# --- Discounts on orders ---------------------------------------------------------------------
+
+
+def promo_code_discount(*, code: str, family: Family, actor_user: User | None) -> Discount:
+    """The discount a promo code gives this family, for an order being made
+    or an unpaid one (billing): redeemed now, or the family's own from an
+    earlier redemption while it has uses left. Runs inside the caller's
+    transaction; the voucher row stays locked until it ends, so a
+    single-use code is spent once however many requests race for it."""
+    code = code.strip()
+    if not code:
+        raise BenefitError(_("Enter the code."), field="code")
+    voucher = Voucher.objects.select_for_update().filter(code__iexact=code).first()
+    if voucher is not None and voucher.kind != Voucher.Kind.PROMO:
+        raise BenefitError(
+            _("%(code)s is a gift or pass voucher, not a promo code: redeem it under Benefits.")
+            % {"code": voucher.code},
+            field="code",
+        )
+    if voucher is not None:
+        held = selectors.usable_discounts(
+            Discount.objects.filter(family=family, voucher=voucher)
+        ).first()
+        if held is not None:
+            return held
+    voucher = _voucher_locked(code, family)
+    discount = _promo_discount_create(voucher, family)
+    VoucherRedemption.objects.create(
+        voucher=voucher,
+        family=family,
+        actor=actor_user,
+        result=_("Discount “%(name)s” added.") % {"name": voucher.description},
+    )
+    return discount
+
+
+def discounts_lock(discount_ids: Iterable[int]) -> list[Discount]:
+    """Lock the discounts an order is about to use (in one order: no
+    deadlock) and return those still usable after the lock."""
+    ids = sorted(set(discount_ids))
+    if not ids:
+        return []
+    list(Discount.objects.filter(pk__in=ids).order_by("pk").select_for_update())
+    return list(
+        selectors.usable_discounts(Discount.objects.filter(pk__in=ids))
+        .select_related("voucher")
+        .order_by("pk")
+    )
+
+
+def discount_use_record(
+    *, discount: Discount, amount: Decimal, where: str, reference: str
+) -> DiscountUse:
+    """One order reduced by the discount (locked by `discounts_lock`)."""
+    amount = to_decimal(amount)
+    if discount.max_uses is not None and discount.uses.count() >= discount.max_uses:
+        raise BenefitError(_("This discount has been used up."), field="code")
+    return DiscountUse.objects.create(
+        discount=discount, amount=amount, where=where[:200], reference=reference
+    )
 
 
 # --- Daily upkeep ---------------------------------------------------------------------------

@@ -10,11 +10,13 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.contrib.filters.admin import RangeDateFilter, RelatedDropdownFilter
@@ -26,12 +28,21 @@ from unfold.widgets import (
 )
 
 from families.models import Family
+from families.selectors import family_search
 from portal.adminactions import ReadOnlyAdmin, action_form, form_for_user
 from portal.adminsample import AdminSample, first_pk
 from portal.exceptions import PortalError
 from portal.templatetags.portal import money
+from portal.tenancy import current_provider
 
 from . import services
+from .forms import (
+    DeskPaymentActionForm,
+    DeskPaymentForm,
+    OrderForm,
+    OrderLineFormSet,
+    StaffPromoCodeForm,
+)
 from .models import (
     CreditNote,
     Finding,
@@ -47,29 +58,50 @@ from .models import (
 
 
 class LineInline(TabularInline):
+    """Lines are fixed once charged: a correction is an adjustment."""
+
     model = OrderLine
-    extra = 1
-    fields = ["kind", "description", "quantity", "unit_price"]
+    extra = 0
+    fields = ["kind", "description", "quantity", "unit_price", "amount_shown"]
+    readonly_fields = fields
+    can_delete = False
+
+    @admin.display(description=_("amount"))
+    def amount_shown(self, line):
+        return money(line.amount)
 
     def has_add_permission(self, request, obj=None):
-        return obj is None  # lines are fixed once charged; correct with an adjustment
+        return False
 
     def has_change_permission(self, request, obj=None):
-        return obj is None
+        return False
 
     def has_delete_permission(self, request, obj=None):
-        return obj is None
+        return False
 
 
 class EntryInline(TabularInline):
     model = LedgerEntry
     extra = 0
-    fields = ("at", "kind", "amount", "description", "actor")
+    fields = ("at", "kind", "amount", "description", "actor_name")
     readonly_fields = fields
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
         return False
+
+
+def _sample_order() -> dict[str, str]:
+    return {
+        "family": str(first_pk(Family)),
+        "title": "Sample order",
+        "lines-TOTAL_FORMS": "1",
+        "lines-INITIAL_FORMS": "0",
+        "lines-0-kind": OrderLine.Kind.OTHER,
+        "lines-0-description": "Sample line",
+        "lines-0-quantity": "1",
+        "lines-0-unit_price": "12.00",
+    }
 
 
 class CancelOrderForm(forms.Form):
@@ -164,6 +196,10 @@ class OrderCreditActions:
 
 @admin.register(Order)
 class OrderAdmin(OrderCreditActions, ModelAdmin):
+    """Orders are made by the service (lines, discounts, the charge and the
+    invoice together: the add page is its form); payments taken at the desk
+    and promo codes are forms of their own on the order's page."""
+
     list_display = ["number", "title", "family", "student", "location", "due_date", "created_at"]
     list_filter = [
         ("location", RelatedDropdownFilter),
@@ -176,54 +212,202 @@ class OrderAdmin(OrderCreditActions, ModelAdmin):
     autocomplete_fields = ["family", "student"]
     inlines = [LineInline, EntryInline]
     actions = ["record_offline_payment", "cancel_orders", "issue_credit_note"]
-    sample = AdminSample(
-        add=lambda: {
-            "family": first_pk(Family),
-            "title": "Sample order",
-            "lines-0-kind": OrderLine.Kind.choices[0][0],
-            "lines-0-description": "Sample line",
-            "lines-0-quantity": "1",
-            "lines-0-unit_price": "12.00",
-        }
-    )
+    actions_detail = ["record_payment", "apply_promo_code"]
+    sample = AdminSample(add=_sample_order)
 
     def get_readonly_fields(self, request, obj=None):
-        # Once charged, the family and lines stay; corrections are adjustments.
+        # Once charged, who and where it is for stay; corrections are adjustments.
         # Cancelling is the action (a credit note reverses the charge).
-        return ["family", "student", "cancelled_at", "cancel_reason", "cancelled_by"] if obj else []
+        fixed = ["family", "student", "location", "promo"]
+        return [*fixed, "cancelled_at", "cancel_reason", "cancelled_by"] if obj else []
 
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        order = form.instance
-        if not order.entries.filter(kind="charge").exists():
-            total = sum((line.amount for line in order.lines.all()), 0)
-            LedgerEntry.objects.create(
-                family=order.family,
-                order=order,
-                location=order.location,
-                kind="charge",
-                amount=total,
-                description=order.title,
-                actor=request.user,
-            )
+    # --- New order: the service's form -----------------------------------------------------
 
-    @admin.action(
-        description=_("Record the amount owed as paid at the desk"), permissions=["change"]
-    )
-    def record_offline_payment(self, request, queryset):
-        for order in queryset:
-            owed = services.order_outstanding(order)
-            if owed <= 0:
-                self.message_user(
-                    request, f"#{order.number}: {_('nothing owed')}", messages.WARNING
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        raw = request.POST.get("family") or request.GET.get("family") or ""
+        family = Family.objects.filter(pk=raw).first() if raw.isdigit() else None
+        if family is None:
+            return self._family_first(request)
+        post = request.POST if request.method == "POST" else None
+        form = OrderForm(post, family=family)
+        lines = OrderLineFormSet(post, prefix="lines", form_kwargs={"family": family})
+        if post is not None and form.is_valid() and lines.is_valid():
+            data = form.cleaned_data
+            items = lines.lines()
+            try:
+                order = services.order_create(
+                    family=family,
+                    title=data["title"] or items[0]["description"],
+                    lines=items,
+                    student=data["student"],
+                    location=data["location"],
+                    due_date=data["due_date"],
+                    promo_code=data["promo_code"],
+                    discounts=data["apply_discounts"],
+                    actor=request.user,
                 )
-                continue
-            # Same order, same number of payments so far: a double click records once.
-            key = f"offline-{order.pk}-{order.payments.count()}"
-            services.payment_record_offline(
-                order=order, amount=owed, method="offline", key=key, actor_user=request.user
+            except PortalError as error:
+                if error.field in form.fields:
+                    form.add_error(error.field, str(error))
+                else:
+                    lines._non_form_errors = lines.error_class([str(error)])
+            else:
+                self.log_addition(request, order, [{"added": {}}])
+                self.message_user(
+                    request,
+                    _("Order #%(number)s made: %(total)s charged, invoice issued.")
+                    % {"number": order.number, "total": money(services.order_outstanding(order))},
+                    messages.SUCCESS,
+                )
+                return redirect(reverse("admin:billing_order_change", args=[order.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("New order for the %(name)s family") % {"name": family.name},
+            "opts": self.model._meta,
+            "family": family,
+            "form": form,
+            "lines": lines,
+            "media": self.media + form.media + lines.media,
+        }
+        return TemplateResponse(request, "admin/billing/order/new.html", context)
+
+    def _family_first(self, request):
+        """The family is found first (as at the desk's search): the child,
+        enrolments and discounts offered depend on it."""
+        query = request.GET.get("q", "").strip()[:100]
+        hits = family_search(query, region=current_provider().country) if query else None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("New order: which family?"),
+            "opts": self.model._meta,
+            "query": query,
+            "hits": hits,
+        }
+        return TemplateResponse(request, "admin/billing/order/family.html", context)
+
+    # --- On the order's page: a desk payment, a promo code ----------------------------------
+
+    @action(
+        description=_("Record a payment"),
+        url_path="record-payment",
+        permissions=["change"],  # billing.change_order
+    )
+    def record_payment(self, request, object_id):
+        order = get_object_or_404(Order.objects.select_related("family"), pk=object_id)
+        owed = services.order_outstanding(order)
+        form = DeskPaymentForm(request.POST or None, owed=owed)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                payment = services.payment_record_offline(
+                    order=order,
+                    amount=data["amount"],
+                    method=data["method"],
+                    key=data["key"],
+                    note=data["note"],
+                    actor_user=request.user,
+                )
+            except PortalError as error:
+                form.add_error(error.field if error.field in form.fields else None, str(error))
+            else:
+                self.message_user(
+                    request,
+                    _("%(amount)s recorded (%(method)s); the family gets a receipt by e-mail.")
+                    % {"amount": money(payment.amount), "method": payment.get_method_display()},
+                    messages.SUCCESS,
+                )
+                return _back(request, reverse("admin:billing_order_change", args=[order.pk]))
+        return self._form_page(
+            request,
+            order,
+            form,
+            title=_("Record a payment for order #%(number)s") % {"number": order.number},
+            intro=_("%(family)s owes %(owed)s on “%(title)s”.")
+            % {"family": order.family.name, "owed": money(owed), "title": order.title},
+            button=_("Record payment"),
+        )
+
+    @action(
+        description=_("Apply a promo code"),
+        url_path="promo-code",
+        permissions=["change"],  # billing.change_order
+    )
+    def apply_promo_code(self, request, object_id):
+        order = get_object_or_404(Order.objects.select_related("family"), pk=object_id)
+        form = StaffPromoCodeForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                taken = services.order_promo_apply(
+                    order=order, code=form.cleaned_data["code"], actor=request.user
+                )
+            except PortalError as error:
+                form.add_error("code", str(error))
+            else:
+                self.message_user(
+                    request,
+                    _("Promo code applied: %(amount)s off.") % {"amount": money(taken)},
+                    messages.SUCCESS,
+                )
+                return redirect(reverse("admin:billing_order_change", args=[order.pk]))
+        return self._form_page(
+            request,
+            order,
+            form,
+            title=_("Apply a promo code to order #%(number)s") % {"number": order.number},
+            intro=_("Still owed: %(owed)s.") % {"owed": money(services.order_outstanding(order))},
+            button=_("Apply code"),
+        )
+
+    def _form_page(self, request, order, form, *, title, intro, button):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "intro": intro,
+            "opts": self.model._meta,
+            "order": order,
+            "form": form,
+            "button": button,
+            "next": request.GET.get("next") or request.POST.get("next", ""),
+        }
+        return TemplateResponse(request, "admin/billing/order/form_page.html", context)
+
+    @admin.action(description=_("Record what is owed as paid at the desk"), permissions=["change"])
+    def record_offline_payment(self, request, queryset):
+        def apply(order, data):
+            payment = services.payment_record_offline(
+                order=order,
+                amount=None,  # what is owed, worked out under the order lock
+                method=data["method"],
+                key=data["key"],
+                note=data["note"],
+                actor_user=request.user,
             )
-            self.message_user(request, f"#{order.number}: {owed} {_('recorded')}", messages.SUCCESS)
+            return _("#%(number)s: %(amount)s recorded") % {
+                "number": order.number,
+                "amount": money(payment.amount),
+            }
+
+        return action_form(
+            self,
+            request,
+            queryset,
+            form_class=DeskPaymentActionForm,
+            title=_("Record what is owed as paid at the desk"),
+            apply=apply,
+            button=_("Record payments"),
+            initial={"key": services.new_attempt_key()},
+        )
+
+
+def _back(request, fallback: str):
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect(fallback)
 
 
 class RefundForm(forms.Form):
@@ -300,7 +484,10 @@ class PaymentAdmin(ModelAdmin):
         "method",
         "status",
         "stripe_payment_intent_id",
+        "stripe_idempotency_key",
         "failure_message",
+        "decline_code",
+        "note",
         "created_at",
         "succeeded_at",
     ]
@@ -425,7 +612,7 @@ class LedgerEntryAdmin(ModelAdmin):
     """A family's ledger (search by family). Adding here makes an adjustment."""
 
     form = AdjustmentForm
-    list_display = ["at", "family", "kind", "amount_shown", "description", "order"]
+    list_display = ["at", "family", "kind", "amount_shown", "description", "order", "actor_name"]
     list_filter = ["kind", ("location", RelatedDropdownFilter), "at"]
     search_fields = ["family__name", "description"]
     autocomplete_fields = ["family", "order"]
@@ -470,7 +657,7 @@ def _sample_refund() -> Refund:
         lines=[{"kind": "other", "description": "Sample", "unit_price": Decimal("5.00")}],
     )
     payment = services.payment_record_offline(
-        order=order, amount=Decimal("5.00"), method="offline", key="sample", actor_user=None
+        order=order, amount=Decimal("5.00"), method="cash", key="sample", actor_user=None
     )
     request = services.refund_create(
         payment=payment, amount=Decimal("1.00"), reason="Sample", actor_user=None

@@ -7,4 +7,9 @@ class BillingConfig(AppConfig):
     verbose_name = _("Billing")
 
     def ready(self):
+        from providers.services import money_held_checks
+
         from . import sections  # noqa: F401  (registers the dashboard sections)
+        from .selectors import money_exists
+
+        money_held_checks.append(money_exists)

@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from benefits.models import Discount
 from enrollments.models import Enrollment, Location
 from families.models import Family, Guardian, Student
 from portal import clock
@@ -46,6 +47,15 @@ class Order(models.Model):
         blank=True,
         editable=False,
         related_name="+",
+    )
+    # One promo code per order: the promotional discount that reduced it.
+    promo = models.ForeignKey(
+        Discount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("promo code"),
     )
 
     # Not stored: billing.selectors sets these on the orders it lists.
@@ -81,9 +91,24 @@ class OrderLine(models.Model):
     enrollment = models.ForeignKey(
         Enrollment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # A discount line (kind DISCOUNT, negative price): which discount, and the
+    # line it reduces (billing/pricing.py says how much).
+    discount = models.ForeignKey(
+        Discount, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reduces = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reductions"
+    )
 
     class Meta:
         ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="discount", unit_price__lte=0, reduces__isnull=False)
+                | (~Q(kind="discount") & Q(unit_price__gte=0)),
+                name="discount_lines_reduce_a_line",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.description
@@ -102,6 +127,7 @@ class LedgerEntry(AppendOnly):
         ADJUSTMENT = "adjustment", _("Adjustment")
         CREDIT_NOTE = "credit_note", _("Credit note")
         TO_CREDIT = "to_credit", _("Moved to family credit")
+        DISCOUNT = "discount", _("Discount")
 
     family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="ledger")
     order = models.ForeignKey(
@@ -130,6 +156,9 @@ class LedgerEntry(AppendOnly):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Who it was as they were named then (a login renamed or removed later
+    # leaves the entry as it was): families.actors.actor_name.
+    actor_name = models.CharField(_("by"), max_length=200, blank=True)
 
     # Not stored: billing.selectors.ledger_lines sets the balance after each entry.
     running: Decimal
@@ -201,6 +230,9 @@ class Payment(models.Model):
         CARD = "card", _("Card")
         OFFLINE = "offline", _("Paid at the office")
         BANK = "bank", _("Bank transfer")
+        CASH = "cash", _("Cash at the desk")
+        DESK_CARD = "desk_card", _("Card at the desk")
+        SEPA = "sepa", _("Bank account (SEPA Direct Debit)")
 
     class Status(models.TextChoices):
         PROCESSING = "processing", _("Processing")
@@ -216,14 +248,29 @@ class Payment(models.Model):
         Guardian, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     amount = models.DecimalField(max_digits=12, decimal_places=2)
-    method = models.CharField(max_length=8, choices=Method.choices)
+    method = models.CharField(max_length=12, choices=Method.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROCESSING)
     idempotency_key = models.CharField(max_length=80, unique=True)
+    # The key of every PaymentIntent create sent for this payment, and the
+    # parameters sent with it: a retry after a timeout and reconciliation send
+    # exactly the same request again, and Stripe answers it once.
+    stripe_idempotency_key = models.CharField(max_length=120, blank=True)
+    stripe_request = models.JSONField(default=dict, blank=True)
     stripe_payment_intent_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
     client_secret = models.CharField(max_length=200, blank=True)
     failure_message = models.CharField(max_length=300, blank=True)
+    decline_code = models.CharField(
+        _("decline code"),
+        max_length=60,
+        blank=True,
+        help_text=_("Stripe's reason, for staff (the parent sees the message)."),
+    )
+    note = models.CharField(_("note"), max_length=200, blank=True)
     created_at = models.DateTimeField(default=clock.now, editable=False)
     succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    # Money taken at the desk or by bank transfer, recorded by staff.
+    DESK_METHODS = (Method.CASH, Method.DESK_CARD, Method.BANK, Method.OFFLINE)
 
     class Meta:
         ordering = ["-created_at"]
@@ -234,6 +281,10 @@ class Payment(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in (self.Status.PROCESSING, self.Status.REQUIRES_ACTION)
 
 
 class RefundRequest(models.Model):

@@ -13,6 +13,7 @@ from django.db.models import (
     Count,
     DecimalField,
     OuterRef,
+    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -28,12 +29,12 @@ from families.models import Family
 from portal import clock
 from portal.clock import today
 
-from .models import ZERO, Document, Finding, LedgerEntry, Order, Payment
+from .models import ZERO, Document, Finding, LedgerEntry, Order, OrderLine, Payment
 
 
 class OrderBalance(TypedDict):
     owed: Decimal  # orders_with_balance: what is still owed
-    charged: Decimal  # and the total charged
+    charged: Decimal  # and the total charged, less its discounts
 
 
 if TYPE_CHECKING:
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
 
 MONEY = DecimalField(max_digits=12, decimal_places=2)
 
+# What an order charges: its lines, less the discounts that reduced them.
+CHARGED = [LedgerEntry.Kind.CHARGE, LedgerEntry.Kind.DISCOUNT]
+
 
 def orders_with_balance(family: Family) -> QuerySet[OrderWithBalance]:
     """Orders annotated with their total charged and what is still owed."""
@@ -55,7 +59,7 @@ def orders_with_balance(family: Family) -> QuerySet[OrderWithBalance]:
         .values("total")
     )
     charged = (
-        LedgerEntry.objects.filter(order=OuterRef("pk"), kind="charge")
+        LedgerEntry.objects.filter(order=OuterRef("pk"), kind__in=CHARGED)
         .values("order")
         .annotate(total=Sum("amount"))
         .values("total")
@@ -127,7 +131,7 @@ def order_groups(family: Family, *, paid_limit: int = 10) -> OrderGroups:
 
 
 def order_in_family(family: Family, pk: int | str) -> OrderWithBalance:
-    order = get_object_or_404(orders_with_balance(family), pk=pk)
+    order = get_object_or_404(orders_with_balance(family).select_related("promo__voucher"), pk=pk)
     order.status = order_status(order)
     return order
 
@@ -152,7 +156,7 @@ def financials(family: Family) -> Financials:
 
 HISTORY_KINDS: dict[str, list[str] | None] = {
     "all": None,
-    "charges": ["charge", "adjustment"],
+    "charges": ["charge", "discount", "adjustment"],
     "payments": ["payment", "credit"],
     "refunds": ["refund"],
 }
@@ -170,7 +174,17 @@ def statement_lines(
     family: Family, *, location: Location | None = None, as_of: date | None = None
 ) -> list[OrderWithBalance]:
     """Unpaid orders as of a day: what the statement lists."""
-    orders = orders_with_balance(family).filter(cancelled_at__isnull=True)
+    orders = (
+        orders_with_balance(family)
+        .filter(cancelled_at__isnull=True)
+        .prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=OrderLine.objects.filter(kind=OrderLine.Kind.DISCOUNT),
+                to_attr="discount_lines",
+            )
+        )
+    )
     if location is not None:
         orders = orders.filter(location=location)
     return [o for o in orders.order_by("due_date", "pk") if o.owed > 0]
@@ -245,6 +259,12 @@ def recent_payments(family: Family, *, limit: int = 5) -> list[Payment]:
         .select_related("order")
         .order_by("-created_at")[:limit]
     )
+
+
+def money_exists() -> bool:
+    """Whether the provider (the connection's schema) holds any money: an
+    order, a payment or a ledger entry. Its currency is fixed from then on."""
+    return Order.objects.exists() or Payment.objects.exists() or LedgerEntry.objects.exists()
 
 
 # --- What the books' checks found ---------------------------------------------------------------

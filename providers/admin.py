@@ -146,7 +146,18 @@ class ProviderAdmin(ModelAdmin):
             obj.schema_name = obj.slug.replace("-", "_")
             obj.auto_create_schema = False
             obj.status = Provider.Status.CREATING
+        new_currency = None
+        if change and "currency" in form.changed_data:
+            # Through the service, which refuses once money exists.
+            new_currency, obj.currency = obj.currency, form.initial["currency"]
         super().save_model(request, obj, form, change)
+        if new_currency:
+            try:
+                services.provider_currency_set(
+                    provider=obj, currency=new_currency, changed_by=request.user.email
+                )
+            except services.ProviderError as error:
+                self.message_user(request, str(error), messages.ERROR)
         # The logo is checked and re-encoded by the form, saved by the service.
         logo_changes, logo = form.logo_change()
         if logo_changes:
@@ -180,8 +191,25 @@ class ProviderAdmin(ModelAdmin):
             transaction.on_commit(lambda pk=provider.pk, link=link: setup_provider.delay(pk, *link))
 
     def get_readonly_fields(self, request, obj=None):
-        # The slug names the schema: fixed once the provider exists.
-        return [*self.readonly_fields, "slug"] if obj else self.readonly_fields
+        # The slug names the schema: fixed once the provider exists; the
+        # currency once the provider holds money.
+        if obj is None:
+            return self.readonly_fields
+        fixed = ["currency"] if services.provider_holds_money(obj) else []
+        return [*self.readonly_fields, "slug", *fixed]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not services.provider_holds_money(obj):
+            return fieldsets
+        note = _(
+            "The currency is fixed: orders, payments or ledger entries exist in it. "
+            "Amounts already charged, paid and invoiced cannot change currency."
+        )
+        return [
+            (name, {**options, "description": note}) if name == _("Locale") else (name, options)
+            for name, options in fieldsets
+        ]
 
 
 class _PublicRelationsOnly:

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .branding import logo_clean, origins_clean
 from .models import Provider
-from .services import SETTINGS_FIELDS
+from .services import SETTINGS_FIELDS, provider_holds_money
 
 
 class ColourInput(forms.TextInput):
@@ -123,3 +123,17 @@ class ProviderAdminForm(LogoFormMixin, forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _echecks_switch(self)
+
+    def clean_currency(self):
+        """Refused next to the field once money exists (the admin shows it
+        read-only then; this holds for a form sent from an older page)."""
+        currency = self.cleaned_data["currency"]
+        if (
+            self.instance.pk
+            and currency != self.instance.currency
+            and provider_holds_money(self.instance)
+        ):
+            raise forms.ValidationError(
+                _("The currency is fixed: orders, payments or ledger entries exist in it.")
+            )
+        return currency

@@ -3,25 +3,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils.translation import gettext as _
 from django_tenants.utils import schema_context, schema_exists, tenant_context
 
 from accounts import roles
 from accounts import services as account_services
 from accounts.models import User
 from portal import clock
+from portal.exceptions import PortalError
 from portal.tenancy import use_public_schema
 
 from .branding import origins_clean
-from .models import Domain, FramingAttempt, Provider, SettingsChange
+from .models import CURRENCIES, Domain, FramingAttempt, Provider, SettingsChange
+
+
+class ProviderError(PortalError):
+    pass
 
 
 def template_ensure() -> None:
@@ -178,6 +185,56 @@ def provider_settings_update(
         locked.save()
         SettingsChange.objects.bulk_create(recorded)
     return recorded
+
+
+# Apps that keep money register a check here from their AppConfig.ready()
+# (billing: orders, payments, ledger entries); each is asked in the
+# provider's schema whether it holds any.
+money_held_checks: list[Callable[[], bool]] = []
+
+
+def provider_holds_money(provider: Provider) -> bool:
+    """Whether any order, payment or ledger entry exists at the provider:
+    from then on its currency is fixed."""
+    if not schema_exists(provider.schema_name):
+        return False
+    with tenant_context(provider):
+        return any(check() for check in money_held_checks)
+
+
+def provider_currency_set(
+    *, provider: Provider, currency: str, changed_by: str
+) -> SettingsChange | None:
+    """Change the currency while no money exists yet; refused after (amounts
+    already charged, paid and invoiced are in the old one). The row is locked
+    first: an order being made holds it too (billing), so the check sees it."""
+    if currency not in dict(CURRENCIES):
+        raise ProviderError(_("Choose a currency from the list."), field="currency")
+    with transaction.atomic():
+        locked = Provider.objects.select_for_update().get(pk=provider.pk)
+        old = locked.currency
+        if old == currency:
+            return None
+        if provider_holds_money(locked):
+            raise ProviderError(
+                _(
+                    "The currency is fixed at %(currency)s: orders, payments or ledger "
+                    "entries exist in it."
+                )
+                % {"currency": old},
+                field="currency",
+            )
+        locked.currency = currency
+        try:
+            locked.clean()  # the provider's own rules (bank payments collect euros only)
+        except ValidationError as error:
+            raise ProviderError(" ".join(error.messages), field="currency") from error
+        Provider.objects.filter(pk=locked.pk).update(currency=currency)
+        change = SettingsChange.objects.create(
+            provider=locked, changed_by=changed_by, field="currency", old=old, new=currency
+        )
+    provider.currency = currency
+    return change
 
 
 def provider_logo_set(

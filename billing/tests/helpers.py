@@ -1,6 +1,12 @@
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
+import sys
+import time
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 
@@ -61,3 +67,84 @@ def authenticate_3ds(payment_intent_id: str, client_secret: str, success: bool =
         method="POST",
     )
     urllib.request.urlopen(request, timeout=10).close()
+
+
+def saved_card(guardian: Guardian, number: str = "4242424242424242"):
+    return services.payment_method_save(guardian=guardian, stripe_payment_method_id=card(number))
+
+
+def stuck_payment(order, guardian: Guardian, *, number: str = "4242424242424242"):
+    """A card payment whose PaymentIntent create got no answer: Stripe is
+    unreachable just for that call (a saved card needs nothing else first).
+    The payment stays processing, with its request and key stored."""
+    method = saved_card(guardian, number)
+    real = settings.STRIPE_API_BASE
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens there
+    try:
+        return services.payment_start(
+            order=order,
+            payer=guardian,
+            stripe_payment_method_id=method.stripe_payment_method_id,
+            attempt_key=f"stuck-{order.pk}",
+        )
+    finally:
+        settings.STRIPE_API_BASE = real
+
+
+def stand_in_intents(payment_id: int) -> list:
+    """Every PaymentIntent the Stripe stand-in holds for one of our payments."""
+    found = gateway.client().v1.payment_intents.list(params={"limit": 100})
+    mine = {"payment": str(payment_id), "provider": _schema()}
+    return [
+        intent
+        for intent in found.auto_paging_iter()
+        if mine.items() <= (intent.to_dict().get("metadata") or {}).items()
+    ]
+
+
+def _schema() -> str:
+    from portal.tenancy import current_schema
+
+    return current_schema()
+
+
+@contextlib.contextmanager
+def own_stand_in():
+    """A Stripe stand-in of the test's own (its store may be cleared at will
+    without touching the one the rest of the suite uses): yields its address."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devtools.stripe_standin", "--port", str(port), "--quiet"],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            assert process.poll() is None, "the stand-in did not start"
+            assert time.monotonic() < deadline, "the stand-in did not answer"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def stand_in_post(path: str, body: dict | None = None) -> dict:
+    """A test route of the stand-in settings.STRIPE_API_BASE points at."""
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{settings.STRIPE_API_BASE}{path}",
+        data=json.dumps(body or {}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read() or b"{}")

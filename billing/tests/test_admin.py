@@ -7,7 +7,7 @@ from django.core import mail
 from django.db import connection
 
 from billing import services
-from billing.models import LedgerEntry, Order, Payment
+from billing.models import LedgerEntry
 from conftest import client_for, login
 
 from .helpers import card, new_order, payer
@@ -18,19 +18,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def staff(aquakids):
     return login(client_for("aquakids"), aquakids, "staff@aquakids.test")
-
-
-def test_record_an_offline_payment_twice_records_once(staff, aquakids):
-    connection.set_tenant(aquakids)
-    order = Order.objects.get(family__name="Okafor")
-    for _ in range(2):
-        staff.post(
-            "/admin/billing/order/",
-            {"action": "record_offline_payment", "_selected_action": [order.pk]},
-        )
-    connection.set_tenant(aquakids)
-    assert services.order_outstanding(order) == 0
-    assert Payment.objects.filter(order=order, method="offline").count() == 1
 
 
 def test_adjustment_with_a_reason_and_refund_through_stripe(

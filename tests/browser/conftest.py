@@ -55,11 +55,13 @@ def demo_copy(django_db_setup, django_db_blocker):
 
 
 def in_copy(fn: Callable[[], Any]) -> Any:
-    """`committed(fn)` in the copy's schema."""
-    from django_tenants.utils import schema_context
+    """`committed(fn)` in the copy's schema (the copy as the current provider)."""
+    from django_tenants.utils import tenant_context
+
+    from providers.models import Provider
 
     def run():
-        with schema_context(COPY.replace("-", "_")):
+        with tenant_context(Provider.objects.get(slug=COPY)):
             return fn()
 
     return committed(run)

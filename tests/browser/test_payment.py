@@ -48,3 +48,37 @@ def test_ana_pays_an_unpaid_order_by_card(portal_server, page, order_to_pay):
     expect(page.locator("#payments")).not_to_contain_text(f"{order_to_pay} #")
     paid_rows = page.locator("#payments .order-row", has_text=order_to_pay)
     expect(paid_rows).to_contain_text("Paid")
+
+
+@pytest.fixture
+def bens_saved_card_and_order(demo_copy):
+    """Ben (another family of the copy) with a card saved and an order of his own."""
+
+    def make():
+        from billing import services
+        from billing.tests.helpers import card, new_order
+        from families.models import Guardian
+
+        ben = Guardian.objects.get(user__email="ben@aquakids.test")
+        services.payment_method_save(guardian=ben, stripe_payment_method_id=card())
+        return new_order(ben.family, amount="48.00", title="Swim bag").title
+
+    return in_copy(make)
+
+
+def test_a_saved_card_chosen_hides_the_new_card_fields(
+    portal_server, page, bens_saved_card_and_order
+):
+    log_in(page, portal_server, COPY, "ben@aquakids.test")
+    row = page.locator("#payments .order-row", has_text=bens_saved_card_and_order)
+    row.get_by_role("link", name=re.compile("Pay")).click()
+    expect(page.get_by_role("radio", name=re.compile("4242"))).to_be_checked()
+    expect(page.locator("#new-card")).to_be_hidden()
+    page.get_by_role("radio", name="A new card").check()
+    expect(page.locator("#new-card")).to_be_visible()
+    expect(page.get_by_label("Save this card for next time")).to_be_visible()
+    page.get_by_role("radio", name=re.compile("4242")).check()
+    expect(page.locator("#new-card")).to_be_hidden()
+    # The saved card pays without anything typed.
+    page.get_by_role("button", name=re.compile("Pay")).click()
+    expect(page.locator("#payment-status")).to_contain_text("Paid, thank you", timeout=20_000)
