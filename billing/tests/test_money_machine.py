@@ -9,6 +9,7 @@ It talks to a Stripe stand-in of its own, cleared between examples."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 
@@ -26,6 +27,7 @@ from hypothesis.stateful import (
 )
 
 from accounts.models import User
+from benefits import services as benefit_services
 from benefits.selectors import family_credit_balance
 from billing import gateway, invariants, services
 from billing.models import Order, Payment, RefundRequest
@@ -50,6 +52,7 @@ class MoneyMachine(RuleBasedStateMachine):
     credit the family holds, from what each action should do."""
 
     orders = Bundle("orders")
+    acted: Counter[str] = Counter()  # which actions really ran, over all examples
 
     @initialize()
     def a_family(self):
@@ -67,6 +70,7 @@ class MoneyMachine(RuleBasedStateMachine):
     def charge(self, amount):
         order = new_order(self.family, amount=str(amount), title=f"Term {len(self.owed) + 1}")
         self.owed[order.pk] = amount
+        self.acted["charge"] += 1
         return order.pk
 
     def _pay(self, order_id: int, number: str) -> Payment:
@@ -91,6 +95,7 @@ class MoneyMachine(RuleBasedStateMachine):
         if not self._payable(order_id):
             return
         payment = self._pay(order_id, CARDS[outcome])
+        self.acted[f"card {outcome}"] += 1
         if outcome == "success":
             assert payment.status == Payment.Status.SUCCEEDED, payment.failure_message
             self.owed[order_id] = Decimal("0.00")
@@ -107,6 +112,7 @@ class MoneyMachine(RuleBasedStateMachine):
         payment.refresh_from_db()
         authenticate_3ds(payment.stripe_payment_intent_id, payment.client_secret, completed)
         payment = services.payment_sync(payment=payment)
+        self.acted[f"3-D Secure {'completed' if completed else 'failed'}"] += 1
         if completed:
             assert payment.status == Payment.Status.SUCCEEDED
             self.owed[order_id] = Decimal("0.00")
@@ -132,6 +138,7 @@ class MoneyMachine(RuleBasedStateMachine):
         payment.refresh_from_db()
         assert payment.status == Payment.Status.SUCCEEDED
         self.owed[order_id] = Decimal("0.00")
+        self.acted["late success"] += 1
 
     def _refundable(self, order_id: int) -> Payment | None:
         for payment in Payment.objects.filter(
@@ -169,7 +176,9 @@ class MoneyMachine(RuleBasedStateMachine):
             )
         except services.BillingError:
             # Refused (a credit note beyond what is left of the charge): nothing moved.
+            self.acted["refund refused"] += 1
             return
+        self.acted[f"refund {meaning}"] += 1
         assert request.status == RefundRequest.Status.SUCCEEDED, request.status
         if meaning == RefundRequest.Meaning.STILL_OWED:
             self.owed[order_id] += amount
@@ -194,6 +203,7 @@ class MoneyMachine(RuleBasedStateMachine):
         for _ in range(delivered):  # an event delivered twice books once
             services.refund_from_stripe(stripe_refund=gateway.refund_retrieve(made.id))
         self.owed[order_id] += amount
+        self.acted["dashboard refund"] += 1
 
     @precondition(lambda self: bool(self.owed))
     @rule(order_id=orders)
@@ -205,6 +215,19 @@ class MoneyMachine(RuleBasedStateMachine):
         services.order_cancel(order=order, reason="Machine", actor_user=self.staff)
         self.owed[order_id] = Decimal("0.00")
         self.credit += max(paid, Decimal("0.00"))
+        self.acted["cancel"] += 1
+
+    @rule(amount=st.sampled_from([Decimal("15.00"), Decimal("200.00")]))
+    def grant_credit(self, amount):
+        benefit_services.credit_grant(
+            family=self.family,
+            amount=amount,
+            source="goodwill",
+            description="Machine",
+            actor_user=self.staff,
+        )
+        self.credit += amount
+        self.acted["credit granted"] += 1
 
     @rule(order_id=orders)
     def apply_credit(self, order_id):
@@ -220,6 +243,7 @@ class MoneyMachine(RuleBasedStateMachine):
         assert applied == min(self.owed[order_id], self.credit)
         self.owed[order_id] -= applied
         self.credit -= applied
+        self.acted["credit applied"] += 1
 
     # --- what must always hold ---------------------------------------------------------
 
@@ -241,10 +265,25 @@ def test_random_money_sequences_keep_the_books(in_aquakids, settings):
     with own_stand_in() as base:
         settings.STRIPE_API_BASE = base
         MoneyMachine.TestCase.settings = hypothesis_settings(
-            max_examples=int(getattr(settings, "MONEY_MACHINE_EXAMPLES", 6)),
-            stateful_step_count=8,
+            max_examples=20,
+            stateful_step_count=12,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             derandomize=True,
         )
+        MoneyMachine.acted.clear()
         MoneyMachine.TestCase().runTest()
+    # The sequences reached every kind of action (none was always skipped).
+    assert set(MoneyMachine.acted) >= {
+        "charge",
+        "card success",
+        "card decline",
+        "3-D Secure completed",
+        "3-D Secure failed",
+        "late success",
+        "refund still_owed",
+        "refund credit_note",
+        "dashboard refund",
+        "cancel",
+        "credit applied",
+    }, MoneyMachine.acted
