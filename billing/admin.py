@@ -18,8 +18,18 @@ from portal.adminsample import AdminSample, first_pk
 from portal.exceptions import PortalError
 from portal.templatetags.portal import money
 
-from . import gateway, services
-from .models import Finding, Invoice, LedgerEntry, Order, OrderLine, Payment, Refund, StripeEvent
+from . import gateway, selectors, services
+from .models import (
+    Document,
+    Finding,
+    Invoice,
+    LedgerEntry,
+    Order,
+    OrderLine,
+    Payment,
+    Refund,
+    StripeEvent,
+)
 
 
 class LineInline(TabularInline):
@@ -50,7 +60,16 @@ class EntryInline(TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(ModelAdmin):
-    list_display = ["number", "title", "family", "student", "location", "due_date", "created_at"]
+    list_display = [
+        "number",
+        "title",
+        "family",
+        "student",
+        "location",
+        "due_date",
+        "status_shown",
+        "created_at",
+    ]
     list_filter = [
         ("location", RelatedDropdownFilter),
         ("due_date", RangeDateFilter),
@@ -73,9 +92,20 @@ class OrderAdmin(ModelAdmin):
         }
     )
 
+    def get_queryset(self, request):
+        # Each order's figures for its status, in the list's one query.
+        return selectors.with_balances(super().get_queryset(request))
+
+    @admin.display(description=_("status"))
+    def status_shown(self, order):
+        """The status parents read (billing.selectors.order_status)."""
+        if getattr(order, "owed", None) is None:  # not saved yet
+            return "—"
+        return selectors.order_status(order).text
+
     def get_readonly_fields(self, request, obj=None):
         # Once charged, the family and lines stay; corrections are adjustments.
-        return ["family", "student"] if obj else []
+        return ["status_shown", "family", "student"] if obj else []
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -108,7 +138,9 @@ class OrderAdmin(ModelAdmin):
             services.payment_record_offline(
                 order=order, amount=owed, method="offline", key=key, actor_user=request.user
             )
-            self.message_user(request, f"#{order.number}: {owed} {_('recorded')}", messages.SUCCESS)
+            self.message_user(
+                request, f"#{order.number}: {money(owed)} {_('recorded')}", messages.SUCCESS
+            )
 
 
 class RefundForm(forms.ModelForm):
@@ -259,6 +291,23 @@ admin.site.register(
     list_select_related=["order"],
     sample=AdminSample(
         add=None, make=lambda: services.invoice_issue(order=Order.objects.order_by("pk")[0])
+    ),
+)
+admin.site.register(
+    Document,
+    RecordAdmin,
+    # What went wrong making a PDF is for staff: parents only see that it failed.
+    list_display=["created_at", "family", "kind", "location", "status", "error"],
+    list_filter=["kind", "status", "created_at"],
+    list_select_related=["family", "location"],
+    search_fields=["family__name"],
+    sample=AdminSample(
+        add=None,
+        make=lambda: services.document_request(
+            family=Order.objects.order_by("pk")[0].family,
+            kind=Document.Kind.STATEMENT,
+            actor_user=None,
+        ),
     ),
 )
 admin.site.register(

@@ -7,6 +7,7 @@ books a payment once whatever happens."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -20,11 +21,11 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from benefits import services as benefit_services
 from benefits.selectors import family_credit_balance
-from enrollments.models import Location
+from enrollments.models import Enrollment, Location
 from families.models import Family, Guardian, Student
-from portal import clock
+from portal import clock, formatting
 from portal.exceptions import PortalError
-from portal.money import format_money, to_decimal
+from portal.money import to_decimal
 from portal.tasks import dispatch, queue_email
 from portal.tenancy import current_provider, current_schema, provider_language
 
@@ -43,6 +44,7 @@ from .models import (
     Refund,
     StripeCustomer,
 )
+from .tax import TaxSummary, tax_summary
 
 if TYPE_CHECKING:
     from providers.models import Provider
@@ -92,10 +94,12 @@ def order_create(
         order = Order.objects.create(
             family=family, title=title, student=student, location=location, due_date=due_date
         )
-        total = ZERO
-        for line in lines:
-            item = OrderLine.objects.create(order=order, **line)
-            total += item.amount
+        items = [
+            OrderLine.objects.create(order=order, **{"vat_rate": line_vat_rate(line), **line})
+            for line in lines
+        ]
+        # Prices without VAT: the family owes them with the VAT added.
+        total = order_tax(items).gross
         LedgerEntry.objects.create(
             family=family,
             order=order,
@@ -106,6 +110,28 @@ def order_create(
             actor=actor_user,
         )
     return order
+
+
+def line_vat_rate(line: dict[str, Any]) -> Decimal:
+    """The VAT rate of a new order line: its programme's (through its
+    enrolment), else the provider's standard rate."""
+    enrollment = line.get("enrollment")
+    if enrollment is None and line.get("enrollment_id"):
+        enrollment = Enrollment.objects.select_related("klass__programme").get(
+            pk=line["enrollment_id"]
+        )
+    rate = enrollment.klass.programme.vat_rate if enrollment is not None else None
+    return rate if rate is not None else _provider().vat_rate
+
+
+def order_tax(lines: Iterable[OrderLine]) -> TaxSummary:
+    """Net, VAT per rate and gross of these lines, by the provider's VAT settings."""
+    provider = _provider()
+    return tax_summary(
+        ((line.amount, line.vat_rate) for line in lines),
+        charges_vat=provider.charges_vat,
+        prices_include_vat=provider.prices_include_vat,
+    )
 
 
 def adjustment_create(
@@ -401,7 +427,7 @@ def _send_receipt(payment_id: int) -> None:
     queue_email(
         subject=_("Receipt: %(amount)s to %(provider)s")
         % {
-            "amount": format_money(payment.amount, provider.currency, provider.locale),
+            "amount": formatting.money(payment.amount),
             "provider": provider.name,
         },
         body=render_to_string(
@@ -425,7 +451,8 @@ def refund_create(
         refunded = payment.refunds.aggregate(t=Sum("amount"))["t"] or ZERO
         if amount <= 0 or amount > payment.amount - refunded:
             raise BillingError(
-                _("You can refund up to %(left)s.") % {"left": payment.amount - refunded}
+                _("You can refund up to %(left)s.")
+                % {"left": formatting.money(payment.amount - refunded)}
             )
         n = payment.refunds.count() + 1
         stripe_id = None
@@ -541,30 +568,52 @@ def invoice_issue(*, order: Order) -> Invoice:
         sequence = NumberSequence.objects.select_for_update().get(pk=sequence.pk)
         sequence.last += 1
         sequence.save(update_fields=["last"])
-        family = order.family
-        primary = family.guardians.filter(is_primary=True).first()
-        address = family.addresses.filter(guardian=primary).first() or family.addresses.first()
-        lines: list[dict[str, Any]] = [
-            {
-                "description": line.description,
-                "quantity": line.quantity,
-                "unit_price": str(line.unit_price),
-                "amount": str(line.amount),
-            }
-            for line in order.lines.all()
-        ]
-        snapshot = {
-            "provider": {"name": _provider().name, "email": _provider().support_email},
-            "family": family.name,
-            "bill_to": primary.full_name if primary else family.name,
-            "address": str(address) if address else "",
-            "order": order.number,
-            "title": order.title,
-            "lines": lines,
-            "total": str(sum((Decimal(x["amount"]) for x in lines), ZERO)),
-            "currency": _provider().currency,
-        }
+        snapshot = invoice_snapshot(order, issued_on=clock.today())
         return Invoice.objects.create(order=order, number=sequence.last, snapshot=snapshot)
+
+
+def invoice_snapshot(order: Order, *, issued_on: date) -> dict[str, Any]:
+    """What an invoice says, frozen when it is issued: the supplier as
+    registered with its tax number, the customer and address, each line with
+    its VAT rate, net, VAT per rate and gross (EU VAT Directive, Art. 226).
+    Amounts are strings of Decimals; the PDF formats them."""
+    provider = _provider()
+    family = order.family
+    primary = family.guardians.filter(is_primary=True).first()
+    address = family.addresses.filter(guardian=primary).first() or family.addresses.first()
+    items = list(order.lines.all())
+    lines: list[dict[str, Any]] = [
+        {
+            "description": line.description,
+            "quantity": line.quantity,
+            "unit_price": str(line.unit_price),
+            "amount": str(line.amount),
+            "vat_rate": str(line.vat_rate),
+        }
+        for line in items
+    ]
+    return {
+        "version": 2,
+        "issued_on": issued_on.isoformat(),
+        "supply_date": clock.local(order.created_at).date().isoformat(),
+        "provider": {
+            "name": provider.name,
+            "legal_name": provider.legal_name or provider.name,
+            "address": provider.legal_address,
+            "tax_number": provider.tax_number,
+            "email": provider.support_email,
+            "phone": provider.support_phone,
+        },
+        "family": family.name,
+        "bill_to": primary.full_name if primary else family.name,
+        "address": str(address) if address else "",
+        "order": order.number,
+        "title": order.title,
+        "due_date": order.due_date.isoformat() if order.due_date else "",
+        "lines": lines,
+        "currency": provider.currency,
+        **order_tax(items).as_snapshot(),
+    }
 
 
 def document_request(

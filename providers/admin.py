@@ -108,6 +108,19 @@ class ProviderAdmin(ModelAdmin):
             {"fields": ["cancellation_policy", "makeup_policy", "payment_instructions"]},
         ),
         (
+            _("Invoices and VAT"),
+            {
+                "fields": [
+                    "legal_name",
+                    "legal_address",
+                    "tax_number",
+                    "charges_vat",
+                    "vat_rate",
+                    "prices_include_vat",
+                ]
+            },
+        ),
+        (
             _("Payments"),
             {
                 "fields": [
@@ -139,6 +152,14 @@ class ProviderAdmin(ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).real()
+
+    def get_fieldsets(self, request, obj=None):
+        # A new provider starts with the defaults; its owner fills in the
+        # invoice details later (here or on the staff settings page).
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return [f for f in fieldsets if f[0] != _("Invoices and VAT")]
+        return fieldsets
 
     def save_model(self, request, obj, form, change):
         if not change:
