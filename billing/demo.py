@@ -7,6 +7,7 @@ paid, refunded. Idempotent: a family that has orders is left alone."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -134,8 +135,12 @@ SPECS: dict[str, dict[str, list[Spec]]] = {
 }
 
 
-def _at(day: date, hour: int) -> datetime:
-    return datetime.combine(day, time(hour), tzinfo=clock.provider_zone())
+def _at(day: date, hour: int) -> AbstractContextManager[None]:
+    """The clock at that hour of that day; where it cannot be moved (the
+    drill's production settings), the demo is dated today."""
+    if not clock.can_move():
+        return nullcontext()
+    return clock.moved_to(datetime.combine(day, time(hour), tzinfo=clock.provider_zone()))
 
 
 def seed(provider, *, password: str) -> None:
@@ -157,7 +162,7 @@ def _order(family: Family, spec: Spec, *, term_start: date, today: date) -> None
         line["enrollment"] = Enrollment.objects.filter(
             student=student, klass__location=location, kind=Enrollment.Kind.REGULAR
         ).first()
-    with clock.moved_to(_at(term_start + timedelta(days=spec.created), 9)):
+    with _at(term_start + timedelta(days=spec.created), 9):
         order = services.order_create(
             family=family,
             title=spec.title,
@@ -169,8 +174,7 @@ def _order(family: Family, spec: Spec, *, term_start: date, today: date) -> None
         services.invoice_issue(order=order)  # issued with the order (a no-op where it is already)
     payments = []
     for number, paid in enumerate(spec.paid):
-        moment = _at(term_start + timedelta(days=paid.days), 16)
-        with clock.moved_to(moment):
+        with _at(term_start + timedelta(days=paid.days), 16):
             payments.append(
                 services.payment_record_offline(
                     order=order,
@@ -181,7 +185,7 @@ def _order(family: Family, spec: Spec, *, term_start: date, today: date) -> None
                 )
             )
     if spec.refunded_after is not None and payments:
-        with clock.moved_to(_at(term_start + timedelta(days=spec.refunded_after), 11)):
+        with _at(term_start + timedelta(days=spec.refunded_after), 11):
             services.adjustment_create(
                 family=family,
                 amount=-Decimal(spec.price),
