@@ -472,6 +472,12 @@ def _lock_credit(family_id: int) -> None:
     list(CreditGrant.objects.filter(family_id=family_id).select_for_update().values_list("pk"))
 
 
+def credit_lock(*, family: Family) -> None:
+    """Take the family's credit for the rest of the caller's transaction, for
+    a caller that reads the balance to decide how much to spend."""
+    _lock_credit(family.pk)
+
+
 def credit_spend(
     *, family: Family, amount: Decimal, where: str, reference: str, actor_user: User | None = None
 ) -> list[CreditUse]:

@@ -17,7 +17,7 @@ from families.models import Family, Student
 from portal import clock
 
 from . import services
-from .models import Order
+from .models import Order, RefundRequest
 
 
 @dataclass
@@ -185,17 +185,14 @@ def _order(family: Family, spec: Spec, *, term_start: date, today: date) -> None
                 )
             )
     if spec.refunded_after is not None and payments:
+        # Money back, and a credit note takes the charge off the order.
         with _at(term_start + timedelta(days=spec.refunded_after), 11):
-            services.adjustment_create(
-                family=family,
-                amount=-Decimal(spec.price),
-                reason="Called off: the pool was closed",
-                actor_user=None,
-                order=order,
-            )
             services.refund_create(
                 payment=payments[0],
                 amount=payments[0].amount,
                 reason="Called off: the pool was closed",
                 actor_user=None,
+                meaning=RefundRequest.Meaning.CREDIT_NOTE,
+                method=RefundRequest.Method.DESK,
+                key=f"demo-refund-{order.pk}",
             )

@@ -108,13 +108,36 @@ def payment_intent_retrieve(pi_id: str) -> stripe.PaymentIntent:
 
 
 def refund_create(
-    *, payment_intent_id: str, amount: Decimal, currency: str, key: str
+    *,
+    payment_intent_id: str,
+    amount: Decimal,
+    currency: str,
+    key: str,
+    metadata: dict[str, str] | None = None,
 ) -> stripe.Refund:
     return _call(
         client().v1.refunds.create,
-        params={"payment_intent": payment_intent_id, "amount": to_minor_units(amount, currency)},
+        params={
+            "payment_intent": payment_intent_id,
+            "amount": to_minor_units(amount, currency),
+            "metadata": {"provider": current_schema(), **(metadata or {})},
+        },
         options={"idempotency_key": key},
     )
+
+
+def refund_retrieve(refund_id: str) -> stripe.Refund:
+    return _call(client().v1.refunds.retrieve, refund_id)
+
+
+def refunds_list(*, payment_intent_id: str | None = None, charge_id: str | None = None) -> list:
+    """The refunds of one payment (by its intent or its charge), newest first."""
+    params = {"payment_intent": payment_intent_id} if payment_intent_id else {"charge": charge_id}
+    return list(_call(client().v1.refunds.list, params={**params, "limit": 100}).data)
+
+
+def charge_retrieve(charge_id: str) -> stripe.Charge:
+    return _call(client().v1.charges.retrieve, charge_id)
 
 
 def construct_event(payload: bytes, signature: str) -> stripe.Event:

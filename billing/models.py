@@ -38,7 +38,19 @@ class Order(models.Model):
     title = models.CharField(_("title"), max_length=200)
     due_date = models.DateField(_("due date"), null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now, editable=False)
-    cancelled_at = models.DateTimeField(null=True, blank=True)
+    # Set once, by billing.services.order_cancel (with a credit note).
+    cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    cancel_reason = models.CharField(
+        _("reason for cancelling"), max_length=200, blank=True, editable=False
+    )
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
 
     # Not stored: billing.selectors sets it on the orders it lists.
     status: OrderStatus  # selectors.order_status
@@ -94,6 +106,8 @@ class LedgerEntry(AppendOnly):
         REFUND = "refund", _("Refund")
         CREDIT = "credit", _("Credit applied")
         ADJUSTMENT = "adjustment", _("Adjustment")
+        CREDIT_NOTE = "credit_note", _("Credit note")
+        TO_CREDIT = "to_credit", _("Moved to family credit")
 
     family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="ledger")
     order = models.ForeignKey(
@@ -102,7 +116,7 @@ class LedgerEntry(AppendOnly):
     location = models.ForeignKey(
         Location, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
     amount = models.DecimalField(
         max_digits=12, decimal_places=2, help_text=_("+ the family owes more, - less")
     )
@@ -112,6 +126,9 @@ class LedgerEntry(AppendOnly):
     )
     refund = models.OneToOneField(
         "Refund", on_delete=models.PROTECT, null=True, blank=True, related_name="entry"
+    )
+    credit_note = models.OneToOneField(
+        "CreditNote", on_delete=models.PROTECT, null=True, blank=True, related_name="entry"
     )
     reference = models.CharField(max_length=64, blank=True)
     at = models.DateTimeField(default=clock.now, editable=False)
@@ -223,15 +240,74 @@ class Payment(models.Model):
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
 
 
+class RefundRequest(models.Model):
+    """What staff asked to give back from a payment. While Stripe has not
+    answered, it holds its amount against the payment (two refunds racing can
+    never give back more than was paid); its state only moves forward, from
+    pending to succeeded (a Refund is booked) or failed (nothing was)."""
+
+    class Meaning(models.TextChoices):
+        CREDIT_NOTE = "credit_note", _("Reduce the charge (credit note)")
+        STILL_OWED = "still_owed", _("Money back, the amount is still owed")
+
+    class Method(models.TextChoices):
+        CARD = "card", _("Back to the card")
+        DESK = "desk", _("Paid back at the desk")
+        BANK = "bank", _("By bank transfer")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for Stripe")
+        SUCCEEDED = "succeeded", _("Refunded")
+        FAILED = "failed", _("Failed")
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refund_requests")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    reason = models.CharField(max_length=200)
+    meaning = models.CharField(max_length=12, choices=Meaning.choices)
+    method = models.CharField(max_length=5, choices=Method.choices)
+    key = models.CharField(max_length=120, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    stripe_refund_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("refund request")
+        verbose_name_plural = _("refund requests")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_request_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} ({self.get_status_display()})"
+
+
 class Refund(models.Model):
+    """Money given back, booked once its outcome is known: written once and
+    never changed (a refund Stripe's dashboard made has no request)."""
+
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     reason = models.CharField(max_length=200)
+    method = models.CharField(
+        max_length=5, choices=RefundRequest.Method.choices, default=RefundRequest.Method.CARD
+    )
+    request = models.OneToOneField(
+        RefundRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="refund"
+    )
     stripe_refund_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now, editable=False)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_positive")]
 
     def __str__(self) -> str:
         return f"{formatting.money(self.amount)} ({self.reason})"
@@ -281,6 +357,41 @@ class Invoice(models.Model):
         return f"INV-{self.number:06d}"
 
 
+class CreditNote(AppendOnly):
+    """A numbered document that reduces an order's charge (a return, a
+    cancellation, a refund that reduces the charge). It refers to the order's
+    invoice and keeps a snapshot of what it said when issued; its ledger
+    entry reduces what the order owes. Numbers have their own gapless
+    sequence."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="credit_notes")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    number = models.PositiveIntegerField(unique=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    reason = models.CharField(_("reason"), max_length=200)
+    issued_at = models.DateTimeField(default=clock.now, editable=False)
+    snapshot = models.JSONField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("credit note")
+        verbose_name_plural = _("credit notes")
+        ordering = ["-number"]
+        triggers = [append_only()]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_positive")
+        ]
+
+    def __str__(self) -> str:
+        return self.display_number
+
+    @property
+    def display_number(self) -> str:
+        return f"CN-{self.number:06d}"
+
+
 class Document(models.Model):
     """A PDF made in the background: a statement, a ledger report or an invoice."""
 
@@ -288,6 +399,7 @@ class Document(models.Model):
         STATEMENT = "statement", _("Statement")
         LEDGER = "ledger", _("Ledger report")
         INVOICE = "invoice", _("Invoice")
+        CREDIT_NOTE = "credit_note", _("Credit note")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -296,12 +408,15 @@ class Document(models.Model):
         FAILED = "failed", _("Failed")
 
     family = models.ForeignKey(Family, on_delete=models.PROTECT, related_name="documents")
-    kind = models.CharField(max_length=10, choices=Kind.choices)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
     location = models.ForeignKey(
         Location, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     invoice = models.ForeignKey(
         Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    credit_note = models.ForeignKey(
+        CreditNote, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     date_from = models.DateField(null=True, blank=True)
     date_to = models.DateField(null=True, blank=True)

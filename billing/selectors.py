@@ -35,7 +35,7 @@ from families.models import Family
 from portal import formatting
 from portal.clock import local, today
 
-from .models import ZERO, Document, Invoice, LedgerEntry, Order, Payment
+from .models import ZERO, CreditNote, Document, Invoice, LedgerEntry, Order, Payment
 
 
 class OrderBalance(TypedDict):
@@ -53,9 +53,10 @@ if TYPE_CHECKING:
 
 MONEY = DecimalField(max_digits=12, decimal_places=2)
 
-# Entries that move money towards an order (payments, credit applied) or back
-# (refunds); every other kind changes what the order costs.
-PAID_KINDS = ["payment", "credit", "refund"]
+# Entries that move money towards an order (payments, credit applied) or away
+# from it (refunds, an excess moved to family credit): services.MONEY_KINDS.
+# Every other kind (charges, adjustments, credit notes) changes what it costs.
+PAID_KINDS = ["payment", "credit", "refund", "to_credit"]
 PAYING_KINDS = ["payment", "credit"]
 
 
@@ -324,7 +325,9 @@ STALE_AFTER = timedelta(minutes=10)
 
 def document_in_family(family: Family, pk: int | str) -> Document:
     return get_object_or_404(
-        Document.objects.select_related("location", "invoice"), pk=pk, family=family
+        Document.objects.select_related("location", "invoice", "credit_note"),
+        pk=pk,
+        family=family,
     )
 
 
@@ -333,6 +336,8 @@ def document_file_name(document: Document) -> str:
     say what each file is, never two different files under one name."""
     if document.kind == Document.Kind.INVOICE and document.invoice is not None:
         return f"{document.invoice.display_number}.pdf"
+    if document.kind == Document.Kind.CREDIT_NOTE and document.credit_note is not None:
+        return f"{document.credit_note.display_number}.pdf"
     where = slugify(document.location.name) if document.location else "all-locations"
     if document.kind == Document.Kind.LEDGER and document.date_from and document.date_to:
         period = f"{document.date_from.isoformat()}-{document.date_to.isoformat()}"
@@ -352,7 +357,7 @@ class IssuedDocument:
     order: OrderWithBalance
     amount: Decimal
     currency: str
-    invoice: Invoice | None = None
+    document_id: int  # the Invoice's or the CreditNote's
 
     @property
     def status(self) -> OrderStatus:
@@ -366,10 +371,12 @@ def _issued_keys(family: Family) -> QuerySet[Invoice, tuple[str, int, datetime]]
         .annotate(doc_kind=Value("invoice", output_field=CharField()))
         .values_list("doc_kind", "pk", "issued_at")
     )
-    # Credit notes (part D1's CreditNote, with its display_number and order)
-    # join the list here, as one more `.union(..., all=True)` of the same
-    # three columns, and are loaded in _IssuedList.__getitem__ beside invoices.
-    return invoices.order_by("-issued_at", "-pk")
+    credit_notes = (
+        CreditNote.objects.filter(order__family=family)
+        .annotate(doc_kind=Value("credit_note", output_field=CharField()))
+        .values_list("doc_kind", "pk", "issued_at")
+    )
+    return invoices.union(credit_notes, all=True).order_by("-issued_at", "-pk")
 
 
 class _IssuedList(Sequence[IssuedDocument]):
@@ -397,27 +404,27 @@ class _IssuedList(Sequence[IssuedDocument]):
             return self[index : index + 1][0]
         keys = list(self.keys[index])
         invoices = Invoice.objects.in_bulk([pk for kind, pk, _at in keys if kind == "invoice"])
+        notes = CreditNote.objects.in_bulk([pk for kind, pk, _at in keys if kind != "invoice"])
+        order_ids = {i.order_id for i in invoices.values()} | {n.order_id for n in notes.values()}
         orders = {
-            o.pk: o
-            for o in with_status(
-                with_balances(Order.objects.filter(pk__in=[i.order_id for i in invoices.values()]))
-            )
+            o.pk: o for o in with_status(with_balances(Order.objects.filter(pk__in=order_ids)))
         }
         rows = []
         for kind, pk, at in keys:
-            if kind == "invoice":
-                invoice = invoices[pk]
-                rows.append(
-                    IssuedDocument(
-                        kind=kind,
-                        number=invoice.display_number,
-                        issued_on=local(at).date(),
-                        order=orders[invoice.order_id],
-                        amount=Decimal(invoice.snapshot.get("total", "0")),
-                        currency=invoice.snapshot.get("currency", ""),
-                        invoice=invoice,
-                    )
+            document: Invoice | CreditNote = invoices[pk] if kind == "invoice" else notes[pk]
+            total = Decimal(document.snapshot.get("total", "0"))
+            rows.append(
+                IssuedDocument(
+                    kind=kind,
+                    number=document.display_number,
+                    issued_on=local(at).date(),
+                    order=orders[document.order_id],
+                    # A credit note takes its amount off the order.
+                    amount=total if kind == "invoice" else -total,
+                    currency=document.snapshot.get("currency", ""),
+                    document_id=pk,
                 )
+            )
         return rows
 
 

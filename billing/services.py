@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import stripe
@@ -25,13 +27,14 @@ from enrollments.models import Enrollment, Location
 from families.models import Family, Guardian, Student
 from portal import clock, formatting
 from portal.exceptions import PortalError
-from portal.money import to_decimal
+from portal.money import from_minor_units, to_decimal
 from portal.tasks import dispatch, queue_email
 from portal.tenancy import current_provider, current_schema, provider_language
 
 from . import gateway
 from .models import (
     ZERO,
+    CreditNote,
     Document,
     Finding,
     Invoice,
@@ -42,6 +45,7 @@ from .models import (
     Payment,
     PaymentMethod,
     Refund,
+    RefundRequest,
     StripeCustomer,
 )
 from .tax import TaxSummary, tax_summary
@@ -60,6 +64,23 @@ def _provider() -> Provider:
 
 def order_outstanding(order: Order) -> Decimal:
     return LedgerEntry.objects.filter(order=order).aggregate(t=Sum("amount"))["t"] or ZERO
+
+
+# Entries that move money (paid in, given back, moved to or from family
+# credit); the others make up the order's charge.
+MONEY_KINDS = [
+    LedgerEntry.Kind.PAYMENT,
+    LedgerEntry.Kind.REFUND,
+    LedgerEntry.Kind.CREDIT,
+    LedgerEntry.Kind.TO_CREDIT,
+]
+
+
+def order_charge_left(order: Order) -> Decimal:
+    """What is left of the order's charge: its charges and corrections less
+    the credit notes already issued. A credit note never exceeds it."""
+    entries = LedgerEntry.objects.filter(order=order).exclude(kind__in=MONEY_KINDS)
+    return entries.aggregate(t=Sum("amount"))["t"] or ZERO
 
 
 def _payment_in_progress(order: Order) -> bool:
@@ -142,38 +163,94 @@ def adjustment_create(
     actor_user: User | None,
     order: Order | None = None,
 ) -> LedgerEntry:
-    """A correction, with its reason; entries are never edited."""
+    """A correction, with its reason; entries are never edited. It never
+    takes an order (or the family's entries without an order) below zero:
+    money beyond what is owed becomes family credit or is refunded."""
+    reason = (reason or "").strip()
     if not reason:
-        raise BillingError(_("Say why the adjustment is made."))
-    return LedgerEntry.objects.create(
-        family=family,
-        order=order,
-        location=order.location if order else None,
-        kind=LedgerEntry.Kind.ADJUSTMENT,
-        amount=to_decimal(amount),
-        description=reason,
-        actor=actor_user,
-    )
+        raise BillingError(_("Say why the adjustment is made."), field="description")
+    amount = to_decimal(amount)
+    with transaction.atomic():
+        if order is not None:
+            order = _lock_order(order)
+            owed = order_outstanding(order)
+        else:
+            Family.objects.select_for_update().filter(pk=family.pk).first()
+            owed = (
+                LedgerEntry.objects.filter(family=family, order__isnull=True).aggregate(
+                    t=Sum("amount")
+                )["t"]
+                or ZERO
+            )
+        if owed + amount < 0:
+            raise BillingError(
+                _(
+                    "Only %(owed)s is owed here: an adjustment cannot take it below zero. "
+                    "To give the family money to spend, grant credit."
+                )
+                % {"owed": formatting.money(owed)},
+                field="amount",
+            )
+        return LedgerEntry.objects.create(
+            family=family,
+            order=order,
+            location=order.location if order else None,
+            kind=LedgerEntry.Kind.ADJUSTMENT,
+            amount=amount,
+            description=reason,
+            actor=actor_user,
+        )
 
 
-def credit_apply(*, order: Order, actor: Guardian) -> Decimal:
-    """Pay what the order still owes from the family's credit, as far as it goes."""
+def credit_apply(
+    *, order: Order, actor: Guardian, amount: Decimal | None = None, key: str = ""
+) -> Decimal:
+    """Pay (part of) what the order still owes from the family's credit:
+    `amount`, or without one the most that can be applied. `key` comes from
+    the form, so a double submit applies once. The order and then the
+    family's credit are locked before anything is read: two orders taking
+    credit at once take turns, and the second sees what the first left."""
     if not actor.may_pay:
         raise BillingError(_("You may not pay for this family."))
     with transaction.atomic():
         order = _lock_order(order)
+        reference = f"order-{order.pk}-credit-{key}"[:64] if key else ""
+        if reference:
+            done = LedgerEntry.objects.filter(family=order.family, reference=reference).first()
+            if done:
+                return -done.amount
         if order.cancelled_at:
             raise BillingError(_("This order is cancelled."))
         if _payment_in_progress(order):
             raise BillingError(_("A card payment for this order is in progress; wait for it."))
+        benefit_services.credit_lock(family=order.family)
         owed = order_outstanding(order)
-        amount = min(owed, family_credit_balance(order.family))
-        if amount <= 0:
-            raise BillingError(
-                _("Nothing to apply: no credit left, or nothing owed on this order.")
-            )
-        n = LedgerEntry.objects.filter(order=order, kind=LedgerEntry.Kind.CREDIT).count()
-        reference = f"order-{order.pk}-credit-{n + 1}"
+        balance = family_credit_balance(order.family)
+        if amount is None:
+            amount = min(owed, balance)
+            if amount <= 0:
+                raise BillingError(
+                    _("Nothing to apply: no credit left, or nothing owed on this order.")
+                )
+        else:
+            amount = to_decimal(amount)
+            if amount <= 0:
+                raise BillingError(_("Enter an amount above zero."), field="amount")
+            if amount > owed:
+                raise BillingError(
+                    _("This order owes %(owed)s: apply up to that.")
+                    % {"owed": formatting.money(owed)},
+                    field="amount",
+                )
+            if amount > balance:
+                raise BillingError(
+                    _("Your credit is %(balance)s: apply up to that.")
+                    % {"balance": formatting.money(balance)},
+                    field="amount",
+                )
+        if not reference:
+            n = LedgerEntry.objects.filter(order=order, kind=LedgerEntry.Kind.CREDIT).count()
+            reference = f"order-{order.pk}-credit-{n + 1}"
         benefit_services.credit_spend(
             family=order.family,
             amount=amount,
@@ -437,51 +514,647 @@ def _send_receipt(payment_id: int) -> None:
     )
 
 
+# --- Refunds ------------------------------------------------------------------------------------
+#
+# A refund is reserved, then made, then booked. The reservation (a pending
+# RefundRequest) is written under the order and payment locks, after counting
+# what was refunded and what is still waiting for Stripe, so two refunds
+# racing can never give back more than was paid. Stripe is then called with
+# no lock held and an idempotency key of the request; its answer is booked in
+# a transaction of its own. A Refund row is written once, when the money has
+# gone back, and never changed.
+
+REFUND_OUTSIDE_PORTAL = "refund_outside_portal"
+
+
+def _lock_payment(payment: Payment) -> Payment:
+    return (
+        Payment.objects.select_for_update(of=("self",)).select_related("order").get(pk=payment.pk)
+    )
+
+
+def payment_refundable(payment: Payment) -> Decimal:
+    """What can still be given back from a payment: its amount less what was
+    refunded and what is waiting for Stripe. Read it under the payment lock
+    before acting on it."""
+    booked = payment.refunds.aggregate(t=Sum("amount"))["t"] or ZERO
+    held = (
+        payment.refund_requests.filter(status=RefundRequest.Status.PENDING).aggregate(
+            t=Sum("amount")
+        )["t"]
+        or ZERO
+    )
+    return payment.amount - booked - held
+
+
+def _credit_note_room(order: Order) -> Decimal:
+    """What a new credit note may still take off the order's charge: what is
+    left of it less the credit notes of refunds waiting for Stripe."""
+    held = (
+        RefundRequest.objects.filter(
+            payment__order=order,
+            status=RefundRequest.Status.PENDING,
+            meaning=RefundRequest.Meaning.CREDIT_NOTE,
+        ).aggregate(t=Sum("amount"))["t"]
+        or ZERO
+    )
+    return order_charge_left(order) - held
+
+
+def refund_methods(payment: Payment) -> list[tuple[str, str]]:
+    """How money can go back from this payment: to the card it came from, or
+    at the desk or by bank transfer."""
+    labels = dict(RefundRequest.Method.choices)
+    offline = [(str(m), str(labels[m])) for m in ("desk", "bank")]
+    if payment.method == Payment.Method.CARD and payment.stripe_payment_intent_id:
+        return [("card", str(labels["card"])), *offline]
+    if payment.method == Payment.Method.BANK:
+        offline.reverse()
+    return offline
+
+
 def refund_create(
-    *, payment: Payment, amount: Decimal, reason: str, actor_user: User | None
-) -> Refund:
-    """Give money back (through Stripe for card payments) and book it."""
+    *,
+    payment: Payment,
+    amount: Decimal,
+    reason: str,
+    actor_user: User | None,
+    meaning: str = RefundRequest.Meaning.STILL_OWED,
+    method: str | None = None,
+    key: str = "",
+) -> RefundRequest:
+    """Give money back from a payment and book it. `meaning`: money back with
+    the amount still owed (the order owes it again), or reduce the order's
+    charge by a credit note (returns and cancellations, the staff form's
+    default: nothing becomes owed). `method`: back to the
+    card (through Stripe), or paid back at the desk or by bank transfer.
+    `key` comes from the form: a double submit refunds once (the second gets
+    the first request back). A card refund Stripe has not confirmed stays
+    pending, its amount held, until Stripe's answer or event arrives."""
     amount = to_decimal(amount)
+    reason = (reason or "").strip()
     if not reason:
-        raise BillingError(_("Say why the refund is made."))
+        raise BillingError(_("Say why the refund is made."), field="reason")
+    if amount <= 0:
+        raise BillingError(_("Enter an amount above zero."), field="amount")
+    if meaning not in RefundRequest.Meaning.values:
+        raise BillingError(_("Choose what the refund means."), field="meaning")
+    method = method or refund_methods(payment)[0][0]
+    if method not in dict(refund_methods(payment)):
+        raise BillingError(_("This payment cannot go back that way."), field="method")
+    request, created = _refund_reserve(
+        payment=payment,
+        amount=amount,
+        reason=reason,
+        meaning=meaning,
+        method=method,
+        key=f"refund:{payment.pk}:{key or uuid.uuid4().hex}",
+        actor_user=actor_user,
+    )
+    if created and request.status == RefundRequest.Status.PENDING:
+        return refund_request_send(request=request)
+    return request
+
+
+def _refund_reserve(
+    *,
+    payment: Payment,
+    amount: Decimal,
+    reason: str,
+    meaning: str,
+    method: str,
+    key: str,
+    actor_user: User | None,
+) -> tuple[RefundRequest, bool]:
+    """Hold the amount against the payment (and the credit note against the
+    order's charge) under their locks; money going back at the desk or by
+    bank transfer is booked at once."""
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        order = _lock_order(payment.order) if payment.order else None
+        payment = _lock_payment(payment)
+        existing = RefundRequest.objects.filter(key=key).first()
+        if existing:
+            return existing, False
         if payment.status != Payment.Status.SUCCEEDED:
             raise BillingError(_("Only a completed payment can be refunded."))
-        refunded = payment.refunds.aggregate(t=Sum("amount"))["t"] or ZERO
-        if amount <= 0 or amount > payment.amount - refunded:
+        left = payment_refundable(payment)
+        if amount > left:
             raise BillingError(
-                _("You can refund up to %(left)s.")
-                % {"left": formatting.money(payment.amount - refunded)}
+                _("You can refund up to %(left)s.") % {"left": formatting.money(max(left, ZERO))},
+                field="amount",
             )
-        n = payment.refunds.count() + 1
-        stripe_id = None
-        if payment.method == Payment.Method.CARD and payment.stripe_payment_intent_id:
-            result = gateway.refund_create(
-                payment_intent_id=payment.stripe_payment_intent_id,
-                amount=amount,
-                currency=_provider().currency,
-                key=f"{current_schema()}-refund-{payment.pk}-{n}",
+        if meaning == RefundRequest.Meaning.CREDIT_NOTE:
+            if order is None:
+                raise BillingError(
+                    _("This payment belongs to no order, so there is no charge to reduce."),
+                    field="meaning",
+                )
+            room = _credit_note_room(order)
+            if amount > room:
+                raise BillingError(
+                    _(
+                        "A credit note can take at most %(room)s off this order's charge. "
+                        "Refund less, or choose money back with the amount still owed."
+                    )
+                    % {"room": formatting.money(max(room, ZERO))},
+                    field="amount",
+                )
+        elif order is not None and order.cancelled_at:
+            raise BillingError(
+                _("This order is cancelled: nothing can be owed on it again."), field="meaning"
             )
-            stripe_id = result.id
-        refund = Refund.objects.create(
+        request = RefundRequest.objects.create(
             payment=payment,
             amount=amount,
             reason=reason,
-            stripe_refund_id=stripe_id,
+            meaning=meaning,
+            method=method,
+            key=key,
             actor=actor_user,
+        )
+        if method != RefundRequest.Method.CARD:
+            _refund_book(request, order, stripe_refund_id=None)
+    return request, True
+
+
+def refund_request_send(*, request: RefundRequest) -> RefundRequest:
+    """Ask Stripe for a pending card refund, holding no lock. Safe to repeat
+    (a retry after Stripe did not answer): a refund Stripe already made for
+    this request is found by its metadata before anything is sent, and the
+    call carries the request's idempotency key."""
+    request = RefundRequest.objects.select_related("payment").get(pk=request.pk)
+    if (
+        request.status != RefundRequest.Status.PENDING
+        or request.method != RefundRequest.Method.CARD
+    ):
+        return request
+    payment = request.payment
+    try:
+        made = _stripe_refund_of(request)
+        if made is None:
+            made = gateway.refund_create(
+                payment_intent_id=payment.stripe_payment_intent_id or "",
+                amount=request.amount,
+                currency=_provider().currency,
+                key=f"{current_schema()}-refund-{request.pk}",
+                metadata={"refund_request": str(request.pk)},
+            )
+    except (
+        stripe.InvalidRequestError,
+        stripe.AuthenticationError,
+        stripe.PermissionError,
+    ) as error:
+        return _refund_request_fail(
+            request.pk,
+            _("Stripe refused the refund: %(why)s") % {"why": error.user_message or error},
+        )
+    except (gateway.GatewayUnavailable, stripe.StripeError):
+        # Whether Stripe made it is unknown: the amount stays held until its
+        # event arrives or the request is sent again.
+        RefundRequest.objects.filter(pk=request.pk, status=RefundRequest.Status.PENDING).update(
+            failure_message=_(
+                "Stripe has not answered yet. The amount is held and the refund is booked "
+                "when Stripe confirms it; do not refund it again."
+            )
+        )
+        return RefundRequest.objects.get(pk=request.pk)
+    return refund_request_settle(request_id=request.pk, stripe_refund=made)
+
+
+def _stripe_refund_of(request: RefundRequest) -> Any:
+    """The refund Stripe made for this request, if an earlier call made one."""
+    intent = request.payment.stripe_payment_intent_id
+    if not intent:
+        return None
+    for made in gateway.refunds_list(payment_intent_id=intent):
+        metadata = _stripe_dict(made).get("metadata") or {}
+        if str(metadata.get("refund_request", "")) == str(request.pk):
+            return made
+    return None
+
+
+def _stripe_dict(obj: Any) -> dict[str, Any]:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def refund_request_settle(*, request_id: int, stripe_refund: Any) -> RefundRequest:
+    """Book what Stripe says of a request's refund; states only move forward,
+    so the service's own answer and Stripe's event book it once."""
+    data = _stripe_dict(stripe_refund)
+    status = data.get("status")
+    with transaction.atomic():
+        request = RefundRequest.objects.select_related("payment__order").get(pk=request_id)
+        order = _lock_order(request.payment.order) if request.payment.order else None
+        request = RefundRequest.objects.select_for_update().get(pk=request_id)
+        if request.status != RefundRequest.Status.PENDING:
+            return request
+        if status == "succeeded":
+            _refund_book(request, order, stripe_refund_id=data.get("id"))
+        elif status in ("failed", "canceled"):
+            why = data.get("failure_reason") or status
+            _refund_request_fail(
+                request.pk, _("Stripe could not make the refund: %(why)s") % {"why": why}
+            )
+        elif data.get("id") and not request.stripe_refund_id:
+            request.stripe_refund_id = data["id"]
+            request.failure_message = _("Stripe is making the refund; it is booked when done.")
+            request.save(update_fields=["stripe_refund_id", "failure_message"])
+    return RefundRequest.objects.get(pk=request_id)
+
+
+def _refund_request_fail(request_id: int, message: str) -> RefundRequest:
+    with transaction.atomic():
+        request = RefundRequest.objects.select_for_update().get(pk=request_id)
+        if request.status == RefundRequest.Status.PENDING:
+            request.status = RefundRequest.Status.FAILED
+            request.failure_message = str(message)[:300]
+            request.settled_at = clock.now()
+            request.save(update_fields=["status", "failure_message", "settled_at"])
+    return request
+
+
+def _refund_book(
+    request: RefundRequest, order: Order | None, *, stripe_refund_id: str | None
+) -> Refund:
+    """The Refund, its ledger entry and (when it reduces the charge) its
+    credit note; the order is locked by the caller."""
+    payment = request.payment
+    refund = Refund.objects.create(
+        payment=payment,
+        amount=request.amount,
+        reason=request.reason,
+        method=request.method,
+        request=request,
+        stripe_refund_id=stripe_refund_id,
+        actor=request.actor,
+    )
+    LedgerEntry.objects.create(
+        family_id=payment.family_id,
+        order=order,
+        location=order.location if order else None,
+        kind=LedgerEntry.Kind.REFUND,
+        amount=request.amount,
+        description=f"{request.get_method_display()}: {request.reason}"[:200],
+        refund=refund,
+        actor=request.actor,
+    )
+    if order is not None and request.meaning == RefundRequest.Meaning.CREDIT_NOTE:
+        noted = min(request.amount, order_charge_left(order))
+        if noted > 0:
+            _credit_note_create(order, noted, request.reason, request.actor)
+        if noted < request.amount:
+            finding_record(
+                source=Finding.Source.CHECK,
+                code="refund_beyond_charge",
+                message=_(
+                    "A refund of %(amount)s was meant to reduce the charge of order #%(number)s, "
+                    "but only %(noted)s of its charge was left: the order owes the rest again."
+                )
+                % {
+                    "amount": formatting.money(request.amount),
+                    "number": order.number,
+                    "noted": formatting.money(noted),
+                },
+                payment=payment,
+            )
+    RefundRequest.objects.filter(pk=request.pk).update(
+        status=RefundRequest.Status.SUCCEEDED,
+        stripe_refund_id=stripe_refund_id,
+        failure_message="",
+        settled_at=clock.now(),
+    )
+    return refund
+
+
+def refund_from_stripe(*, stripe_refund: Any) -> Refund | None:
+    """A refund Stripe tells us of (its events are only a trigger: this is
+    the refund as re-read from Stripe). One of ours settles its request; one
+    made in Stripe's dashboard is booked once (unique Stripe id) as money back
+    with the amount owed again, and staff are told."""
+    data = _stripe_dict(stripe_refund)
+    intent = data.get("payment_intent")
+    if not intent and data.get("charge"):
+        intent = _stripe_dict(gateway.charge_retrieve(data["charge"])).get("payment_intent")
+    payment = (
+        Payment.objects.select_related("order").filter(stripe_payment_intent_id=intent).first()
+        if intent
+        else None
+    )
+    if payment is None:
+        return None
+    ours = str((data.get("metadata") or {}).get("refund_request", ""))
+    request = (
+        RefundRequest.objects.filter(pk=ours, payment=payment).first() if ours.isdigit() else None
+    )
+    if request is not None:
+        refund_request_settle(request_id=request.pk, stripe_refund=data)
+        return Refund.objects.filter(request=request).first()
+    if data.get("status") != "succeeded":
+        return None  # booked when Stripe says it succeeded (refund.updated)
+    found = Refund.objects.filter(stripe_refund_id=data["id"]).first()
+    if found:
+        return found
+    amount = from_minor_units(int(data["amount"]), data.get("currency") or _provider().currency)
+    with transaction.atomic():
+        order = _lock_order(payment.order) if payment.order else None
+        payment = _lock_payment(payment)
+        found = Refund.objects.filter(stripe_refund_id=data["id"]).first()
+        if found:
+            return found
+        refund = Refund.objects.create(
+            payment=payment,
+            amount=amount,
+            reason=_("Refunded in Stripe's dashboard"),
+            method=RefundRequest.Method.CARD,
+            stripe_refund_id=data["id"],
         )
         LedgerEntry.objects.create(
             family_id=payment.family_id,
-            order_id=payment.order_id,
-            location=payment.order.location if payment.order else None,
+            order=order,
+            location=order.location if order else None,
             kind=LedgerEntry.Kind.REFUND,
             amount=amount,
-            description=reason,
+            description=_("Refunded in Stripe's dashboard"),
             refund=refund,
-            actor=actor_user,
+        )
+        finding_record(
+            source=Finding.Source.WEBHOOK,
+            code=REFUND_OUTSIDE_PORTAL,
+            message=_(
+                "A refund of %(amount)s was made in Stripe's dashboard, outside the portal. "
+                "It is booked as money back with the amount owed again; if it was meant "
+                "to reduce the charge, issue a credit note for it."
+            )
+            % {"amount": formatting.money(amount)},
+            payment=payment,
         )
     return refund
+
+
+# --- Credit notes -------------------------------------------------------------------------------
+
+
+def _next_number(name: str) -> int:
+    """The next number of a gapless sequence: its row stays locked until the
+    transaction that uses the number ends (a rollback gives it back)."""
+    NumberSequence.objects.get_or_create(name=name)
+    sequence = NumberSequence.objects.select_for_update().get(name=name)
+    sequence.last += 1
+    sequence.save(update_fields=["last"])
+    return sequence.last
+
+
+def credit_note_issue(
+    *, order: Order, amount: Decimal, reason: str, actor_user: User | None
+) -> CreditNote:
+    """Reduce what the order owes by a numbered credit note that refers to
+    its invoice. It never exceeds what is left of the charge nor what is
+    still owed: money already paid is refunded (refund_create) or left as
+    credit (order_cancel)."""
+    amount = to_decimal(amount)
+    reason = (reason or "").strip()
+    if not reason:
+        raise BillingError(_("Say why the credit note is issued."), field="reason")
+    if amount <= 0:
+        raise BillingError(_("Enter an amount above zero."), field="amount")
+    with transaction.atomic():
+        order = _lock_order(order)
+        room = _credit_note_room(order)
+        if amount > room:
+            raise BillingError(
+                _("Only %(room)s of this order's charge is left to credit.")
+                % {"room": formatting.money(max(room, ZERO))},
+                field="amount",
+            )
+        owed = order_outstanding(order)
+        if amount > owed:
+            raise BillingError(
+                _(
+                    "This order owes %(owed)s: a credit note for more would leave it below zero. "
+                    "To give paid money back, refund it from the payment."
+                )
+                % {"owed": formatting.money(max(owed, ZERO))},
+                field="amount",
+            )
+        return _credit_note_create(order, amount, reason, actor_user)
+
+
+def _credit_note_create(
+    order: Order, amount: Decimal, reason: str, actor_user: User | None
+) -> CreditNote:
+    """Number, snapshot and book a credit note; the caller holds the order
+    lock and has checked the amount."""
+    invoice = invoice_issue(order=order)
+    number = _next_number("credit_note")
+    provider = _provider()
+    snapshot = {
+        # The supplier as the invoice it corrects names it (registered name, VAT number).
+        "provider": invoice.snapshot.get("provider")
+        or {"name": provider.name, "email": provider.support_email},
+        "family": invoice.snapshot.get("family", order.family.name),
+        "bill_to": invoice.snapshot.get("bill_to", ""),
+        "address": invoice.snapshot.get("address", ""),
+        "order": order.number,
+        "title": order.title,
+        "invoice": invoice.display_number,
+        "invoice_date": invoice.issued_at.date().isoformat(),
+        "invoice_total": invoice.snapshot.get("total", ""),
+        "reason": reason,
+        "lines": [{"description": reason, "quantity": 1, "amount": str(amount)}],
+        "total": str(amount),
+        "currency": provider.currency,
+    }
+    note = CreditNote.objects.create(
+        order=order,
+        invoice=invoice,
+        number=number,
+        amount=amount,
+        reason=reason[:200],
+        snapshot=snapshot,
+        actor=actor_user,
+    )
+    LedgerEntry.objects.create(
+        family=order.family,
+        order=order,
+        location=order.location,
+        kind=LedgerEntry.Kind.CREDIT_NOTE,
+        amount=-amount,
+        description=_("Credit note %(number)s: %(reason)s")
+        % {"number": note.display_number, "reason": reason},
+        credit_note=note,
+        actor=actor_user,
+    )
+    return note
+
+
+# --- Cancelling an order ------------------------------------------------------------------------
+
+
+class PaidMoney:
+    """What happens to money already paid on an order being cancelled."""
+
+    CREDIT = "credit"
+    REFUND = "refund"
+    choices = [
+        (CREDIT, _("Keep it as family credit")),
+        (REFUND, _("Give it back (to the card, or at the desk)")),
+    ]
+
+
+@dataclass
+class CancelPlan:
+    owed: Decimal  # still owed: reversed by the credit note
+    refunds: list[tuple[Payment, Decimal, str]]  # payment, amount, method
+    to_credit: Decimal  # paid money (and any excess) that becomes family credit
+    credit_note: Decimal  # the charge less what the refunds' own credit notes take
+
+
+def _cancel_plan(order: Order, paid_money: str) -> CancelPlan:
+    """The whole charge is reversed: now by one credit note, and for money
+    given back to a payment by the credit notes of those refunds."""
+    balance = order_outstanding(order)
+    charge = max(order_charge_left(order), ZERO)
+    owed = max(balance, ZERO)
+    excess = max(-balance, ZERO)  # paid beyond the charge: family credit in any case
+    paid = max(charge - owed, ZERO)
+    refunds: list[tuple[Payment, Decimal, str]] = []
+    remaining = paid
+    if paid_money == PaidMoney.REFUND:
+        payments = order.payments.filter(status=Payment.Status.SUCCEEDED).order_by("-created_at")
+        for payment in payments:
+            take = min(payment_refundable(payment), remaining)
+            if take > 0:
+                refunds.append((payment, take, refund_methods(payment)[0][0]))
+                remaining -= take
+    return CancelPlan(
+        owed=owed,
+        refunds=refunds,
+        to_credit=remaining + excess,
+        credit_note=owed + remaining,
+    )
+
+
+def order_cancel_preview(*, order: Order, paid_money: str = PaidMoney.CREDIT) -> list[str]:
+    """What cancelling would do, in words, for the confirmation step."""
+    plan = _cancel_plan(order, paid_money)
+    said = []
+    if plan.credit_note:
+        said.append(
+            _("A credit note of %(amount)s takes it off the order's charge (%(owed)s is owed now).")
+            % {"amount": formatting.money(plan.credit_note), "owed": formatting.money(plan.owed)}
+        )
+    methods = dict(RefundRequest.Method.choices)
+    for payment, amount, method in plan.refunds:
+        said.append(
+            _("%(amount)s of the payment of %(paid)s goes back: %(how)s.")
+            % {
+                "amount": formatting.money(amount),
+                "paid": formatting.money(payment.amount),
+                "how": methods[method],
+            }
+        )
+    if plan.to_credit:
+        said.append(
+            _("%(amount)s already paid becomes family credit.")
+            % {"amount": formatting.money(plan.to_credit)}
+        )
+    if not said:
+        said.append(_("Nothing is owed or paid: the order is only marked cancelled."))
+    return said
+
+
+def order_cancel(
+    *,
+    order: Order,
+    reason: str,
+    actor_user: User | None,
+    paid_money: str = PaidMoney.CREDIT,
+) -> Order:
+    """Cancel an order once: a credit note reverses its charge; money already
+    paid on it becomes family credit or goes back, as staff choose. Card
+    refunds are reserved here and sent to Stripe after this transaction
+    commits (no lock is held while Stripe answers); money paid at the desk
+    or by bank transfer is booked as given back at once."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise BillingError(_("Say why the order is cancelled."), field="reason")
+    if paid_money not in (PaidMoney.CREDIT, PaidMoney.REFUND):
+        raise BillingError(_("Choose what happens to money already paid."), field="paid_money")
+    with transaction.atomic():
+        order = _lock_order(order)
+        if order.cancelled_at:
+            raise BillingError(_("This order is cancelled already."))
+        if _payment_in_progress(order):
+            raise BillingError(_("A card payment for this order is in progress; wait for it."))
+        if RefundRequest.objects.filter(
+            payment__order=order, status=RefundRequest.Status.PENDING
+        ).exists():
+            raise BillingError(_("A refund on this order is waiting for Stripe; wait for it."))
+        for payment in order.payments.filter(status=Payment.Status.SUCCEEDED):
+            _lock_payment(payment)
+        plan = _cancel_plan(order, paid_money)
+        order.cancelled_at = clock.now()
+        order.cancel_reason = reason[:200]
+        order.cancelled_by = actor_user
+        order.save(update_fields=["cancelled_at", "cancel_reason", "cancelled_by"])
+        if plan.to_credit:
+            _move_to_credit(order, plan.to_credit, reason, actor_user)
+        if plan.credit_note > 0:
+            _credit_note_create(order, plan.credit_note, reason, actor_user)
+        for payment, amount, method in plan.refunds:
+            request = RefundRequest.objects.create(
+                payment=payment,
+                amount=amount,
+                reason=reason[:200],
+                meaning=RefundRequest.Meaning.CREDIT_NOTE,
+                method=method,
+                key=f"cancel:{order.pk}:{payment.pk}",
+                actor=actor_user,
+            )
+            if method == RefundRequest.Method.CARD:
+                transaction.on_commit(
+                    partial(dispatch, "billing.tasks.send_refund_request", request.pk)
+                )
+            else:
+                _refund_book(request, order, stripe_refund_id=None)
+    return order
+
+
+def _move_to_credit(order: Order, amount: Decimal, reason: str, actor_user: User | None) -> None:
+    """Money paid on an order that it no longer owes becomes family credit:
+    one ledger entry takes it off the order, one grant adds it to the family's
+    credit (the same transaction)."""
+    n = LedgerEntry.objects.filter(order=order, kind=LedgerEntry.Kind.TO_CREDIT).count()
+    LedgerEntry.objects.create(
+        family=order.family,
+        order=order,
+        location=order.location,
+        kind=LedgerEntry.Kind.TO_CREDIT,
+        amount=amount,
+        description=_("Moved to family credit: %(reason)s") % {"reason": reason},
+        reference=f"order-{order.pk}-to-credit-{n + 1}",
+        actor=actor_user,
+    )
+    benefit_services.credit_grant(
+        family=order.family,
+        amount=amount,
+        source="cancellation" if order.cancelled_at else "refund",
+        description=_("Order #%(number)s %(title)s: %(reason)s")
+        % {"number": order.number, "title": order.title, "reason": reason},
+        actor_user=actor_user,
+    )
+
+
+def order_credit_excess(*, order: Order, reason: str, actor_user: User | None) -> Decimal:
+    """Money beyond what the order owes (its balance below zero, e.g. paid
+    twice) becomes family credit; returns how much moved."""
+    with transaction.atomic():
+        order = _lock_order(order)
+        excess = -order_outstanding(order)
+        if excess <= 0:
+            return ZERO
+        _move_to_credit(order, excess, reason, actor_user)
+    return excess
 
 
 # --- Saved payment methods --------------------------------------------------------------------
@@ -562,14 +1235,9 @@ def invoice_issue(*, order: Order) -> Invoice:
         existing = Invoice.objects.filter(order=order).first()
         if existing:
             return existing
-        sequence, _created = NumberSequence.objects.select_for_update().get_or_create(
-            name="invoice"
-        )
-        sequence = NumberSequence.objects.select_for_update().get(pk=sequence.pk)
-        sequence.last += 1
-        sequence.save(update_fields=["last"])
+        number = _next_number("invoice")
         snapshot = invoice_snapshot(order, issued_on=clock.today())
-        return Invoice.objects.create(order=order, number=sequence.last, snapshot=snapshot)
+        return Invoice.objects.create(order=order, number=number, snapshot=snapshot)
 
 
 def invoice_snapshot(order: Order, *, issued_on: date) -> dict[str, Any]:
@@ -625,6 +1293,7 @@ def document_request(
     date_from: date | None = None,
     date_to: date | None = None,
     invoice: Invoice | None = None,
+    credit_note: CreditNote | None = None,
 ) -> Document:
     """Queue a PDF; the page shows its progress and then the download."""
     document = Document.objects.create(
@@ -634,6 +1303,7 @@ def document_request(
         date_from=date_from,
         date_to=date_to,
         invoice=invoice,
+        credit_note=credit_note,
         requested_by=actor_user,
     )
     transaction.on_commit(lambda: dispatch("billing.tasks.render_document", document.pk))

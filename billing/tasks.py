@@ -9,7 +9,7 @@ from portal.celery import app
 from portal.tenancy import current_provider
 
 from . import selectors, services
-from .models import Document, Payment, StripeEvent
+from .models import Document, Payment, RefundRequest, StripeEvent
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,9 @@ def render_document(document_id: int) -> str:
     task is delivered again; the file is attached only once it is complete."""
     from . import pdf
 
-    document = Document.objects.select_related("family", "location", "invoice").get(pk=document_id)
+    document = Document.objects.select_related("family", "location", "invoice", "credit_note").get(
+        pk=document_id
+    )
     if document.status == Document.Status.DONE:
         return "done already"
     Document.objects.filter(pk=document_id).update(status=Document.Status.RUNNING)
@@ -49,6 +51,8 @@ def document_source(document: Document):
         # The band: where the order stands now (the body is the frozen snapshot).
         status = selectors.order_with_status(invoice.order).status
         return "billing/pdf/invoice.html", {"invoice": invoice, "status": status}, None
+    if document.kind == Document.Kind.CREDIT_NOTE:
+        return "billing/pdf/credit_note.html", {"note": document.credit_note}, None
     if document.kind == Document.Kind.STATEMENT:
         orders = selectors.statement_lines(document.family, location=document.location)
         return (
@@ -86,6 +90,8 @@ def process_stripe_event(event_id: int) -> str:
     event = StripeEvent.objects.get(pk=event_id)
     if event.processed_at:
         return "processed already"
+    if event.type in REFUND_EVENTS:
+        return process_refund_event(event)
     payment = Payment.objects.filter(stripe_payment_intent_id=event.object_id).first()
     if payment is None and event.object_id:
         # A payment whose create call timed out: find it by our own id in metadata.
@@ -106,3 +112,29 @@ def process_stripe_event(event_id: int) -> str:
         services.payment_sync(payment=payment)
     StripeEvent.objects.filter(pk=event_id).update(processed_at=clock.now())
     return payment.status if payment else "no payment"
+
+
+# Refunds: made by staff here (booked from Stripe's answer) or in Stripe's dashboard.
+REFUND_EVENTS = {"charge.refunded", "refund.created", "refund.updated"}
+
+
+def process_refund_event(event: StripeEvent) -> str:
+    """Re-read the refund (or the charge's refunds) from Stripe and book what
+    is new; booking is once per Stripe refund id, so a repeat changes nothing."""
+    from . import gateway
+
+    if event.object_id.startswith("ch_"):
+        refunds = gateway.refunds_list(charge_id=event.object_id)
+    else:
+        refunds = [gateway.refund_retrieve(event.object_id)]
+    booked = [services.refund_from_stripe(stripe_refund=refund) for refund in refunds]
+    StripeEvent.objects.filter(pk=event.pk).update(processed_at=clock.now())
+    return f"{sum(1 for b in booked if b)} refund(s)"
+
+
+@app.task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def send_refund_request(request_id: int) -> str:
+    """Send a reserved card refund to Stripe (after the transaction that
+    reserved it committed: no lock is held while Stripe answers)."""
+    request = RefundRequest.objects.get(pk=request_id)
+    return services.refund_request_send(request=request).status

@@ -19,12 +19,13 @@ from benefits.selectors import family_credit_balance
 from enrollments.views import current_location
 from families.pagecache import family_page
 from families.views import family_member
-from portal import clock, formatting
+from portal import clock
 from portal.exceptions import PortalError
+from portal.templatetags.portal import money
 
 from . import gateway, selectors, services
-from .forms import DocumentForm
-from .models import Document, Invoice, Payment, PaymentMethod
+from .forms import ApplyCreditForm, DocumentForm
+from .models import CreditNote, Document, Invoice, Payment, PaymentMethod
 
 PAGE_SIZE = 25
 INVOICES_PAGE_SIZE = 10
@@ -104,7 +105,9 @@ def _overview_context(request, guardian, form: DocumentForm) -> dict:
         "methods": list(PaymentMethod.objects.filter(guardian=guardian)),
         "invoices": invoices,
         "documents": list(
-            Document.objects.filter(family=family).select_related("location", "invoice")[:8]
+            Document.objects.filter(family=family).select_related(
+                "location", "invoice", "credit_note"
+            )[:8]
         ),
         "doc_form": form,
         "online": online(request.tenant),
@@ -126,24 +129,68 @@ def order(request, guardian, pk):
         "invoice": Invoice.objects.filter(order=order).first(),
         "online": online(request.tenant),
         "may_pay": guardian.may_pay,
+        "credit": family_credit_balance(guardian.family),
     }
     return render(request, "billing/order.html", context)
 
 
+@require_http_methods(["GET", "POST"])
+@family_member
+def apply_credit(request, guardian, pk=None):
+    """Apply the family's credit to an unpaid order: asks how much (the most
+    that can be applied by default) and confirms."""
+    _may_pay(guardian)
+    family = guardian.family
+    posted = request.POST.get("order", "")
+    if posted.isdigit():
+        selectors.order_in_family(family, posted)  # another family's order: 404
+    orders = selectors.order_groups(family, paid_limit=0).unpaid
+    chosen = selectors.order_in_family(family, pk) if pk is not None else None
+    credit = family_credit_balance(family)
+    if chosen is not None and chosen.pk not in {o.pk for o in orders}:
+        messages.info(request, _("Nothing is owed on this order."))
+        return redirect("billing:order", chosen.pk)
+    first = chosen or (orders[0] if orders else None)
+    form = ApplyCreditForm(
+        request.POST or None,
+        orders=orders,
+        initial={
+            "order": first.pk if first else None,
+            "amount": min(first.owed, credit) if first and credit > 0 else None,
+            "key": services.new_attempt_key(),
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        order = selectors.order_in_family(family, form.cleaned_data["order"])
+        try:
+            amount = services.credit_apply(
+                order=order,
+                actor=guardian,
+                amount=form.cleaned_data["amount"],
+                key=form.cleaned_data["key"],
+            )
+        except PortalError as error:
+            form.add_error(error.field if error.field in form.fields else None, str(error))
+        else:
+            messages.success(
+                request,
+                _("%(amount)s of credit applied to order #%(number)s.")
+                % {"amount": money(amount), "number": order.number},
+            )
+            return redirect("billing:order", order.pk)
+    context = {"form": form, "credit": credit, "orders": orders, "chosen": chosen}
+    return render(request, "billing/apply_credit.html", context)
+
+
 @require_POST
 @family_member
-def apply_credit(request, guardian, pk):
-    order = selectors.order_in_family(guardian.family, pk)
-    _may_pay(guardian)
-    try:
-        amount = services.credit_apply(order=order, actor=guardian)
-    except PortalError as error:
-        messages.error(request, str(error))
-    else:
-        messages.success(
-            request, _("%(amount)s of credit applied.") % {"amount": formatting.money(amount)}
-        )
-    return redirect("billing:order", order.pk)
+def credit_note_request(request, guardian, pk):
+    """The PDF of one of the family's credit notes, made in the background."""
+    note = get_object_or_404(CreditNote, pk=pk, order__family=guardian.family)
+    document = services.document_request(
+        family=guardian.family, kind="credit_note", credit_note=note, actor_user=request.user
+    )
+    return redirect("billing:document", document.pk)
 
 
 @keeps_opener

@@ -20,10 +20,11 @@ from providers.models import Provider
 
 from . import gateway
 from .models import StripeEvent
-from .tasks import process_stripe_event
+from .tasks import REFUND_EVENTS, process_stripe_event
 
 HANDLED = {"payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.processing",
-           "payment_intent.requires_action", "payment_intent.canceled"}  # fmt: skip
+           "payment_intent.requires_action", "payment_intent.canceled",
+           *REFUND_EVENTS}  # fmt: skip
 
 
 @csrf_exempt
@@ -39,6 +40,11 @@ def stripe_webhook(request):
         return HttpResponse("ignored", content_type="text/plain")
     obj = payload.get("data", {}).get("object", {})
     schema = (obj.get("metadata") or {}).get("provider")
+    if not schema and payload.get("type") in REFUND_EVENTS:
+        try:
+            schema = refund_provider_schema(obj)
+        except (gateway.GatewayUnavailable, stripe.StripeError):
+            return HttpResponse("try again", status=503, content_type="text/plain")
     provider = Provider.objects.real().filter(schema_name=schema).first() if schema else None
     if provider is None:
         return HttpResponse("not ours", content_type="text/plain")
@@ -52,3 +58,15 @@ def stripe_webhook(request):
             return HttpResponse("duplicate", content_type="text/plain")
         dispatch(process_stripe_event, event.pk)
     return HttpResponse("ok", content_type="text/plain")
+
+
+def refund_provider_schema(obj: dict) -> str | None:
+    """A refund made in Stripe's dashboard carries no metadata of ours: its
+    provider is the one named by the payment it refunds (re-read from Stripe)."""
+    intent = obj.get("payment_intent")
+    if not intent and obj.get("object") == "refund" and obj.get("charge"):
+        intent = gateway.charge_retrieve(obj["charge"]).to_dict().get("payment_intent")
+    if not intent:
+        return None
+    metadata = gateway.payment_intent_retrieve(intent).to_dict().get("metadata") or {}
+    return metadata.get("provider")

@@ -1,12 +1,13 @@
 from django.urls import path
 
-from . import views
+from . import money, views
 
 app_name = "desk"
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("language/", views.language, name="language"),
+    path("money/", money.report, name="money"),
     path("sessions/<int:pk>/", views.roster, name="roster"),
     path("classes/<int:pk>/skills/", views.skills, name="skills"),
     path("classes/<int:pk>/offer-next/", views.offer_next, name="offer_next"),

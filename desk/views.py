@@ -335,8 +335,7 @@ def family(request: HttpRequest, pk: int) -> HttpResponse:
         context["may_decide"] = can("benefits.change_makeuprequest")
     if can("billing.view_order"):
         context["orders"] = billing_selectors.order_groups(family, paid_limit=5)
-        context["money"] = money = billing_selectors.financials(family)
-        context["in_credit"] = -money.outstanding if money.outstanding < 0 else None
+        context["money"] = billing_selectors.financials(family)
     if can("billing.view_payment"):
         context["payments"] = billing_selectors.recent_payments(family)
     return _page(request, "desk/family.html", family.name, **context)

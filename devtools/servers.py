@@ -157,9 +157,12 @@ class Services:
             say("Stripe: using STRIPE_SECRET_KEY")
             return
         port = port or free_port()
-        log = open(self.data / "localstripe.log", "ab")  # noqa: SIM115
+        log = open(self.data / "stripe-standin.log", "ab")  # noqa: SIM115
+        # devtools.stripe_standin: localstripe extended (idempotency keys, decline
+        # codes, refund events, SEPA, faults on demand), in memory for this run.
         self.stripe = subprocess.Popen(
-            [str(BIN / "localstripe"), "--port", str(port), "--from-scratch"],
+            [PY, "-m", "devtools.stripe_standin", "--port", str(port)],
+            cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -198,7 +201,10 @@ class Services:
     def stop(self) -> None:
         if self.stripe:
             self.stripe.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
+            try:
+                self.stripe.wait(5)
+            except subprocess.TimeoutExpired:
+                self.stripe.kill()
                 self.stripe.wait(5)
         self.stop_redis()
         with contextlib.suppress(Exception):

@@ -92,6 +92,9 @@ TRACKED = {
     "billing_payment": _own(),
     "billing_refund": _via("billing_payment", "payment_id"),
     "billing_invoice": _via("billing_order", "order_id"),
+    "billing_creditnote": _via("billing_order", "order_id"),
+    # A refund being made shows on the order's page until it is booked.
+    "billing_refundrequest": _via("billing_payment", "payment_id"),
     "billing_document": _own(),
 }
 
@@ -112,6 +115,7 @@ UNTRACKED = {
     "benefits_remindersent",
     "billing_stripeevent",
     "billing_numbersequence",
+    "billing_finding",  # what the checks found: staff only
 }
 
 FUNCTION = """

@@ -122,12 +122,21 @@ def navigation(request: HttpRequest) -> list[dict[str, Any]]:
         _group(
             _("Money"),
             [
+                {
+                    "title": _("Money report"),
+                    "icon": "monitoring",
+                    "link": reverse("desk:money"),
+                    "permission": _may("billing.view_payment"),
+                },
                 _model(_("Orders"), "receipt_long", "billing", "order"),
                 _model(_("Payments"), "payments", "billing", "payment"),
                 _model(_("Ledger"), "account_balance", "billing", "ledgerentry"),
                 _model(_("Refunds"), "undo", "billing", "refund"),
+                _model(_("Refund requests"), "pending_actions", "billing", "refundrequest"),
                 _model(_("Invoices"), "description", "billing", "invoice"),
+                _model(_("Credit notes"), "request_quote", "billing", "creditnote"),
                 _model(_("Stripe events"), "sync_alt", "billing", "stripeevent"),
+                _model(_("Findings"), "troubleshoot", "billing", "finding"),
             ],
         ),
         _group(

@@ -92,6 +92,20 @@ class ProviderSettingsForm(LogoFormMixin, forms.ModelForm):
             "legal_address": forms.Textarea(attrs={"rows": 3}),
         }
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _echecks_switch(self)
+
+
+def _echecks_switch(form: forms.ModelForm) -> None:
+    """Show the bank account switch as unavailable, with the reason, where
+    the provider's currency cannot be collected by SEPA Direct Debit."""
+    reason = form.instance.echecks_unavailable_reason if form.instance.pk else ""
+    field = form.fields.get("echecks_enabled")
+    if field is not None and reason and not form.instance.echecks_enabled:
+        field.disabled = True
+        field.help_text = reason
+
 
 class EmbedOriginsForm(forms.Form):
     embed_origins = OriginsField()
@@ -106,3 +120,7 @@ class ProviderAdminForm(LogoFormMixin, forms.ModelForm):
     class Meta:
         model = Provider
         fields = ["embed_origins"]  # the admin's fieldsets name the rest
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _echecks_switch(self)

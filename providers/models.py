@@ -174,7 +174,14 @@ class Provider(TenantMixin):
 
     # Feature switches (seed documents). A switched-off feature is hidden and its URLs refuse.
     online_payments = models.BooleanField(_("online payments"), default=False)
-    echecks_enabled = models.BooleanField(_("bank account payments (e-checks)"), default=False)
+    echecks_enabled = models.BooleanField(
+        _("bank account payments (e-checks)"),
+        default=False,
+        help_text=_(
+            "SEPA Direct Debit: parents pay from a bank account, once or as a saved "
+            "method. Payments take a few days to clear."
+        ),
+    )
     require_recurring_authorisation = models.BooleanField(
         _("require saved payment methods authorised for recurring billing"), default=False
     )
@@ -278,6 +285,29 @@ class Provider(TenantMixin):
             return str(Locale.parse(f"{language}_{self.country}"))
         except (ValueError, LookupError):
             return language
+
+    @property
+    def echecks_unavailable_reason(self) -> str:
+        """Why bank account payments cannot be switched on ("" when they can):
+        they are SEPA Direct Debit, which collects euros only."""
+        if self.currency != "EUR":
+            return str(
+                _(
+                    "Bank account payments are SEPA Direct Debit, which collects euros "
+                    "only; this provider charges in %(currency)s."
+                )
+                % {"currency": self.currency}
+            )
+        return ""
+
+    @property
+    def echecks_active(self) -> bool:
+        return self.echecks_enabled and not self.echecks_unavailable_reason
+
+    def clean(self) -> None:
+        super().clean()
+        if self.echecks_enabled and self.echecks_unavailable_reason:
+            raise ValidationError({"echecks_enabled": self.echecks_unavailable_reason})
 
     @property
     def makeups_enabled(self) -> bool:

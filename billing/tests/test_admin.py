@@ -48,8 +48,14 @@ def test_adjustment_with_a_reason_and_refund_through_stripe(
         and mail.outbox[-1].to == ["adm@example.com"]
     )
     staff.post(
-        f"/admin/billing/payment/{paid.pk}/change/",
-        {"refund_amount": "15", "refund_reason": "Pool closed"},
+        f"/admin/billing/payment/{paid.pk}/refund/",
+        {
+            "meaning": "still_owed",
+            "amount": "15",
+            "method": "card",
+            "reason": "Pool closed",
+            "key": "k-adm",
+        },
     )
     connection.set_tenant(in_aquakids)
     assert paid.refunds.get().stripe_refund_id.startswith("re_")

@@ -18,7 +18,7 @@ from django_tenants.utils import tenant_context
 from pypdf import PdfReader
 
 from billing import pdf, selectors, services
-from billing.models import Document, Invoice, NumberSequence, Order
+from billing.models import CreditNote, Document, Invoice, NumberSequence, Order
 from billing.tasks import document_source
 from conftest import client_for, login
 from enrollments.models import Location
@@ -204,6 +204,14 @@ def test_the_payments_page_lists_invoices_and_each_downloads_under_its_number(
     for invoice in invoices:
         assert invoice.display_number in text and f"#{invoice.order.number}" in text
     assert "Partly paid: 50,00 € of 150,00 €" in text and "Refunded: 20,00 €" in text
+    # The refunded order's credit note is listed with the invoices, as money off.
+    note = CreditNote.objects.get(order__family__name="Novak")
+    assert f"{note.display_number} " in text and "-20,00 €" in text
+    with django_capture_on_commit_callbacks(execute=True):
+        response = ana.post(f"/billing/credit-notes/{note.pk}/pdf/")
+    document = Document.objects.get(pk=response["Location"].rstrip("/").split("/")[-1])
+    download = ana.get(f"/billing/documents/{document.pk}/download/")
+    assert f'filename="{note.display_number}.pdf"' in download["Content-Disposition"]
     names = set()
     for invoice in invoices[:2]:
         with django_capture_on_commit_callbacks(execute=True):

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benefits import services as benefit_services
-from billing import selectors, services
+from billing import gateway, selectors, services
 from billing.models import Invoice, LedgerEntry, Payment
 from billing.services import BillingError
 from enrollments.tests.factories import FamilyFactory
@@ -161,16 +161,61 @@ def test_refunds_card_and_offline(in_aquakids):
     paid = services.payment_start(
         order=order, payer=guardian, stripe_payment_method_id=card(), attempt_key="r1"
     )
+    # Part of a card payment back to the card, the amount owed again.
     refund = services.refund_create(
-        payment=paid, amount=Decimal("30"), reason="Missed week", actor_user=None
+        payment=paid,
+        amount=Decimal("30"),
+        reason="Missed week",
+        actor_user=None,
+        meaning="still_owed",
     )
-    assert refund.stripe_refund_id.startswith("re_")
+    assert refund.status == "succeeded" and refund.stripe_refund_id.startswith("re_")
+    at_stripe = gateway.refund_retrieve(refund.stripe_refund_id)
+    assert at_stripe.amount == 3000 and at_stripe.payment_intent == paid.stripe_payment_intent_id
     assert owed(order) == Decimal("30.00")
-    with pytest.raises(BillingError, match="up to 50.00"):
+    with pytest.raises(BillingError, match="up to 50,00") as refused:
         services.refund_create(
             payment=paid, amount=Decimal("51"), reason="Too much", actor_user=None
         )
+    assert refused.value.field == "amount"
     assert selectors.order_in_family(order.family, order.pk).status.state == "partly_paid"
+
+    # Money taken at the desk, given back at the desk: no Stripe, booked at once.
+    desk = new_order(amount="40")
+    cash = services.payment_record_offline(
+        order=desk, amount=None, method="offline", key="cash", actor_user=None
+    )
+    back = services.refund_create(
+        payment=cash,
+        amount=Decimal("15"),
+        reason="Sibling left",
+        actor_user=None,
+        meaning="still_owed",
+        method="desk",
+    )
+    assert back.status == "succeeded" and back.stripe_refund_id is None
+    assert back.refund.method == "desk" and back.refund.amount == Decimal("15.00")
+    assert owed(desk) == Decimal("15.00")
+    with pytest.raises(BillingError, match="cannot go back that way"):
+        services.refund_create(
+            payment=cash, amount=Decimal("1"), reason="x", actor_user=None, method="card"
+        )
+    # The whole rest, by bank transfer, reducing the charge: nothing becomes owed.
+    rest = services.refund_create(
+        payment=cash,
+        amount=Decimal("25"),
+        reason="Course cancelled",
+        meaning="credit_note",
+        actor_user=None,
+        method="bank",
+    )
+    assert rest.refund.method == "bank" and owed(desk) == Decimal("15.00")
+    assert services.payment_refundable(cash) == 0
+    entries = LedgerEntry.objects.filter(order=desk).order_by("pk")
+    assert [(e.kind, e.amount) for e in entries][-2:] == [
+        ("refund", Decimal("25.00")),
+        ("credit_note", Decimal("-25.00")),
+    ]
 
 
 def test_apply_credit(in_aquakids):
@@ -222,13 +267,22 @@ def test_balance_is_the_sum_of_entries(in_aquakids, ops):
                 actor_user=None,
             )
             expected -= amount
-        elif op == "adjust":
-            services.adjustment_create(family=family, amount=-amount, reason="fix", actor_user=None)
-            expected -= amount
+        elif op == "adjust" and last_order:
+            try:
+                services.adjustment_create(
+                    family=family, amount=-amount, reason="fix", actor_user=None, order=last_order
+                )
+                expected -= amount
+            except BillingError:  # it would take the order below zero
+                assert owed(last_order) < amount
         elif op == "refund" and last_payment:
             try:
                 services.refund_create(
-                    payment=last_payment, amount=amount, reason="r", actor_user=None
+                    payment=last_payment,
+                    amount=amount,
+                    reason="r",
+                    actor_user=None,
+                    meaning="still_owed",
                 )
                 expected += amount
             except BillingError:

@@ -140,6 +140,10 @@ def test_the_orders_list_and_payments_read_a_fixed_number_of_queries(aquakids, a
     for n in range(12):
         order = new_order(family=family, title=f"More {n}", amount="30.00")
         services.invoice_issue(order=order)
+        if n % 4 == 0:  # credit notes join the list of invoices
+            services.credit_note_issue(
+                order=order, amount=Decimal("5.00"), reason="Goggles returned", actor_user=None
+            )
         if n % 3:
             services.payment_record_offline(
                 order=order,

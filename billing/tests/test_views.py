@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -54,7 +55,9 @@ def test_order_page_and_apply_credit(aquakids, ana):
     order = novak_order(aquakids, "Autumn term: Swim Level 2")
     html = ana.get(f"/billing/orders/{order.pk}/").content.decode()
     assert "Still to pay" in html and "Apply credit" in html and "Download invoice" in html
-    ana.post(f"/billing/orders/{order.pk}/apply-credit/")
+    page = ana.get(f"/billing/orders/{order.pk}/apply-credit/").content.decode()
+    key = re.search(r'name="key" value="([0-9a-f]+)"', page).group(1)
+    ana.post(f"/billing/orders/{order.pk}/apply-credit/", {"order": order.pk, "key": key})
     html = ana.get(f"/billing/orders/{order.pk}/").content.decode()
     assert "Credit applied" in html and "Partly paid" in html
 
@@ -182,7 +185,11 @@ def test_every_billing_url_is_not_found_for_another_family(aquakids, ben):
     method = services.payment_method_save(guardian=ana_g, stripe_payment_method_id=card())
     payment = Payment.objects.filter(family__name="Novak").first()
     document = Document.objects.create(family=order.family, kind="statement", status="done")
+    note = services.credit_note_issue(
+        order=order, amount=Decimal("1.00"), reason="Goodwill", actor_user=None
+    )
     urls = [
+        f"/billing/credit-notes/{note.pk}/pdf/",
         f"/billing/orders/{order.pk}/",
         f"/billing/orders/{order.pk}/pay/",
         f"/billing/orders/{order.pk}/apply-credit/",

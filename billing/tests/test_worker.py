@@ -56,14 +56,21 @@ def test_webhook_through_a_real_worker(committed, race_provider, portal_server, 
     def paid():
         with tenant_context(race_provider):
             processed = StripeEvent.objects.filter(
-                object_id=payment.stripe_payment_intent_id, processed_at__isnull=False
+                object_id=payment.stripe_payment_intent_id,
+                type="payment_intent.succeeded",
+                processed_at__isnull=False,
             ).exists()
             return processed and Payment.objects.get(pk=payment.pk).status == "succeeded"
 
     wait_for(paid, worker=real_worker)
     with tenant_context(race_provider):
-        event = StripeEvent.objects.get(object_id=payment.stripe_payment_intent_id)
-        assert event.type == "payment_intent.succeeded" and event.processed_at
+        # Stripe sends payment_intent.requires_action first (3-D Secure), then
+        # payment_intent.succeeded: two events, one payment booked once.
+        events = StripeEvent.objects.filter(object_id=payment.stripe_payment_intent_id)
+        assert {e.type for e in events} == {
+            "payment_intent.requires_action",
+            "payment_intent.succeeded",
+        }
         assert LedgerEntry.objects.filter(payment=payment).count() == 1
         assert services.order_outstanding(order) == 0
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('providers', '0008_project_clock'),
+        ('providers', '0009_echecks_help'),
     ]
 
     operations = [

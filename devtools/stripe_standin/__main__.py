@@ -1,0 +1,5 @@
+import sys
+
+from devtools.stripe_standin.app import main
+
+sys.exit(main())
