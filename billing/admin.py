@@ -324,7 +324,9 @@ class PaymentAdmin(ModelAdmin):
         "method",
         "status",
         "stripe_payment_intent_id",
+        "stripe_idempotency_key",
         "failure_message",
+        "decline_code",
         "created_at",
         "succeeded_at",
     ]

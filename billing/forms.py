@@ -6,6 +6,8 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from schwifty import IBAN
+from schwifty.exceptions import SchwiftyException
 
 from enrollments.models import Location
 from portal import formatting
@@ -95,3 +97,44 @@ class ApplyCreditForm(forms.Form):
             )
             for o in orders
         ]
+
+
+class BankAccountForm(forms.Form):
+    """A bank account for SEPA Direct Debit, and the mandate it needs."""
+
+    holder = forms.CharField(
+        label=_("Account holder"),
+        max_length=100,
+        error_messages={"required": _("Enter the name on the bank account.")},
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    iban = forms.CharField(
+        label=_("IBAN"),
+        max_length=42,
+        error_messages={"required": _("Enter your IBAN.")},
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    mandate = forms.BooleanField(
+        label=_("I accept the SEPA Direct Debit mandate above."),
+        error_messages={"required": _("Accept the mandate to pay from your bank account.")},
+    )
+
+    def clean_iban(self) -> str:
+        try:
+            iban = IBAN(self.cleaned_data["iban"])
+        except SchwiftyException as error:
+            raise forms.ValidationError(
+                _("This is not a valid IBAN: check it against your bank statement.")
+            ) from error
+        if not iban.in_sepa_zone:
+            raise forms.ValidationError(
+                _("This account is outside the SEPA area: pay by card instead.")
+            )
+        return iban.compact
+
+    def first_error(self) -> tuple[str, str]:
+        """(field, message) of the first error, for the page's message."""
+        for name in ("holder", "iban", "mandate"):
+            if name in self.errors:
+                return name, str(self.errors[name][0])
+        return "iban", str(next(iter(self.errors.values()))[0])

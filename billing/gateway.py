@@ -3,17 +3,26 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import stripe
 from django.conf import settings
 
-from portal.money import to_minor_units
+from portal.money import from_minor_units, to_minor_units
 from portal.tenancy import current_schema
+
+log = logging.getLogger(__name__)
 
 
 class GatewayUnavailable(Exception):
-    """Stripe could not be reached; nothing was charged by this call."""
+    """Stripe's answer did not arrive: a timeout, a connection error, a 5xx or
+    a rate limit. Whether Stripe acted is unknown (never guessed from the
+    error's text): a request with an idempotency key may be sent again with
+    the same key, and Stripe answers it once."""
 
 
 def configured() -> bool:
@@ -21,9 +30,11 @@ def configured() -> bool:
 
 
 def client() -> stripe.StripeClient:
+    # No retries inside the library: _call retries what is safe to send again.
     return stripe.StripeClient(
         settings.STRIPE_SECRET_KEY,
-        max_network_retries=2,
+        max_network_retries=0,
+        http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT),
         base_addresses={"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None,
     )
 
@@ -35,11 +46,37 @@ def js_url() -> str:
     return "https://js.stripe.com/v3/"
 
 
-def _call(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except (stripe.APIConnectionError, stripe.RateLimitError) as error:
-        raise GatewayUnavailable(str(error)) from error
+def ambiguous(error: stripe.StripeError) -> bool:
+    """No answer, or Stripe's own failure: it may have acted."""
+    if isinstance(error, stripe.APIConnectionError | stripe.RateLimitError):
+        return True
+    return (error.http_status or 0) >= 500
+
+
+def _call(fn, *args, retries: int = 0, **kwargs):
+    """One Stripe call. An ambiguous error is retried `retries` times (only
+    for reads and requests carrying an idempotency key: the same request, the
+    same key), then raised as GatewayUnavailable. A clear answer (a decline,
+    an unknown id) is raised as Stripe's own error."""
+    attempt = 0
+    while True:
+        try:
+            return fn(*args, **kwargs)
+        except stripe.StripeError as error:
+            if not ambiguous(error):
+                raise
+            if attempt >= retries:
+                raise GatewayUnavailable(str(error)) from error
+        attempt += 1
+        log.info("Stripe did not answer %s: sending it again (%s)", fn, attempt)
+        time.sleep(RETRY_PAUSE * attempt)
+
+
+RETRY_PAUSE = 0.25  # seconds, times the attempt
+
+
+def _retries() -> int:
+    return settings.STRIPE_RETRIES
 
 
 def customer_create(*, email: str, name: str, guardian_id: int) -> str:
@@ -51,60 +88,177 @@ def customer_create(*, email: str, name: str, guardian_id: int) -> str:
             "metadata": {"provider": current_schema(), "guardian": str(guardian_id)},
         },
         options={"idempotency_key": f"{current_schema()}-customer-{guardian_id}"},
+        retries=_retries(),
     )
     return customer.id
 
 
-def setup_intent_create(*, customer_id: str) -> stripe.SetupIntent:
+def setup_intent_create(*, customer_id: str, key: str) -> stripe.SetupIntent:
     return _call(
         client().v1.setup_intents.create,
         params={"customer": customer_id, "payment_method_types": ["card"]},
+        options={"idempotency_key": key},
+        retries=_retries(),
     )
 
 
+def setup_intent_retrieve(si_id: str) -> stripe.SetupIntent:
+    return _call(client().v1.setup_intents.retrieve, si_id, retries=_retries())
+
+
 def payment_method_retrieve(pm_id: str) -> stripe.PaymentMethod:
-    return _call(client().v1.payment_methods.retrieve, pm_id)
+    return _call(client().v1.payment_methods.retrieve, pm_id, retries=_retries())
 
 
 def payment_method_attach(pm_id: str, customer_id: str) -> None:
-    _call(client().v1.payment_methods.attach, pm_id, params={"customer": customer_id})
+    """Raises stripe.InvalidRequestError for an id Stripe does not know."""
+    _call(
+        client().v1.payment_methods.attach,
+        pm_id,
+        params={"customer": customer_id},
+        options={"idempotency_key": f"{current_schema()}-attach-{pm_id}-{customer_id}"},
+        retries=_retries(),
+    )
 
 
 def payment_method_detach(pm_id: str) -> None:
     _call(client().v1.payment_methods.detach, pm_id)
 
 
-def payment_intent_create(
+def payment_intent_params(
     *,
     amount: Decimal,
     currency: str,
     customer_id: str,
     payment_method_id: str,
     payment_id: int,
-    idempotency_key: str,
     description: str,
-) -> stripe.PaymentIntent:
-    """Create and confirm. A declined card raises stripe.CardError."""
+    bank_mandate: dict[str, Any] | None = None,
+    keep_bank_account: bool = False,
+) -> dict[str, Any]:
+    """What a payment asks of Stripe: stored with the payment, so that
+    every later send of it (retry, reconciliation) is the same request. With
+    `bank_mandate` (mandate_acceptance) it is a SEPA Direct Debit."""
+    params = {
+        "amount": to_minor_units(amount, currency),
+        "currency": currency.lower(),
+        "customer": customer_id,
+        "payment_method": payment_method_id,
+        "confirm": True,
+        "metadata": {
+            "provider": current_schema(),
+            "payment": str(payment_id),
+            "description": description,
+        },
+    }
+    if bank_mandate is not None:
+        params["payment_method_types"] = ["sepa_debit"]
+        params["mandate_data"] = bank_mandate
+        if keep_bank_account:
+            params["setup_future_usage"] = "off_session"
+    return params
+
+
+def mandate_acceptance(*, ip_address: str, user_agent: str) -> dict[str, Any]:
+    """The parent's acceptance of the SEPA Direct Debit mandate, online, now."""
+    return {
+        "customer_acceptance": {
+            "type": "online",
+            "online": {"ip_address": ip_address or "0.0.0.0", "user_agent": user_agent[:500]},
+        }
+    }
+
+
+def bank_account_create(*, iban: str, holder: str, email: str) -> stripe.PaymentMethod:
+    """A SEPA Direct Debit payment method for an IBAN (raises
+    stripe.InvalidRequestError when Stripe refuses the account)."""
     return _call(
-        client().v1.payment_intents.create,
+        client().v1.payment_methods.create,
         params={
-            "amount": to_minor_units(amount, currency),
-            "currency": currency.lower(),
+            "type": "sepa_debit",
+            "sepa_debit": {"iban": iban},
+            "billing_details": {"name": holder, "email": email},
+        },
+    )
+
+
+def bank_account_setup(
+    *, customer_id: str, payment_method_id: str, mandate: dict[str, Any], key: str
+) -> stripe.SetupIntent:
+    """Keep a bank account for later payments: the mandate is accepted now."""
+    return _call(
+        client().v1.setup_intents.create,
+        params={
             "customer": customer_id,
             "payment_method": payment_method_id,
+            "payment_method_types": ["sepa_debit"],
             "confirm": True,
-            "metadata": {
-                "provider": current_schema(),
-                "payment": str(payment_id),
-                "description": description,
-            },
+            "usage": "off_session",
+            "mandate_data": mandate,
         },
+        options={"idempotency_key": key},
+        retries=_retries(),
+    )
+
+
+def payment_intent_create(*, params: dict[str, Any], idempotency_key: str) -> stripe.PaymentIntent:
+    """Create and confirm. A declined card raises stripe.CardError, an unknown
+    payment method stripe.InvalidRequestError; no answer after the retries
+    raises GatewayUnavailable (the intent may exist: send it again later with
+    the same key to learn Stripe's answer)."""
+    return _call(
+        client().v1.payment_intents.create,
+        params=params,
         options={"idempotency_key": idempotency_key},
+        retries=_retries(),
     )
 
 
 def payment_intent_retrieve(pi_id: str) -> stripe.PaymentIntent:
-    return _call(client().v1.payment_intents.retrieve, pi_id)
+    return _call(client().v1.payment_intents.retrieve, pi_id, retries=_retries())
+
+
+def payment_intent_cancel(pi_id: str, *, idempotency_key: str) -> stripe.PaymentIntent:
+    return _call(
+        client().v1.payment_intents.cancel,
+        pi_id,
+        options={"idempotency_key": idempotency_key},
+        retries=_retries(),
+    )
+
+
+@dataclass(frozen=True)
+class IntentFacts:
+    """What a PaymentIntent says about the money, in the portal's terms."""
+
+    id: str
+    status: str
+    amount: Decimal
+    currency: str  # upper case, as the provider's
+    provider: str  # metadata.provider: the schema that made it
+    payment: str  # metadata.payment: our payment's id
+    failure_message: str
+    failure_code: str
+
+
+def intent_facts(intent: Any) -> IntentFacts:
+    data = intent.to_dict() if hasattr(intent, "to_dict") else dict(intent)
+    currency = str(data.get("currency") or "").upper()
+    metadata = data.get("metadata") or {}
+    error = data.get("last_payment_error") or {}
+    amount = data.get("amount")
+    return IntentFacts(
+        id=str(data.get("id") or ""),
+        status=str(data.get("status") or ""),
+        amount=from_minor_units(int(amount), currency)
+        if amount is not None and currency
+        else Decimal("-1"),
+        currency=currency,
+        provider=str(metadata.get("provider") or ""),
+        payment=str(metadata.get("payment") or ""),
+        failure_message=str(error.get("message") or ""),
+        failure_code=str(error.get("decline_code") or error.get("code") or ""),
+    )
 
 
 def refund_create(

@@ -205,6 +205,7 @@ class Payment(models.Model):
         CARD = "card", _("Card")
         OFFLINE = "offline", _("Paid at the office")
         BANK = "bank", _("Bank transfer")
+        SEPA = "sepa", _("Bank account (SEPA Direct Debit)")
 
     class Status(models.TextChoices):
         PROCESSING = "processing", _("Processing")
@@ -223,9 +224,20 @@ class Payment(models.Model):
     method = models.CharField(max_length=8, choices=Method.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROCESSING)
     idempotency_key = models.CharField(max_length=80, unique=True)
+    # The key of every PaymentIntent create sent for this payment, and the
+    # parameters sent with it: a retry after a timeout and reconciliation send
+    # exactly the same request again, and Stripe answers it once.
+    stripe_idempotency_key = models.CharField(max_length=120, blank=True)
+    stripe_request = models.JSONField(default=dict, blank=True)
     stripe_payment_intent_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
     client_secret = models.CharField(max_length=200, blank=True)
     failure_message = models.CharField(max_length=300, blank=True)
+    decline_code = models.CharField(
+        _("decline code"),
+        max_length=60,
+        blank=True,
+        help_text=_("Stripe's reason, for staff (the parent sees the message)."),
+    )
     created_at = models.DateTimeField(default=clock.now, editable=False)
     succeeded_at = models.DateTimeField(null=True, blank=True)
 
@@ -238,6 +250,10 @@ class Payment(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in (self.Status.PROCESSING, self.Status.REQUIRES_ACTION)
 
 
 class RefundRequest(models.Model):

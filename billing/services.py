@@ -47,6 +47,7 @@ from .models import (
     Refund,
     RefundRequest,
     StripeCustomer,
+    StripeEvent,
 )
 from .tax import TaxSummary, tax_summary
 
@@ -84,10 +85,10 @@ def order_charge_left(order: Order) -> Decimal:
 
 
 def _payment_in_progress(order: Order) -> bool:
+    """A payment Stripe has not settled blocks another: processing until
+    Stripe answers, requires_action until reconciliation cancels it."""
     return Payment.objects.filter(
-        order=order,
-        status__in=[Payment.Status.PROCESSING, Payment.Status.REQUIRES_ACTION],
-        created_at__gte=clock.now() - timedelta(minutes=30),
+        order=order, status__in=[Payment.Status.PROCESSING, Payment.Status.REQUIRES_ACTION]
     ).exists()
 
 
@@ -275,21 +276,50 @@ def credit_apply(
 # --- Payments --------------------------------------------------------------------------------
 
 
-def _book_payment(payment: Payment) -> None:
-    """The ledger entry of a succeeded payment (once: unique per payment)."""
+def _book_payment(
+    payment: Payment,
+    *,
+    order: Order | None = None,
+    excess_to_credit: bool = False,
+    source: str = Finding.Source.RECONCILIATION,
+) -> None:
+    """The ledger entry of a succeeded payment: once (unique per payment), for
+    its whole amount. The caller holds the order's lock. With
+    `excess_to_credit` (a card payment Stripe settled), what the order no
+    longer owes (it was paid meanwhile by other means) leaves the order again
+    as family credit, so its balance never goes below zero, and staff are told
+    they can refund it instead."""
+    order = order or payment.order
+    owed = order_outstanding(order) if order is not None else payment.amount
     try:
         with transaction.atomic():
             LedgerEntry.objects.create(
                 family_id=payment.family_id,
-                order=payment.order,
-                location=payment.order.location if payment.order else None,
+                order=order,
+                location=order.location if order else None,
                 kind=LedgerEntry.Kind.PAYMENT,
                 amount=-payment.amount,
                 description=payment.get_method_display(),
                 payment=payment,
             )
     except IntegrityError:
-        pass  # booked already
+        return  # booked already
+    extra = payment.amount - min(max(owed, ZERO), payment.amount)
+    if order is None or extra <= 0 or not excess_to_credit:
+        return
+    _move_to_credit(
+        order, extra, _("paid twice (card payment %(payment)s)") % {"payment": payment.pk}, None
+    )
+    finding_record(
+        source=source,
+        code="overpaid",
+        message=_(
+            "Payment %(payment)s came in after order #%(number)s was paid: %(amount)s is now "
+            "the family's credit. Refund the payment instead if the family prefers."
+        )
+        % {"payment": payment.pk, "number": order.number, "amount": formatting.money(extra)},
+        payment=payment,
+    )
 
 
 def payment_record_offline(
@@ -346,6 +376,31 @@ def _require_online(payer: Guardian) -> None:
         raise BillingError(_("You may not pay for this family. Ask the primary guardian."))
 
 
+WAITING = _(
+    "Waiting for the card processor to confirm. Do not pay again: the result will show "
+    "here and in your portal."
+)
+
+
+def _card_may_be_saved(guardian: Guardian, stripe_payment_method_id: str) -> None:
+    """Before anything is charged: a card that cannot be saved is said so."""
+    existing = PaymentMethod.objects.filter(
+        stripe_payment_method_id=stripe_payment_method_id
+    ).first()
+    if existing:
+        if existing.guardian_id != guardian.pk:
+            raise BillingError(_("That card belongs to someone else."), field="card")
+        return
+    if PaymentMethod.objects.filter(guardian=guardian).count() >= MAX_METHODS:
+        raise BillingError(
+            _(
+                "You have three saved cards already, the most you can keep. Untick "
+                "“Save this card” to pay without saving it, or delete a saved card first."
+            ),
+            field="save",
+        )
+
+
 def payment_start(
     *,
     order: Order,
@@ -353,11 +408,21 @@ def payment_start(
     stripe_payment_method_id: str,
     attempt_key: str,
     save_method: bool = False,
+    bank_mandate: dict[str, Any] | None = None,
 ) -> Payment:
-    """Charge what the order owes to a card. Safe to call twice (same attempt
-    key: the same payment) and from two tabs (the order is locked; a payment
-    in progress or a paid order stops the second one)."""
+    """Charge what the order owes to a card, or with `bank_mandate`
+    (gateway.mandate_acceptance) debit a bank account by SEPA Direct Debit:
+    that payment stays processing for days, until Stripe's event settles it.
+    Safe to call twice (same attempt key: the same payment) and from two
+    tabs (the order is locked; a payment in progress or a paid order stops the
+    second one). Stripe's answer decides:
+    a decline fails the payment, no answer leaves it processing (it blocks a
+    second charge) until a webhook or reconciliation hears Stripe's answer."""
     _require_online(payer)
+    if bank_mandate is not None and not _provider().echecks_active:
+        raise BillingError(_("Bank account payments are not offered here."))
+    if save_method:
+        _card_may_be_saved(payer, stripe_payment_method_id)
     # Keys are namespaced and belong to one order: a key from elsewhere finds nothing.
     attempt_key = f"card:{order.pk}:{attempt_key}"
     with transaction.atomic():
@@ -377,10 +442,11 @@ def payment_start(
             order=order,
             payer=payer,
             amount=amount,
-            method=Payment.Method.CARD,
+            method=Payment.Method.CARD if bank_mandate is None else Payment.Method.SEPA,
             idempotency_key=attempt_key,
+            stripe_idempotency_key=f"{current_schema()}-payment-{attempt_key}",
         )
-    # Outside the order lock: the network call. The payment row exists first,
+    # Outside the order lock: the network calls. The payment row exists first,
     # so a retry with the same attempt key finds it instead of charging again.
     try:
         customer_id = stripe_customer_for(payer)
@@ -391,55 +457,115 @@ def payment_start(
             ).exists()
         ):
             gateway.payment_method_attach(stripe_payment_method_id, customer_id)
+    except gateway.GatewayUnavailable:
+        # Nothing asked Stripe for money yet: nothing was charged.
+        _payment_fail(
+            payment, _("We could not reach the card processor. Nothing was charged; try again.")
+        )
+        return Payment.objects.get(pk=payment.pk)
+    except stripe.CardError as error:
+        _payment_fail(payment, _card_message(error), code=_card_code(error))
+        return Payment.objects.get(pk=payment.pk)
+    except stripe.StripeError as error:
+        _payment_fail(payment, UNKNOWN_CARD, code=getattr(error, "code", None) or "invalid")
+        return Payment.objects.get(pk=payment.pk)
+    params = gateway.payment_intent_params(
+        amount=payment.amount,
+        currency=_provider().currency,
+        customer_id=customer_id,
+        payment_method_id=stripe_payment_method_id,
+        payment_id=payment.pk,
+        description=f"{_provider().name} #{order.number}",
+        bank_mandate=bank_mandate,
+        keep_bank_account=save_method,
+    )
+    Payment.objects.filter(pk=payment.pk).update(stripe_request=params)
+    payment.stripe_request = params
+    result = _send_create(payment, source=Finding.Source.RECONCILIATION)
+    if save_method and result.status != Payment.Status.FAILED:
+        try:
+            payment_method_save(guardian=payer, stripe_payment_method_id=stripe_payment_method_id)
+        except (BillingError, gateway.GatewayUnavailable, stripe.StripeError):
+            pass  # paid all the same; the card was checked before charging
+    return result
+
+
+UNKNOWN_CARD = _(
+    "The card processor does not know this card: enter your card details again. "
+    "Nothing was charged."
+)
+
+
+def _card_message(error: stripe.StripeError) -> str:
+    return getattr(error, "user_message", None) or _("Your card was declined.")
+
+
+def _card_code(error: stripe.StripeError) -> str:
+    body = getattr(error, "error", None)
+    return (
+        getattr(body, "decline_code", None)
+        or getattr(error, "code", None)
+        or getattr(body, "code", None)
+        or "card_declined"
+    )
+
+
+def _declined_intent_id(error: stripe.StripeError) -> str | None:
+    intent = getattr(getattr(error, "error", None), "payment_intent", None)
+    return intent if isinstance(intent, str) else getattr(intent, "id", None)
+
+
+def _send_create(payment: Payment, *, source: str) -> Payment:
+    """Send the payment's PaymentIntent create (again: same parameters, same
+    key, so Stripe answers it once) and settle the payment from the answer."""
+    try:
         intent = gateway.payment_intent_create(
-            amount=payment.amount,
-            currency=_provider().currency,
-            customer_id=customer_id,
-            payment_method_id=stripe_payment_method_id,
-            payment_id=payment.pk,
-            idempotency_key=f"{current_schema()}-payment-{payment.idempotency_key}",
-            description=f"{_provider().name} #{order.number}",
+            params=payment.stripe_request, idempotency_key=payment.stripe_idempotency_key
         )
     except stripe.CardError as error:
         _payment_fail(
-            payment, error.user_message or str(error), getattr(error, "payment_intent", None)
+            payment,
+            _card_message(error),
+            code=_card_code(error),
+            intent_id=_declined_intent_id(error),
         )
         return Payment.objects.get(pk=payment.pk)
-    except gateway.GatewayUnavailable as error:
-        if "timed out" in str(error).lower() or "timeout" in str(error).lower():
-            # The request may have reached Stripe: leave the payment processing
-            # (it blocks a second charge) until a webhook or a sync tells.
-            Payment.objects.filter(pk=payment.pk).update(
-                failure_message=_("Waiting for the card processor to confirm. Do not pay again.")
-            )
-        else:
-            _payment_fail(
-                payment,
-                _("We could not reach the card processor. Nothing was charged; try again."),
-                None,
-            )
+    except gateway.GatewayUnavailable:
+        # Stripe may have charged: leave the payment processing (it blocks a
+        # second charge) until a webhook or reconciliation learns the answer.
+        Payment.objects.filter(pk=payment.pk, status=Payment.Status.PROCESSING).update(
+            failure_message=WAITING
+        )
         return Payment.objects.get(pk=payment.pk)
-    Payment.objects.filter(pk=payment.pk).update(
-        stripe_payment_intent_id=intent.id, client_secret=intent.client_secret or ""
-    )
-    if save_method:
-        payment_method_save(guardian=payer, stripe_payment_method_id=stripe_payment_method_id)
-    return payment_apply_intent(payment_id=payment.pk, intent=intent)
+    except stripe.IdempotencyError as error:
+        # The key was used with other parameters: a bug of ours, never a charge to guess.
+        finding_record(
+            source=source,
+            code="idempotency_conflict",
+            message=f"Stripe refused the key of payment {payment.pk}: {error}",
+            payment=payment,
+        )
+        return Payment.objects.get(pk=payment.pk)
+    except stripe.StripeError as error:
+        # A clear refusal (an unknown card, a bad request): nothing was charged.
+        _payment_fail(payment, UNKNOWN_CARD, code=getattr(error, "code", None) or "invalid")
+        return Payment.objects.get(pk=payment.pk)
+    Payment.objects.filter(pk=payment.pk).update(client_secret=intent.client_secret or "")
+    return payment_apply_intent(payment_id=payment.pk, intent=intent, source=source)
 
 
-def _payment_fail(payment: Payment, message: str, intent: stripe.PaymentIntent | None) -> None:
+def _payment_fail(
+    payment: Payment, message: str, *, code: str = "", intent_id: str | None = None
+) -> None:
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
         if locked.is_final:
             return
         locked.status = Payment.Status.FAILED
-        locked.failure_message = message[:300]
-        if (
-            intent is not None
-            and getattr(intent, "id", None)
-            and not locked.stripe_payment_intent_id
-        ):
-            locked.stripe_payment_intent_id = intent.id
+        locked.failure_message = str(message)[:300]
+        locked.decline_code = (code or "")[:60]
+        if intent_id and not locked.stripe_payment_intent_id:
+            locked.stripe_payment_intent_id = intent_id
         locked.save()
 
 
@@ -452,47 +578,104 @@ STATUS_FROM_STRIPE = {
     "requires_payment_method": Payment.Status.FAILED,
     "canceled": Payment.Status.FAILED,
 }
-ORDER: list[str] = [Payment.Status.PROCESSING, Payment.Status.REQUIRES_ACTION]
+# States only move forward along this order. A failed payment can still
+# succeed (Stripe's late answer always wins); nothing leaves succeeded.
+RANK: dict[str, int] = {
+    Payment.Status.PROCESSING: 0,
+    Payment.Status.REQUIRES_ACTION: 1,
+    Payment.Status.FAILED: 2,
+    Payment.Status.SUCCEEDED: 3,
+}
 
 
-def payment_apply_intent(*, payment_id: int, intent: stripe.PaymentIntent) -> Payment:
-    """Move the payment forward to what Stripe says; never backwards."""
-    new = STATUS_FROM_STRIPE.get(intent.status, Payment.Status.PROCESSING)
+def _intent_mismatch(payment: Payment, facts: gateway.IntentFacts) -> str:
+    """Why this PaymentIntent cannot settle this payment ("" when it can)."""
+    currency = str(payment.stripe_request.get("currency") or _provider().currency).upper()
+    problems = []
+    if facts.provider != current_schema():
+        problems.append(f"its provider is {facts.provider or 'missing'}")
+    if facts.payment != str(payment.pk):
+        problems.append(f"it names payment {facts.payment or 'none'}")
+    if payment.stripe_payment_intent_id and facts.id != payment.stripe_payment_intent_id:
+        problems.append(f"the payment's intent is {payment.stripe_payment_intent_id}")
+    if facts.currency != currency:
+        problems.append(f"its currency is {facts.currency or 'missing'}, not {currency}")
+    elif facts.amount != payment.amount:
+        problems.append(f"its amount is {facts.amount}, not {payment.amount}")
+    return "; ".join(problems)
+
+
+def payment_apply_intent(
+    *,
+    payment_id: int,
+    intent: Any,
+    source: str = Finding.Source.RECONCILIATION,
+    failure_message: str = "",
+) -> Payment:
+    """Move the payment forward to what Stripe says; never backwards, except
+    that a success is always recorded (and booked once), even after a
+    failure. An intent whose amount, currency, provider or payment do not
+    match settles nothing and is reported to staff."""
+    facts = gateway.intent_facts(intent)
+    new = STATUS_FROM_STRIPE.get(facts.status, Payment.Status.PROCESSING)
     with transaction.atomic():
-        payment = (
-            Payment.objects.select_for_update(of=("self",))
-            .select_related("order")
-            .get(pk=payment_id)
-        )
-        if payment.is_final:
+        order_id = Payment.objects.values_list("order_id", flat=True).get(pk=payment_id)
+        order = _lock_order_id(order_id) if order_id else None
+        payment = Payment.objects.select_for_update(of=("self",)).get(pk=payment_id)
+        mismatch = _intent_mismatch(payment, facts)
+        if mismatch:
+            finding_record(
+                source=source,
+                code="intent_mismatch",
+                message=f"Stripe's payment {facts.id} does not settle payment {payment.pk}: "
+                f"{mismatch}. Nothing was settled.",
+                payment=payment,
+            )
             return payment
-        if (
-            new in ORDER
-            and payment.status in ORDER
-            and ORDER.index(new) < ORDER.index(payment.status)
-        ):
+        linked = not payment.stripe_payment_intent_id
+        if linked:
+            payment.stripe_payment_intent_id = facts.id
+        if RANK[new] <= RANK[payment.status]:
+            if linked:
+                payment.save(update_fields=["stripe_payment_intent_id"])
             return payment
+        was = payment.status
         payment.status = new
         if new == Payment.Status.SUCCEEDED:
             payment.succeeded_at = clock.now()
-        if new == Payment.Status.FAILED:
-            error = getattr(intent, "last_payment_error", None)
-            payment.failure_message = (
-                getattr(error, "message", None) or _("The payment did not go through.")
+            payment.failure_message = ""
+        elif new == Payment.Status.FAILED:
+            payment.failure_message = str(
+                failure_message or facts.failure_message or _("The payment did not go through.")
             )[:300]
+            payment.decline_code = facts.failure_code[:60]
+        elif payment.failure_message == str(WAITING):
+            payment.failure_message = ""
         payment.save()
         if new == Payment.Status.SUCCEEDED:
-            _book_payment(payment)
+            _book_payment(payment, order=order, excess_to_credit=True, source=source)
+            if was == Payment.Status.FAILED:
+                finding_record(
+                    source=source,
+                    code="late_success",
+                    message=f"Payment {payment.pk} had failed, then Stripe said it succeeded "
+                    f"({facts.id}): recorded and booked now.",
+                    payment=payment,
+                )
             transaction.on_commit(lambda: _send_receipt(payment.pk))
     return payment
 
 
-def payment_sync(*, payment: Payment) -> Payment:
+def _lock_order_id(order_id: int) -> Order:
+    return Order.objects.select_for_update(of=("self",)).select_related("family").get(pk=order_id)
+
+
+def payment_sync(*, payment: Payment, source: str = Finding.Source.RECONCILIATION) -> Payment:
     """Re-read the payment's state from Stripe (webhooks are only a trigger)."""
-    if not payment.stripe_payment_intent_id or payment.is_final:
+    if not payment.stripe_payment_intent_id or payment.status == Payment.Status.SUCCEEDED:
         return payment
     intent = gateway.payment_intent_retrieve(payment.stripe_payment_intent_id)
-    return payment_apply_intent(payment_id=payment.pk, intent=intent)
+    return payment_apply_intent(payment_id=payment.pk, intent=intent, source=source)
 
 
 @provider_language()
@@ -511,6 +694,201 @@ def _send_receipt(payment_id: int) -> None:
             "billing/email/receipt.txt", {"payment": payment, "provider": provider}
         ),
         to=[payment.payer.user.email],
+    )
+
+
+# --- Stripe events and reconciliation ---------------------------------------------------------
+
+SETTLE_AFTER = timedelta(minutes=2)  # younger ones are still being answered
+ACTION_TIMEOUT = timedelta(minutes=30)  # 3-D Secure not completed by then is cancelled
+KEY_LIFETIME = timedelta(hours=23)  # Stripe forgets idempotency keys after 24 h
+
+
+def stripe_event_store(*, event_id: str, type: str, object_id: str) -> StripeEvent | None:
+    """Keep a Stripe event once, before acting on it (None: known already)."""
+    try:
+        with transaction.atomic():
+            return StripeEvent.objects.create(event_id=event_id, type=type, object_id=object_id)
+    except IntegrityError:
+        return None
+
+
+def stripe_event_process(*, event_id: int, source: str = Finding.Source.WEBHOOK) -> str:
+    """Act on a stored Stripe event (from the webhook's task, or from
+    reconciliation when that task never ran): re-read the PaymentIntent from
+    Stripe and settle the payment it belongs to with the same checks."""
+    event = StripeEvent.objects.get(pk=event_id)
+    if event.processed_at:
+        return "processed already"
+    if event.type in REFUND_EVENTS:
+        return _refund_event_process(event)
+    outcome = "no payment"
+    if event.object_id.startswith("pi_"):
+        intent = gateway.payment_intent_retrieve(event.object_id)
+        facts = gateway.intent_facts(intent)
+        payment = Payment.objects.filter(stripe_payment_intent_id=facts.id).first()
+        if payment is None and facts.payment.isdigit():
+            # A payment whose create call got no answer: found by our id in metadata.
+            payment = Payment.objects.filter(
+                pk=int(facts.payment), stripe_payment_intent_id__isnull=True
+            ).first()
+        if payment is not None:
+            settled = payment_apply_intent(payment_id=payment.pk, intent=intent, source=source)
+            outcome = settled.status
+        elif facts.provider == current_schema():
+            finding_record(
+                source=source,
+                code="unknown_intent",
+                message=f"Stripe's payment {facts.id} ({facts.amount} {facts.currency}, "
+                f"{facts.status}) matches no payment here.",
+            )
+    StripeEvent.objects.filter(pk=event_id, processed_at__isnull=True).update(
+        processed_at=clock.now()
+    )
+    return outcome
+
+
+# Refunds: made by staff here (booked from Stripe's answer) or in Stripe's dashboard.
+REFUND_EVENTS = {"charge.refunded", "refund.created", "refund.updated"}
+
+
+def _refund_event_process(event: StripeEvent) -> str:
+    """Re-read the refund (or the charge's refunds) from Stripe and book what
+    is new; booking is once per Stripe refund id, so a repeat changes nothing."""
+    if event.object_id.startswith("ch_"):
+        refunds = gateway.refunds_list(charge_id=event.object_id)
+    else:
+        refunds = [gateway.refund_retrieve(event.object_id)]
+    booked = [refund_from_stripe(stripe_refund=refund) for refund in refunds]
+    StripeEvent.objects.filter(pk=event.pk).update(processed_at=clock.now())
+    return f"{sum(1 for b in booked if b)} refund(s)"
+
+
+def payment_reconcile(*, payment: Payment) -> Payment:
+    """Settle one unsettled card payment from Stripe's answer: by its intent
+    id, or (no answer ever came to its create) by sending the same create with
+    the same key, which Stripe answers once. 3-D Secure left undone for 30
+    minutes is cancelled at Stripe and the order is payable again."""
+    source = Finding.Source.RECONCILIATION
+    before = payment.status
+    age = clock.now() - payment.created_at
+    if payment.stripe_payment_intent_id:
+        try:
+            intent = gateway.payment_intent_retrieve(payment.stripe_payment_intent_id)
+        except stripe.InvalidRequestError as error:
+            finding_record(
+                source=source,
+                code="intent_unknown_at_stripe",
+                message=f"Stripe does not know payment {payment.pk}'s intent "
+                f"{payment.stripe_payment_intent_id}: {error.user_message or error}",
+                payment=payment,
+            )
+            return payment
+        payment = payment_apply_intent(payment_id=payment.pk, intent=intent, source=source)
+    elif payment.stripe_request and payment.stripe_idempotency_key and age < KEY_LIFETIME:
+        payment = _send_create(payment, source=source)
+        intent = None
+    else:
+        _payment_fail(
+            payment,
+            _("The card processor never confirmed this payment. Nothing was booked; try again."),
+            code="no_answer",
+        )
+        finding_record(
+            source=source,
+            code="never_answered",
+            message=f"Payment {payment.pk} got no answer from Stripe in {age}: marked failed. "
+            "Check Stripe's dashboard for a charge; a late success is still booked.",
+            payment=payment,
+        )
+        return Payment.objects.get(pk=payment.pk)
+    if (
+        payment.status == Payment.Status.REQUIRES_ACTION
+        and age >= ACTION_TIMEOUT
+        and payment.stripe_payment_intent_id
+    ):
+        try:
+            intent = gateway.payment_intent_cancel(
+                payment.stripe_payment_intent_id,
+                idempotency_key=f"{payment.stripe_idempotency_key or payment.pk}-cancel",
+            )
+        except stripe.InvalidRequestError:
+            # Not cancellable any more: the parent finished meanwhile. Stripe says how.
+            intent = gateway.payment_intent_retrieve(payment.stripe_payment_intent_id)
+        payment = payment_apply_intent(
+            payment_id=payment.pk,
+            intent=intent,
+            source=source,
+            failure_message=_(
+                "The bank's confirmation was not completed within 30 minutes, so the payment "
+                "was cancelled. Nothing was charged; you can pay again."
+            ),
+        )
+    if payment.status != before:
+        finding_record(
+            source=source,
+            code=f"settled_{payment.status}",
+            message=f"Payment {payment.pk} ({payment.amount}) was {before}; Stripe says "
+            f"{payment.get_status_display().lower()}.",
+            severity=Finding.Severity.INFO,
+            payment=payment,
+        )
+    return payment
+
+
+STRIPE_METHODS = [Payment.Method.CARD, Payment.Method.SEPA]
+
+
+def payments_reconcile() -> dict[str, int]:
+    """Card payments left unsettled and Stripe events never processed, settled
+    from Stripe's answer (the beat task runs this for each provider)."""
+    counts = {"payments": 0, "settled": 0, "events": 0, "unanswered": 0}
+    cutoff = clock.now() - SETTLE_AFTER
+    waiting = Payment.objects.filter(
+        method__in=STRIPE_METHODS,
+        status__in=[Payment.Status.PROCESSING, Payment.Status.REQUIRES_ACTION],
+        created_at__lte=cutoff,
+    ).order_by("created_at")
+    for payment in waiting:
+        counts["payments"] += 1
+        try:
+            after = payment_reconcile(payment=payment)
+        except gateway.GatewayUnavailable:
+            counts["unanswered"] += 1
+            continue
+        counts["settled"] += after.status != payment.status
+    events = StripeEvent.objects.filter(processed_at__isnull=True, received_at__lte=cutoff)
+    for event_id in events.order_by("received_at").values_list("pk", flat=True):
+        try:
+            stripe_event_process(event_id=event_id, source=Finding.Source.RECONCILIATION)
+        except gateway.GatewayUnavailable:
+            counts["unanswered"] += 1
+            continue
+        counts["events"] += 1
+    return counts
+
+
+# --- Card entry ------------------------------------------------------------------------------
+
+
+def card_setup_start(*, guardian: Guardian, reuse_id: str = "") -> stripe.SetupIntent:
+    """The SetupIntent that turns the card typed on a page into a payment
+    method: one per card entry. `reuse_id` (kept by the page's session) is
+    answered again while Stripe still waits for a card on it."""
+    customer_id = stripe_customer_for(guardian)
+    if reuse_id:
+        try:
+            found = gateway.setup_intent_retrieve(reuse_id)
+        except stripe.InvalidRequestError:
+            found = None
+        if (
+            found is not None
+            and getattr(found, "customer", None) == customer_id
+            and found.status in ("requires_payment_method", "requires_confirmation")
+        ):
+            return found
+    return gateway.setup_intent_create(
+        customer_id=customer_id, key=f"{current_schema()}-setup-{guardian.pk}-{uuid.uuid4().hex}"
     )
 
 
@@ -566,7 +944,7 @@ def refund_methods(payment: Payment) -> list[tuple[str, str]]:
     at the desk or by bank transfer."""
     labels = dict(RefundRequest.Method.choices)
     offline = [(str(m), str(labels[m])) for m in ("desk", "bank")]
-    if payment.method == Payment.Method.CARD and payment.stripe_payment_intent_id:
+    if payment.method in STRIPE_METHODS and payment.stripe_payment_intent_id:
         return [("card", str(labels["card"])), *offline]
     if payment.method == Payment.Method.BANK:
         offline.reverse()
@@ -1178,19 +1556,72 @@ def payment_method_save(*, guardian: Guardian, stripe_payment_method_id: str) ->
     if getattr(method, "customer", None) != customer_id:
         gateway.payment_method_attach(stripe_payment_method_id, customer_id)
     card = getattr(method, "card", None)
+    bank = getattr(method, "sepa_debit", None) if method.type == "sepa_debit" else None
     with transaction.atomic():
         first = not PaymentMethod.objects.filter(guardian=guardian).exists()
         return PaymentMethod.objects.create(
             guardian=guardian,
             stripe_payment_method_id=stripe_payment_method_id,
-            kind=PaymentMethod.Kind.CARD,
-            brand=getattr(card, "brand", "") or "",
-            last4=getattr(card, "last4", "") or "????",
+            kind=PaymentMethod.Kind.BANK if bank else PaymentMethod.Kind.CARD,
+            brand="" if bank else getattr(card, "brand", "") or "",
+            last4=getattr(bank or card, "last4", "") or "????",
             exp_month=getattr(card, "exp_month", None),
             exp_year=getattr(card, "exp_year", None),
             is_primary=first,
             recurring_authorized=_provider().require_recurring_authorisation,
         )
+
+
+def bank_account_method(*, guardian: Guardian, iban: str, holder: str) -> str:
+    """A SEPA Direct Debit payment method at Stripe for the parent's IBAN
+    (checked by billing.forms first); Stripe's refusal is said by the field."""
+    if not _provider().echecks_active:
+        raise BillingError(_("Bank account payments are not offered here."))
+    try:
+        method = gateway.bank_account_create(
+            iban=iban, holder=holder, email=guardian.user.email if guardian.user else ""
+        )
+    except gateway.GatewayUnavailable as error:
+        raise BillingError(
+            _("We could not reach the payment processor. Nothing was charged; try again."),
+            field="iban",
+        ) from error
+    except stripe.StripeError as error:
+        raise BillingError(
+            _("Your bank account was refused: check the IBAN and try again."), field="iban"
+        ) from error
+    return method.id
+
+
+def bank_account_add(
+    *, guardian: Guardian, iban: str, holder: str, mandate: dict[str, Any]
+) -> PaymentMethod:
+    """Keep a bank account for later payments: the mandate the parent accepted
+    is given to Stripe with a SetupIntent, then the account is saved."""
+    _require_online(guardian)
+    if PaymentMethod.objects.filter(guardian=guardian).count() >= MAX_METHODS:
+        raise BillingError(
+            _("You can keep up to three payment methods. Delete one first."), field="iban"
+        )
+    pm_id = bank_account_method(guardian=guardian, iban=iban, holder=holder)
+    customer_id = stripe_customer_for(guardian)
+    try:
+        gateway.bank_account_setup(
+            customer_id=customer_id,
+            payment_method_id=pm_id,
+            mandate=mandate,
+            key=f"{current_schema()}-bank-setup-{pm_id}",
+        )
+    except gateway.GatewayUnavailable as error:
+        raise BillingError(
+            _("We could not reach the payment processor. Nothing was saved; try again."),
+            field="iban",
+        ) from error
+    except stripe.StripeError as error:
+        raise BillingError(
+            _("Your bank account was refused: check the IBAN and try again."), field="iban"
+        ) from error
+    return payment_method_save(guardian=guardian, stripe_payment_method_id=pm_id)
 
 
 def payment_method_update(

@@ -9,7 +9,7 @@ from portal.celery import app
 from portal.tenancy import current_provider
 
 from . import selectors, services
-from .models import Document, Payment, RefundRequest, StripeEvent
+from .models import Document, RefundRequest
 
 log = logging.getLogger(__name__)
 
@@ -87,49 +87,25 @@ def document_source(document: Document):
 @app.task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
 def process_stripe_event(event_id: int) -> str:
     """Act on a stored webhook event: re-read the payment from Stripe."""
-    event = StripeEvent.objects.get(pk=event_id)
-    if event.processed_at:
-        return "processed already"
-    if event.type in REFUND_EVENTS:
-        return process_refund_event(event)
-    payment = Payment.objects.filter(stripe_payment_intent_id=event.object_id).first()
-    if payment is None and event.object_id:
-        # A payment whose create call timed out: find it by our own id in metadata.
-        from . import gateway
+    return services.stripe_event_process(event_id=event_id)
 
-        intent = gateway.payment_intent_retrieve(event.object_id)
-        metadata = intent.to_dict().get("metadata") or {}
-        ours = str(metadata.get("payment", ""))
-        payment = (
-            Payment.objects.filter(pk=ours, stripe_payment_intent_id__isnull=True).first()
-            if str(ours).isdigit()
-            else None
-        )
-        if payment is not None:
-            Payment.objects.filter(pk=payment.pk).update(stripe_payment_intent_id=event.object_id)
-            payment.refresh_from_db()
-    if payment is not None:
-        services.payment_sync(payment=payment)
-    StripeEvent.objects.filter(pk=event_id).update(processed_at=clock.now())
-    return payment.status if payment else "no payment"
+
+@app.task
+def reconcile_payments() -> dict:
+    """Beat, in every provider's schema: settle from Stripe's answer what the
+    webhooks did not (only where the provider's set-up is complete)."""
+    from providers.models import Provider
+
+    from . import gateway
+
+    provider = current_provider()
+    if provider.status != Provider.Status.READY or not gateway.configured():
+        return {}
+    return services.payments_reconcile()
 
 
 # Refunds: made by staff here (booked from Stripe's answer) or in Stripe's dashboard.
-REFUND_EVENTS = {"charge.refunded", "refund.created", "refund.updated"}
-
-
-def process_refund_event(event: StripeEvent) -> str:
-    """Re-read the refund (or the charge's refunds) from Stripe and book what
-    is new; booking is once per Stripe refund id, so a repeat changes nothing."""
-    from . import gateway
-
-    if event.object_id.startswith("ch_"):
-        refunds = gateway.refunds_list(charge_id=event.object_id)
-    else:
-        refunds = [gateway.refund_retrieve(event.object_id)]
-    booked = [services.refund_from_stripe(stripe_refund=refund) for refund in refunds]
-    StripeEvent.objects.filter(pk=event.pk).update(processed_at=clock.now())
-    return f"{sum(1 for b in booked if b)} refund(s)"
+REFUND_EVENTS = services.REFUND_EVENTS
 
 
 @app.task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)

@@ -4,6 +4,7 @@ guardian's permission and the provider's online payments."""
 
 from __future__ import annotations
 
+import stripe
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -24,7 +25,7 @@ from portal.exceptions import PortalError
 from portal.templatetags.portal import money
 
 from . import gateway, selectors, services
-from .forms import ApplyCreditForm, DocumentForm
+from .forms import ApplyCreditForm, BankAccountForm, DocumentForm
 from .models import CreditNote, Document, Invoice, Payment, PaymentMethod
 
 PAGE_SIZE = 25
@@ -203,56 +204,150 @@ def pay(request, guardian, pk):
     _may_pay(guardian)
     if not online(request.tenant):
         return render(request, "billing/instructions.html", {"order": order})
-    if request.method == "POST":
-        method = request.POST.get("payment_method", "")
-        saved = (
-            PaymentMethod.objects.filter(guardian=guardian, pk=method).first()
-            if method.isdigit()
-            else None
+    methods = list(PaymentMethod.objects.filter(guardian=guardian))
+    wants_json = request.headers.get("Accept") == "application/json"
+    if request.method == "GET":
+        return _pay_page(request, order, methods)
+    method = request.POST.get("payment_method", "")
+    saved = next((m for m in methods if str(m.pk) == method), None)
+    stripe_pm = (
+        saved.stripe_payment_method_id if saved else request.POST.get("stripe_payment_method", "")
+    )
+    save = request.POST.get("save") == "on" and not saved
+    bank_mandate = None
+    if method == "bank" or (saved and saved.kind == PaymentMethod.Kind.BANK):
+        if not request.tenant.echecks_active:
+            raise Http404("Bank account payments are switched off.")
+        bank_mandate = gateway.mandate_acceptance(
+            ip_address=request.META.get("REMOTE_ADDR", ""),
+            user_agent=request.headers.get("User-Agent", ""),
         )
-        stripe_pm = (
-            saved.stripe_payment_method_id
-            if saved
-            else request.POST.get("stripe_payment_method", "")
-        )
-        if not stripe_pm.startswith("pm_"):
-            messages.error(request, _("Enter your card details, or choose a saved card."))
-            return redirect("billing:pay", order.pk)
+    if method == "bank":
+        form = BankAccountForm(request.POST)
         try:
-            payment = services.payment_start(
-                order=order,
-                payer=guardian,
-                stripe_payment_method_id=stripe_pm,
-                attempt_key=request.POST.get("attempt", "")[:64] or services.new_attempt_key(),
-                save_method=request.POST.get("save") == "on" and not saved,
+            if not form.is_valid():
+                field, message = form.first_error()
+                raise PortalError(message, field=field)
+            stripe_pm = services.bank_account_method(
+                guardian=guardian,
+                iban=form.cleaned_data["iban"],
+                holder=form.cleaned_data["holder"],
             )
         except PortalError as error:
-            messages.error(request, str(error))
-            return redirect("billing:order", order.pk)
-        if request.headers.get("Accept") == "application/json":
-            return JsonResponse(_payment_json(payment))
-        return redirect("billing:payment", payment.pk)
+            return _pay_refused(
+                request,
+                order,
+                methods,
+                str(error),
+                field=error.field or "iban",
+                wants_json=wants_json,
+                bank_form=form,
+            )
+        save = request.POST.get("save_bank") == "on"
+    if not stripe_pm.startswith("pm_"):
+        return _pay_refused(
+            request,
+            order,
+            methods,
+            _("Enter your card details, or choose a saved card."),
+            field="card",
+            wants_json=wants_json,
+        )
+    try:
+        payment = services.payment_start(
+            order=order,
+            payer=guardian,
+            stripe_payment_method_id=stripe_pm,
+            attempt_key=request.POST.get("attempt", "")[:64] or services.new_attempt_key(),
+            save_method=save,
+            bank_mandate=bank_mandate,
+        )
+    except PortalError as error:
+        if error.field:
+            return _pay_refused(
+                request, order, methods, str(error), field=error.field, wants_json=wants_json
+            )
+        if wants_json:
+            url = reverse("billing:order", args=[order.pk])
+            return JsonResponse({"message": str(error), "field": "", "url": url}, status=409)
+        messages.error(request, str(error))
+        return redirect("billing:order", order.pk)
+    if payment.status == Payment.Status.FAILED:
+        # Refused at once (a decline, a card Stripe does not know): said next to
+        # the card (or the IBAN), with a new attempt for the next try.
+        return _pay_refused(
+            request,
+            order,
+            methods,
+            payment.failure_message,
+            field="iban" if method == "bank" else "card",
+            wants_json=wants_json,
+        )
+    if wants_json:
+        return JsonResponse(_payment_json(payment))
+    return redirect("billing:payment", payment.pk)
+
+
+def _pay_page(request, order, methods, *, errors=None, status=200, bank_form=None):
     context = {
+        "bank_offered": request.tenant.echecks_active,
+        "bank_form": bank_form or BankAccountForm(),
         "order": order,
-        "methods": list(PaymentMethod.objects.filter(guardian=guardian)),
+        "methods": methods,
+        "may_save": len(methods) < services.MAX_METHODS,
         "attempt": services.new_attempt_key(),
         "stripe_js": gateway.js_url(),
         "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
-        "setup_secret": _setup_secret(guardian, request),
+        "errors": errors or {},
+        "chosen": request.POST.get("payment_method", ""),
+        "save_checked": request.POST.get("save") == "on",
     }
-    return render(request, "billing/pay.html", context)
+    return render(request, "billing/pay.html", context, status=status)
 
 
-def _setup_secret(guardian, request=None) -> str:
-    """A SetupIntent for entering a new card (card data goes to Stripe only);
-    none while staff view as the family (read-only)."""
-    if request is not None and request.session.get("view_as_family"):
-        return ""
+def _pay_refused(request, order, methods, message, *, field, wants_json, bank_form=None):
+    if wants_json:
+        return JsonResponse(
+            {
+                "status": "failed",
+                "field": field,
+                "message": message,
+                "attempt": services.new_attempt_key(),
+            },
+            status=400,
+        )
+    return _pay_page(
+        request, order, methods, errors={field: message}, status=400, bank_form=bank_form
+    )
+
+
+CARD_SETUP_SESSION = "billing:card-setup"
+
+
+@require_POST
+@family_member
+def card_setup(request, guardian):
+    """The SetupIntent for the card being typed on the pay or add-card page,
+    made when the parent submits a new card (never on a page view) and kept
+    for the session until Stripe has a card on it."""
+    if not online(request.tenant):
+        raise Http404("Online payments are switched off.")
+    _may_pay(guardian)
     try:
-        customer = services.stripe_customer_for(guardian)
-        return gateway.setup_intent_create(customer_id=customer).client_secret or ""
-    except gateway.GatewayUnavailable:
-        return ""
+        setup = services.card_setup_start(
+            guardian=guardian, reuse_id=request.session.get(CARD_SETUP_SESSION, "")
+        )
+    except (gateway.GatewayUnavailable, stripe.StripeError):
+        return JsonResponse(
+            {
+                "message": _(
+                    "We could not reach the card processor. Nothing was charged; try again."
+                )
+            },
+            status=503,
+        )
+    request.session[CARD_SETUP_SESSION] = setup.id
+    return JsonResponse({"client_secret": setup.client_secret})
 
 
 def _payment_json(payment: Payment) -> dict:
@@ -261,27 +356,59 @@ def _payment_json(payment: Payment) -> dict:
         "status": payment.status,
         "client_secret": payment.client_secret if payment.status == "requires_action" else "",
         "url": reverse("billing:payment", args=[payment.pk]),
+        "check": reverse("billing:payment_check", args=[payment.pk]),
         "message": payment.failure_message,
     }
+
+
+POLL_FIRST, POLL_MAX = 2, 30  # seconds between looks at our own server, doubling
 
 
 @keeps_opener
 @require_GET
 @family_member
 def payment(request, guardian, pk):
-    """The payment's outcome; polls (HTMX) until Stripe's answer is in."""
+    """The payment's outcome. The page asks our server, never Stripe: the
+    webhook and reconciliation settle the payment; the page looks again after
+    2, 4, 8 ... up to 30 seconds."""
     found = get_object_or_404(
         Payment.objects.select_related("order"), pk=pk, family=guardian.family
     )
-    if not found.is_final and found.stripe_payment_intent_id and request.GET.get("sync"):
+    try:
+        wait = min(max(int(request.GET.get("wait", POLL_FIRST)), POLL_FIRST), POLL_MAX)
+    except ValueError:
+        wait = POLL_FIRST
+    template = "billing/payment.html"
+    if request.htmx:
+        template += "#status"
+    context = {
+        "payment": found,
+        "wait": wait,
+        "next_wait": min(wait * 2, POLL_MAX),
+        "pay_only": request.session.get(PAY_ONLY_SESSION),
+        "return_url": request.session.get(PAY_RETURN_SESSION, ""),
+    }
+    response = render(request, template, context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@family_member
+def payment_check(request, guardian, pk):
+    """The parent is back from their bank's 3-D Secure page: ask Stripe once
+    for this payment's answer (at most every few seconds)."""
+    from django.core.cache import cache
+
+    found = get_object_or_404(Payment, pk=pk, family=guardian.family)
+    if found.in_progress and cache.add(f"payment-check:{found.pk}", 1, timeout=5):
         try:
             found = services.payment_sync(payment=found)
         except gateway.GatewayUnavailable:
             pass
-    template = "billing/payment.html"
-    if request.htmx:
-        template += "#status"
-    return render(request, template, {"payment": found})
+    if request.headers.get("Accept") == "application/json":
+        return JsonResponse(_payment_json(found))
+    return redirect("billing:payment", found.pk)
 
 
 # --- Payment methods -----------------------------------------------------------------------
@@ -292,7 +419,31 @@ def payment(request, guardian, pk):
 def method_add(request, guardian):
     if not online(request.tenant):
         return render(request, "billing/instructions.html", {"order": None})
-    if request.method == "POST":
+    bank_offered = request.tenant.echecks_active
+    bank_form = BankAccountForm(request.POST if request.POST.get("kind") == "bank" else None)
+    errors: dict[str, str] = {}
+    if request.method == "POST" and request.POST.get("kind") == "bank":
+        if not bank_offered:
+            raise Http404("Bank account payments are switched off.")
+        try:
+            if not bank_form.is_valid():
+                field, message = bank_form.first_error()
+                raise PortalError(message, field=field)
+            services.bank_account_add(
+                guardian=guardian,
+                iban=bank_form.cleaned_data["iban"],
+                holder=bank_form.cleaned_data["holder"],
+                mandate=gateway.mandate_acceptance(
+                    ip_address=request.META.get("REMOTE_ADDR", ""),
+                    user_agent=request.headers.get("User-Agent", ""),
+                ),
+            )
+        except PortalError as error:
+            errors[error.field or "iban"] = str(error)
+        else:
+            messages.success(request, _("Bank account saved."))
+            return redirect(reverse("billing:overview") + "#methods")
+    elif request.method == "POST":
         try:
             services.payment_method_save(
                 guardian=guardian,
@@ -306,9 +457,11 @@ def method_add(request, guardian):
     context = {
         "stripe_js": gateway.js_url(),
         "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
-        "setup_secret": _setup_secret(guardian, request),
+        "bank_offered": bank_offered,
+        "bank_form": bank_form,
+        "errors": errors,
     }
-    return render(request, "billing/method_add.html", context)
+    return render(request, "billing/method_add.html", context, status=400 if errors else 200)
 
 
 @require_http_methods(["GET", "POST"])
@@ -416,9 +569,23 @@ def document_download(request, guardian, pk):
 
 HANDOFF_SALT = "billing.pay-handoff"
 HANDOFF_SECONDS = 300
+PAY_ONLY_SESSION = "pay_only"  # the order a hand-off login may pay, and nothing else
+PAY_RETURN_SESSION = "pay_return"  # the provider's page the parent came from
 
 
-def handoff_token(user, order) -> str:
+def _return_url(request, raw: str) -> str:
+    """Where the parent came from, if it is one of the provider's websites
+    allowed to embed the portal (never anywhere else)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(raw or "")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return raw[:500] if origin in request.tenant.allowed_frame_origins else ""
+
+
+def handoff_token(user, order, return_url: str = "") -> str:
     """Signed, short-lived and single-use: lets the payment page, opened in a
     new tab from the iframe (where the login cookie is partitioned to the
     provider's site), continue as the same parent for this one order. Bound to
@@ -435,9 +602,25 @@ def handoff_token(user, order) -> str:
             "o": order.pk,
             "n": secrets.token_hex(8),
             "h": user.get_session_auth_hash()[:16],
+            "r": return_url,
         },
         salt=f"{HANDOFF_SALT}:{current_schema()}",
     )
+
+
+@require_POST
+@family_member
+def handoff_start(request, guardian, pk):
+    """Pay clicked inside the provider's website: the link for the new tab is
+    minted now, for this parent and this order (never in a page that could be
+    cached or shown to someone else)."""
+    order = selectors.order_in_family(guardian.family, pk)
+    _may_pay(guardian)
+    token = handoff_token(request.user, order, _return_url(request, request.POST.get("back", "")))
+    url = reverse("billing:handoff", args=[token])
+    if request.headers.get("Accept") == "application/json":
+        return JsonResponse({"url": url})
+    return redirect(url)
 
 
 def _handoff_data(token):
@@ -457,9 +640,13 @@ def _handoff_data(token):
 @login_not_required
 @require_http_methods(["GET", "POST"])
 def handoff(request, token):
-    """Asks before logging in (a link someone sent must not log a stranger in)."""
+    """Shows the order and the amount and asks before logging in (a link
+    someone sent must not log a stranger in). The login it makes reaches this
+    order's payment only (billing.middleware.PayOnlyMiddleware)."""
     from django.contrib.auth import get_user_model, login
     from django.core.cache import cache
+
+    from families.models import Guardian
 
     data = _handoff_data(token)
     user = get_user_model().objects.filter(pk=data["u"], is_active=True).first()
@@ -467,9 +654,17 @@ def handoff(request, token):
         raise Http404("This payment link no longer works.")
     if request.user.is_authenticated and request.user.pk != user.pk:
         raise Http404("Log out first: this payment link is for someone else.")
+    guardian = Guardian.objects.filter(user=user).select_related("family").first()
+    if guardian is None:
+        raise Http404("No family for this login.")
+    order = selectors.order_in_family(guardian.family, data["o"])
     if request.method == "GET":
-        return render(request, "billing/handoff.html", {"person": user})
+        return render(request, "billing/handoff.html", {"person": user, "order": order})
     if not cache.add(f"pay-handoff:{data['n']}", 1, timeout=HANDOFF_SECONDS * 2):
         raise Http404("This payment link was used already.")
-    login(request, user, backend="families.backends.PortalBackend")
-    return redirect("billing:pay", data["o"])
+    if not request.user.is_authenticated:
+        login(request, user, backend="families.backends.PortalBackend")
+        request.session[PAY_ONLY_SESSION] = order.pk
+    if data.get("r"):
+        request.session[PAY_RETURN_SESSION] = data["r"]
+    return redirect("billing:pay", order.pk)

@@ -9,7 +9,6 @@ import json
 
 import stripe
 from django.contrib.auth.decorators import login_not_required
-from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -18,8 +17,7 @@ from django_tenants.utils import tenant_context
 from portal.tasks import dispatch
 from providers.models import Provider
 
-from . import gateway
-from .models import StripeEvent
+from . import gateway, services
 from .tasks import REFUND_EVENTS, process_stripe_event
 
 HANDLED = {"payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.processing",
@@ -49,12 +47,10 @@ def stripe_webhook(request):
     if provider is None:
         return HttpResponse("not ours", content_type="text/plain")
     with tenant_context(provider):
-        try:
-            with transaction.atomic():
-                event = StripeEvent.objects.create(
-                    event_id=payload["id"], type=payload["type"], object_id=obj.get("id", "")
-                )
-        except IntegrityError:
+        event = services.stripe_event_store(
+            event_id=payload["id"], type=payload["type"], object_id=obj.get("id", "")
+        )
+        if event is None:
             return HttpResponse("duplicate", content_type="text/plain")
         dispatch(process_stripe_event, event.pk)
     return HttpResponse("ok", content_type="text/plain")

@@ -165,6 +165,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "portal.middleware.StaffLanguageMiddleware",
     "families.staff.ViewAsReadOnlyMiddleware",
+    "billing.middleware.PayOnlyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -303,6 +304,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "enrollments.tasks.lapse_waitlist_offers",
         "schedule": 10 * 60,
     },
+    # Card payments left processing or waiting for 3-D Secure, and Stripe events
+    # not processed, are settled from Stripe's answer.
+    "billing-reconcile-payments": {
+        "task": "billing.tasks.reconcile_payments",
+        "schedule": 3 * 60,
+    },
 }
 
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", "")
@@ -310,6 +317,10 @@ STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", "")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "")
 # Set only for the local stand-in; real Stripe uses the library's default.
 STRIPE_API_BASE = env("STRIPE_API_BASE", "")
+# Seconds to wait for Stripe's answer; an answer that does not come is ambiguous
+# (Stripe may have acted): the same request is sent again with the same key.
+STRIPE_TIMEOUT = float(env("STRIPE_TIMEOUT", "30"))
+STRIPE_RETRIES = int(env("STRIPE_RETRIES", "2"))
 
 # --- Accounts ------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -32,7 +32,7 @@ def test_a_pay_link_of_one_provider_means_nothing_at_another(aquakids, leaps):
     assert asked.status_code == 200 and b"Continue as" in asked.content
     assert home.get("/").status_code == 302  # not logged in by the GET
     assert home.post(f"/billing/continue/{token}/").status_code == 302
-    assert home.get("/").status_code == 200
+    assert home.get("/").status_code == 403  # logged in for this payment only
     assert client_for("aquakids").post(f"/billing/continue/{token}/").status_code == 404  # used
 
 

@@ -110,9 +110,9 @@ def test_view_as_hides_the_familys_secret_links(staff, aquakids, ana):
     staff viewing as the family see neither, and no feed is made for them."""
     from enrollments.models import CalendarFeed
 
-    # The parent herself has both.
+    # The parent herself has the feed; a pay hand-off is minted only when she clicks Pay.
     assert "webcal://" in ana.get("/calendar/").content.decode()
-    assert "/billing/continue/" in ana.get("/").content.decode()
+    assert "/billing/continue/" not in ana.get("/").content.decode()
     family = novak(aquakids)
     feeds_before = CalendarFeed.objects.count()
     staff.post(f"/staff/view-as/{family.pk}/")
@@ -121,5 +121,7 @@ def test_view_as_hides_the_familys_secret_links(staff, aquakids, ana):
     assert ".ics" not in calendar and "webcal://" not in calendar
     dashboard = staff.get("/").content.decode()
     assert "/billing/continue/" not in dashboard
+    order = family.orders.filter(title="Autumn term: Swim Level 2").first()
+    assert staff.post(f"/billing/orders/{order.pk}/pay-in-a-tab/").status_code == 403
     connection.set_tenant(aquakids)
     assert CalendarFeed.objects.count() == feeds_before

@@ -61,3 +61,42 @@ def authenticate_3ds(payment_intent_id: str, client_secret: str, success: bool =
         method="POST",
     )
     urllib.request.urlopen(request, timeout=10).close()
+
+
+def saved_card(guardian: Guardian, number: str = "4242424242424242"):
+    return services.payment_method_save(guardian=guardian, stripe_payment_method_id=card(number))
+
+
+def stuck_payment(order, guardian: Guardian, *, number: str = "4242424242424242"):
+    """A card payment whose PaymentIntent create got no answer: Stripe is
+    unreachable just for that call (a saved card needs nothing else first).
+    The payment stays processing, with its request and key stored."""
+    method = saved_card(guardian, number)
+    real = settings.STRIPE_API_BASE
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens there
+    try:
+        return services.payment_start(
+            order=order,
+            payer=guardian,
+            stripe_payment_method_id=method.stripe_payment_method_id,
+            attempt_key=f"stuck-{order.pk}",
+        )
+    finally:
+        settings.STRIPE_API_BASE = real
+
+
+def stand_in_intents(payment_id: int) -> list:
+    """Every PaymentIntent the Stripe stand-in holds for one of our payments."""
+    found = gateway.client().v1.payment_intents.list(params={"limit": 100})
+    mine = {"payment": str(payment_id), "provider": _schema()}
+    return [
+        intent
+        for intent in found.auto_paging_iter()
+        if mine.items() <= (intent.to_dict().get("metadata") or {}).items()
+    ]
+
+
+def _schema() -> str:
+    from portal.tenancy import current_schema
+
+    return current_schema()

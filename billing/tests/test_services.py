@@ -15,7 +15,7 @@ from billing.models import Invoice, LedgerEntry, Payment
 from billing.services import BillingError
 from enrollments.tests.factories import FamilyFactory
 
-from .helpers import authenticate_3ds, card, new_order, payer
+from .helpers import authenticate_3ds, card, new_order, payer, stuck_payment
 
 pytestmark = pytest.mark.django_db
 
@@ -118,20 +118,63 @@ def test_3d_secure_failed_authentication(in_aquakids):
     assert owed(order) == Decimal("100.00")
 
 
-def test_states_only_move_forward(in_aquakids):
+def _payment_in(state: str, n: int):
+    """A payment brought to `state` the way it happens, and Stripe's current
+    answer for it (a real PaymentIntent at the stand-in)."""
+    from billing import gateway
+
     order = new_order()
-    guardian = payer(order.family, email="p5@example.com")
+    guardian = payer(order.family, email=f"fwd-{state}-{n}@example.com")
+    if state == "processing":
+        payment = stuck_payment(order, guardian)
+        intent = gateway.payment_intent_create(
+            params=payment.stripe_request, idempotency_key=payment.stripe_idempotency_key
+        )
+        return payment, intent
+    number = "4242424242424242" if state == "succeeded" else "4000002500003155"
     payment = services.payment_start(
-        order=order, payer=guardian, stripe_payment_method_id=card(), attempt_key="m1"
+        order=order, payer=guardian, stripe_payment_method_id=card(number), attempt_key="fwd"
     )
+    intent_id = payment.stripe_payment_intent_id
+    assert intent_id
+    if state == "failed":
+        authenticate_3ds(intent_id, payment.client_secret, success=False)
+        payment = services.payment_sync(payment=payment)
+    assert payment.status == state
+    return payment, gateway.payment_intent_retrieve(intent_id)
 
-    class Stale:
-        status = "requires_payment_method"
-        last_payment_error = None
 
-    assert (
-        services.payment_apply_intent(payment_id=payment.pk, intent=Stale()).status == "succeeded"
-    )
+STRIPE_SAYS = {
+    "processing": "processing",
+    "requires_action": "requires_action",
+    "requires_payment_method": "failed",
+    "canceled": "failed",
+    "succeeded": "succeeded",
+}
+FORWARD = ["processing", "requires_action", "failed", "succeeded"]
+
+
+@pytest.mark.parametrize("start", FORWARD)
+def test_states_only_move_forward(in_aquakids, start):
+    """From each state, each answer Stripe can give (as the same intent reads at
+    another moment, e.g. a late or replayed event): the payment moves only
+    forward, a success wins whenever it comes, and is booked once."""
+    import stripe
+
+    for n, (stripe_status, means) in enumerate(STRIPE_SAYS.items()):
+        payment, intent = _payment_in(start, n)
+        seen = stripe.PaymentIntent.construct_from(
+            {**intent.to_dict(), "status": stripe_status}, "sk_test"
+        )
+        after = services.payment_apply_intent(payment_id=payment.pk, intent=seen)
+        expected = means if FORWARD.index(means) > FORWARD.index(start) else start
+        assert after.status == expected, (start, stripe_status)
+        booked = LedgerEntry.objects.filter(payment=payment, kind="payment").count()
+        assert booked == (1 if expected == "succeeded" else 0), (start, stripe_status)
+        again = services.payment_apply_intent(payment_id=payment.pk, intent=seen)
+        assert again.status == expected
+        assert LedgerEntry.objects.filter(payment=payment, kind="payment").count() == booked
+        assert services.order_outstanding(payment.order) == (0 if booked else payment.amount)
 
 
 def test_permission_and_switches(in_aquakids, aquakids):

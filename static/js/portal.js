@@ -79,13 +79,28 @@
     // do not belong in a nested frame); the frame refreshes when the parent
     // comes back.
     document.addEventListener("click", function (event) {
-      var link = event.target.closest && event.target.closest("a[data-pay]");
+      var link = event.target.closest && event.target.closest("a[data-handoff]");
       if (!link) return;
+      event.preventDefault();
       // The login cookie here belongs to the provider's site: the new tab
-      // continues with a signed, single-use link instead.
-      if (link.dataset.pay) link.setAttribute("href", link.dataset.pay);
-      link.setAttribute("target", "_blank");
-      link.setAttribute("rel", "opener");
+      // continues with a single-use link minted now, on this click, for this
+      // parent and this order. The tab opens at once (a pop-up must open on the
+      // click itself) and goes to the link when it arrives.
+      var tab = window.open("", "_blank");
+      var body = new FormData();
+      body.append("back", (location.ancestorOrigins && location.ancestorOrigins[0]) || document.referrer || "");
+      var headers = { "Accept": "application/json" };
+      try { headers["X-CSRFToken"] = JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"]; } catch (e) { /* none */ }
+      fetch(link.dataset.handoff, { method: "POST", body: body, headers: headers, credentials: "same-origin" })
+        .then(function (response) { if (!response.ok) throw new Error(String(response.status)); return response.json(); })
+        .then(function (data) {
+          if (tab) tab.location.href = data.url;
+          else window.open(data.url, "_blank");
+        })
+        .catch(function () {
+          if (tab) tab.location.href = link.href;
+          else window.open(link.href, "_blank");
+        });
     });
     // The payment tab tells us when it is done: refresh the money sections.
     window.addEventListener("message", function (event) {

@@ -103,8 +103,10 @@ def test_log_in_and_pay_inside_the_frame(allowed, page, undo_payments):
     with page.context.expect_page() as opened:
         row.get_by_role("link", name=re.compile("Pay")).click()
     pay = opened.value  # our own payment page, top-level in a new tab
-    pay.wait_for_load_state()
-    assert pay.url.startswith("http://aquakids.localhost")
+    # It opens on the click and goes to the single-use link minted for it.
+    pay.wait_for_url(re.compile(r"^http://aquakids\.localhost:\d+/billing/continue/"))
+    expect(pay.locator("main")).to_contain_text("Autumn term: Swim Level 2")
+    expect(pay.locator("main")).to_contain_text("180,00")
     pay.get_by_role("button", name="Continue").click()  # "Continue as Ana Novak?"
     card = pay.locator("#card-element")
     card.locator('input[placeholder="number"]').fill("4242424242424242")
@@ -114,6 +116,9 @@ def test_log_in_and_pay_inside_the_frame(allowed, page, undo_payments):
     card.locator('input[placeholder="postal_code"]').fill("1000")
     pay.get_by_role("button", name=re.compile("Pay")).click()
     expect(pay.locator("#payment-status")).to_contain_text("Paid, thank you", timeout=20_000)
+    # The way back is the provider's site the parent came from.
+    back = pay.get_by_role("link", name="Back to where you were")
+    assert back.get_attribute("href").startswith(allowed)
     pay.close()
     page.bring_to_front()
     # Back on the provider's page, the frame shows the new status by itself.

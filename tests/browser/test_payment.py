@@ -57,3 +57,33 @@ def test_ana_pays_an_unpaid_order_by_card(portal_server, page, undo_payments):
     expect(page.locator("#payments")).not_to_contain_text("Autumn term: Swim Level 2 #")
     paid_rows = page.locator("#payments .order-row", has_text="Autumn term: Swim Level 2")
     expect(paid_rows).to_contain_text("Paid")
+
+
+def test_a_saved_card_chosen_hides_the_new_card_fields(portal_server, page, undo_payments):
+    from billing import services
+    from billing.tests.helpers import card
+    from families.models import Guardian
+
+    def save_one():
+        from django_tenants.utils import tenant_context
+
+        from providers.models import Provider
+
+        with tenant_context(Provider.objects.get(slug="aquakids")):
+            ana = Guardian.objects.get(user__email="ana@aquakids.test")
+            services.payment_method_save(guardian=ana, stripe_payment_method_id=card())
+
+    committed(save_one)
+    log_in(page, portal_server, "aquakids", "ana@aquakids.test")
+    row = page.locator("#payments .order-row", has_text="Autumn term: Swim Level 2")
+    row.get_by_role("link", name=re.compile("Pay")).click()
+    expect(page.get_by_role("radio", name=re.compile("4242"))).to_be_checked()
+    expect(page.locator("#new-card")).to_be_hidden()
+    page.get_by_role("radio", name="A new card").check()
+    expect(page.locator("#new-card")).to_be_visible()
+    expect(page.get_by_label("Save this card for next time")).to_be_visible()
+    page.get_by_role("radio", name=re.compile("4242")).check()
+    expect(page.locator("#new-card")).to_be_hidden()
+    # The saved card pays without anything typed.
+    page.get_by_role("button", name=re.compile("Pay")).click()
+    expect(page.locator("#payment-status")).to_contain_text("Paid, thank you", timeout=20_000)

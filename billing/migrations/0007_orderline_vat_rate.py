@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0004_refunds_credit_notes'),
+        ('billing', '0006_sepa'),
     ]
 
     operations = [
