@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from enrollments.models import Enrollment, Location, Programme, Session
 from families.models import Family, Student
-from portal import clock
+from portal import clock, formatting
 from portal.models import AppendOnly
 
 ZERO = Decimal("0.00")
@@ -75,7 +75,7 @@ class MakeupToken(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.student}: {self.get_reason_display()} (until {self.expires_on})"
+        return f"{self.student}: {self.get_reason_display()} ({formatting.day(self.expires_on)})"
 
 
 class TokenEvent(AppendOnly):
@@ -259,7 +259,7 @@ class CreditGrant(AppendOnly):
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="credit_positive")]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.description}"
+        return f"{formatting.money(self.amount)} {self.description}"
 
 
 class CreditUse(AppendOnly):
@@ -287,7 +287,7 @@ class CreditUse(AppendOnly):
         ]
 
     def __str__(self) -> str:
-        return f"-{self.amount} {self.where}"
+        return f"{formatting.money(-self.amount)} {self.where}"
 
 
 # --- Discounts and vouchers ------------------------------------------------------------------
@@ -359,7 +359,7 @@ class DiscountUse(AppendOnly):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.where}"
+        return f"{formatting.money(self.amount)} {self.where}"
 
 
 class Voucher(models.Model):
