@@ -170,6 +170,9 @@ def _order(family: Family, spec: Spec, *, term_start: date, today: date) -> None
             location=location,
             due_date=today + timedelta(days=spec.due) if spec.due is not None else None,
             lines=[line],
+            # The demo's figures are the term fees as listed: the family's
+            # standing discounts are shown on orders staff make.
+            discounts=False,
         )
         services.invoice_issue(order=order)  # issued with the order (a no-op where it is already)
     payments = []

@@ -164,12 +164,19 @@ def test_billing_pages_queries_do_not_grow(aquakids, ana):
         return len(queries)
 
     urls = ["/", "/billing/", "/billing/?tab=payments"]
-    before = {u: count(u) for u in urls}
     connection.set_tenant(aquakids)
     family = Guardian.objects.get(user__email="ana@aquakids.test").family
+    for url in urls:  # what a process reads once, whatever the page
+        count(url)
+    connection.set_tenant(aquakids)
+    new_order(family=family, title="Extra")  # pages are cached per data version: a new one
+    before = {u: count(u) for u in urls}
+    connection.set_tenant(aquakids)
     for n in range(8):
         new_order(family=family, title=f"Extra {n}")
-    assert {u: count(u) for u in urls} == before
+    after = {u: count(u) for u in urls}
+    # Never more: a page of invoices may hold no credit note, which saves its query.
+    assert all(after[u] <= before[u] for u in urls), (before, after)
     assert before["/"] <= 15
 
 
