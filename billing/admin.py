@@ -242,6 +242,27 @@ class OrderAdmin(OrderCreditActions, ModelAdmin):
         fixed = ["status_shown", "family", "student", "location", "promo"]
         return [*fixed, "cancelled_at", "cancel_reason", "cancelled_by"] if obj else []
 
+    def save_model(self, request, obj, form, change):
+        """A change saves its title and due date through the service (new
+        orders are made by the add page's own form)."""
+        if not change:
+            return super().save_model(request, obj, form, change)
+        try:
+            services.order_details_change(
+                order=obj,
+                title=form.cleaned_data.get("title", obj.title),
+                due_date=form.cleaned_data.get("due_date"),
+                actor_user=request.user,
+            )
+        except PortalError as error:
+            self.message_user(request, str(error), messages.ERROR)
+
+    def save_related(self, request, form, formsets, change):
+        if not change:
+            return super().save_related(request, form, formsets, change)
+        for formset in formsets:  # lines are fixed once charged: nothing is written
+            formset.save(commit=False)
+
     # --- New order: the service's form -----------------------------------------------------
 
     def add_view(self, request, form_url="", extra_context=None):

@@ -449,6 +449,25 @@ def order_tax(lines: Iterable[OrderLine]) -> TaxSummary:
     )
 
 
+def order_details_change(
+    *, order: Order, title: str, due_date: date | None, actor_user: User | None
+) -> Order:
+    """Staff rename an order or move its due date (the amounts never change
+    here: corrections are adjustments, credit notes or cancelling). The
+    invoice already issued keeps what it said."""
+    title = (title or "").strip()
+    if not title:
+        raise BillingError(_("Give the order a title."), field="title")
+    with transaction.atomic():
+        locked = _lock_order(order)
+        if locked.cancelled_at and due_date != locked.due_date:
+            raise BillingError(_("This order is cancelled."), field="due_date")
+        locked.title = title[:200]
+        locked.due_date = due_date
+        locked.save(update_fields=["title", "due_date"])
+    return locked
+
+
 def adjustment_create(
     *,
     family: Family,
