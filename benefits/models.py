@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from enrollments.models import Enrollment, Location, Programme, Session
 from families.models import Family, Student
-from portal import clock
+from portal import clock, formatting
 from portal.models import AppendOnly, append_only
 
 ZERO = Decimal("0.00")
@@ -75,7 +75,7 @@ class MakeupToken(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.student}: {self.get_reason_display()} (until {self.expires_on})"
+        return f"{self.student}: {self.get_reason_display()} ({formatting.day(self.expires_on)})"
 
 
 class TokenEvent(AppendOnly):
@@ -262,7 +262,7 @@ class CreditGrant(AppendOnly):
         triggers = [append_only()]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.description}"
+        return f"{formatting.money(self.amount)} {self.description}"
 
 
 class CreditUse(AppendOnly):
@@ -291,7 +291,7 @@ class CreditUse(AppendOnly):
         triggers = [append_only()]
 
     def __str__(self) -> str:
-        return f"-{self.amount} {self.where}"
+        return f"{formatting.money(-self.amount)} {self.where}"
 
 
 # --- Discounts and vouchers ------------------------------------------------------------------
@@ -364,7 +364,7 @@ class DiscountUse(AppendOnly):
         triggers = [append_only()]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.where}"
+        return f"{formatting.money(self.amount)} {self.where}"
 
 
 class Voucher(models.Model):

@@ -8,13 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from enrollments.models import Enrollment, Session
 from enrollments.selectors import booked_session
 from families.models import Student
-from portal import clock
+from portal import clock, formatting
 from portal.clock import local, today
 from portal.tenancy import current_provider
 
@@ -139,7 +138,7 @@ def session_reasons(
         if token.expires_on < starts.date():
             reasons.append(
                 _("Your token expires on %(date)s, before this session.")
-                % {"date": date_format(token.expires_on, "j F Y")}
+                % {"date": formatting.day(token.expires_on, "long")}
             )
         location = token.location  # joined by the callers
         if location is not None and session.klass.location_id != location.pk:
@@ -155,7 +154,7 @@ def session_reasons(
         if pass_obj.expires_on and pass_obj.expires_on < starts.date():
             reasons.append(
                 _("The pass expires on %(date)s, before this session.")
-                % {"date": date_format(pass_obj.expires_on, "j F Y")}
+                % {"date": formatting.day(pass_obj.expires_on, "long")}
             )
         if pass_obj.programme_id and session.klass.programme_id != pass_obj.programme_id:
             reasons.append(_("The pass is for another programme."))

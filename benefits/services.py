@@ -23,7 +23,7 @@ from enrollments.selectors import session_free_places
 from families.actors import Actor, actor_require, actor_user
 from families.models import Family, Guardian, Student
 from families.selectors import family_login_emails
-from portal import clock
+from portal import clock, formatting
 from portal.clock import today
 from portal.exceptions import PortalError
 from portal.money import to_decimal
@@ -528,7 +528,9 @@ def credit_withdraw(
         _lock_credit(grant.family_id)
         left = with_credit_left(CreditGrant.objects.filter(pk=grant.pk)).get().left
         if amount <= 0 or amount > left:
-            raise BenefitError(_("You can withdraw up to %(left)s.") % {"left": left})
+            raise BenefitError(
+                _("You can withdraw up to %(left)s.") % {"left": formatting.money(left)}
+            )
         return CreditUse.objects.create(
             grant=grant, kind=CreditUse.Kind.WITHDRAWN, amount=amount, where=note, actor=actor_user
         )
@@ -544,7 +546,8 @@ def _voucher_locked(code: str, family: Family) -> Voucher:
         raise BenefitError(_("We do not know that code. Check the spelling."), field="code")
     if voucher.valid_until and voucher.valid_until < today():
         raise BenefitError(
-            _("This code expired on %(date)s.") % {"date": voucher.valid_until}, field="code"
+            _("This code expired on %(date)s.") % {"date": formatting.day(voucher.valid_until)},
+            field="code",
         )
     if VoucherRedemption.objects.filter(voucher=voucher, family=family).exists():
         raise BenefitError(_("Your family has used this code already."), field="code")
@@ -582,7 +585,9 @@ def voucher_redeem(
                 description=voucher.description,
                 actor_user=actor.user,
             )
-            result = _("Credit of %(amount)s added.") % {"amount": voucher.credit_amount}
+            result = _("Credit of %(amount)s added.") % {
+                "amount": formatting.money(voucher.credit_amount)
+            }
         elif voucher.kind == Voucher.Kind.PASS:
             pass_create(
                 family=family,

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 
 from families import changes
 from families.selectors import family_login_emails
+from portal import formatting
 from portal.celery import app
 from portal.clock import today
 from portal.tasks import queue_email
@@ -57,7 +58,7 @@ def send_expiry_reminders() -> int:
                     "token",
                     token.pk,
                     _("A make-up token for %(name)s expires on %(date)s.")
-                    % {"name": token.student.first_name, "date": token.expires_on},
+                    % {"name": token.student.first_name, "date": formatting.day(token.expires_on)},
                 )
             )
     for pass_obj in Pass.objects.filter(
@@ -70,7 +71,7 @@ def send_expiry_reminders() -> int:
                     "pass",
                     pass_obj.pk,
                     _("Your pass “%(name)s” expires on %(date)s.")
-                    % {"name": pass_obj.name, "date": pass_obj.expires_on},
+                    % {"name": pass_obj.name, "date": formatting.day(pass_obj.expires_on)},
                 )
             )
     expiring = CreditGrant.objects.filter(expires_on__gte=day, expires_on__lte=horizon)
@@ -81,7 +82,11 @@ def send_expiry_reminders() -> int:
                 "credit",
                 grant.pk,
                 _("Credit of %(amount)s (%(what)s) expires on %(date)s.")
-                % {"amount": grant.left, "what": grant.description, "date": grant.expires_on},
+                % {
+                    "amount": formatting.money(grant.left),
+                    "what": grant.description,
+                    "date": formatting.day(grant.expires_on),
+                },
             )
         )
     sent = 0

@@ -35,7 +35,7 @@ from portal.exceptions import PortalError
 from portal.templatetags.portal import money
 from portal.tenancy import current_provider
 
-from . import services
+from . import selectors, services
 from .forms import (
     DeskPaymentActionForm,
     DeskPaymentForm,
@@ -45,6 +45,7 @@ from .forms import (
 )
 from .models import (
     CreditNote,
+    Document,
     Finding,
     Invoice,
     LedgerEntry,
@@ -200,7 +201,16 @@ class OrderAdmin(OrderCreditActions, ModelAdmin):
     invoice together: the add page is its form); payments taken at the desk
     and promo codes are forms of their own on the order's page."""
 
-    list_display = ["number", "title", "family", "student", "location", "due_date", "created_at"]
+    list_display = [
+        "number",
+        "title",
+        "family",
+        "student",
+        "location",
+        "due_date",
+        "status_shown",
+        "created_at",
+    ]
     list_filter = [
         ("location", RelatedDropdownFilter),
         ("due_date", RangeDateFilter),
@@ -215,11 +225,43 @@ class OrderAdmin(OrderCreditActions, ModelAdmin):
     actions_detail = ["record_payment", "apply_promo_code"]
     sample = AdminSample(add=_sample_order)
 
+    def get_queryset(self, request):
+        # Each order's figures for its status, in the list's one query.
+        return selectors.with_balances(super().get_queryset(request))
+
+    @admin.display(description=_("status"))
+    def status_shown(self, order):
+        """The status parents read (billing.selectors.order_status)."""
+        if getattr(order, "owed", None) is None:  # not saved yet
+            return "—"
+        return selectors.order_status(order).text
+
     def get_readonly_fields(self, request, obj=None):
         # Once charged, who and where it is for stay; corrections are adjustments.
         # Cancelling is the action (a credit note reverses the charge).
-        fixed = ["family", "student", "location", "promo"]
+        fixed = ["status_shown", "family", "student", "location", "promo"]
         return [*fixed, "cancelled_at", "cancel_reason", "cancelled_by"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        """A change saves its title and due date through the service (new
+        orders are made by the add page's own form)."""
+        if not change:
+            return super().save_model(request, obj, form, change)
+        try:
+            services.order_details_change(
+                order=obj,
+                title=form.cleaned_data.get("title", obj.title),
+                due_date=form.cleaned_data.get("due_date"),
+                actor_user=request.user,
+            )
+        except PortalError as error:
+            self.message_user(request, str(error), messages.ERROR)
+
+    def save_related(self, request, form, formsets, change):
+        if not change:
+            return super().save_related(request, form, formsets, change)
+        for formset in formsets:  # lines are fixed once charged: nothing is written
+            formset.save(commit=False)
 
     # --- New order: the service's form -----------------------------------------------------
 
@@ -560,18 +602,17 @@ class PaymentAdmin(ModelAdmin):
 
 
 def _refund_outcome(done: RefundRequest) -> str:
-    amount = money(done.amount)
     if done.status == RefundRequest.Status.PENDING:
         return done.failure_message or _("The refund of %(amount)s waits for Stripe.") % {
-            "amount": amount
+            "amount": money(done.amount)
         }
     if done.meaning == RefundRequest.Meaning.CREDIT_NOTE:
         return _("%(amount)s refunded (%(how)s); a credit note reduces the order's charge.") % {
-            "amount": amount,
+            "amount": money(done.amount),
             "how": done.get_method_display().lower(),
         }
     return _("%(amount)s refunded (%(how)s); the order owes it again.") % {
-        "amount": amount,
+        "amount": money(done.amount),
         "how": done.get_method_display().lower(),
     }
 
@@ -772,6 +813,23 @@ admin.site.register(
     list_select_related=["order"],
     sample=AdminSample(
         add=None, make=lambda: services.invoice_issue(order=Order.objects.order_by("pk")[0])
+    ),
+)
+admin.site.register(
+    Document,
+    RecordAdmin,
+    # What went wrong making a PDF is for staff: parents only see that it failed.
+    list_display=["created_at", "family", "kind", "location", "status", "error"],
+    list_filter=["kind", "status", "created_at"],
+    list_select_related=["family", "location"],
+    search_fields=["family__name"],
+    sample=AdminSample(
+        add=None,
+        make=lambda: services.document_request(
+            family=Order.objects.order_by("pk")[0].family,
+            kind=Document.Kind.STATEMENT,
+            actor_user=None,
+        ),
     ),
 )
 admin.site.register(

@@ -34,9 +34,8 @@ from benefits.models import (
 )
 from enrollments.models import Enrollment
 from families.models import Family
+from portal import formatting
 from portal.clock import today
-from portal.money import format_money
-from portal.tenancy import current_provider
 
 from . import selectors
 from .models import ZERO, CreditNote, Finding, LedgerEntry, Order, Payment, Refund
@@ -55,8 +54,7 @@ class Problem:
 
 
 def _money(amount: Decimal) -> str:
-    provider = current_provider()
-    return format_money(amount, provider.currency, provider.locale)
+    return formatting.money(amount)
 
 
 def _order_ref(order_id: int | None) -> str:

@@ -9,6 +9,7 @@ order's status and the last payment are all derived from the entries.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -18,8 +19,11 @@ from django.utils.translation import gettext_lazy as _
 from benefits.models import Discount
 from enrollments.models import Enrollment, Location
 from families.models import Family, Guardian, Student
-from portal import clock
+from portal import clock, formatting
 from portal.models import AppendOnly, append_only
+
+if TYPE_CHECKING:
+    from .selectors import OrderStatus
 
 ZERO = Decimal("0.00")
 
@@ -58,9 +62,8 @@ class Order(models.Model):
         verbose_name=_("promo code"),
     )
 
-    # Not stored: billing.selectors sets these on the orders it lists.
-    status: str  # selectors.order_status
-    overdue: bool
+    # Not stored: billing.selectors sets it on the orders it lists.
+    status: OrderStatus  # selectors.order_status
 
     class Meta:
         verbose_name = _("order")
@@ -88,6 +91,9 @@ class OrderLine(models.Model):
     description = models.CharField(max_length=200)
     quantity = models.PositiveIntegerField(default=1)
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    # A percentage (22.00), copied from the programme when the line is made; the
+    # invoice groups its lines by rate.
+    vat_rate = models.DecimalField(_("VAT rate (%)"), max_digits=5, decimal_places=2, default=ZERO)
     enrollment = models.ForeignKey(
         Enrollment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -182,7 +188,7 @@ class LedgerEntry(AppendOnly):
         triggers = [append_only()]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.amount}"
+        return f"{self.get_kind_display()} {formatting.money(self.amount)}"
 
 
 class StripeCustomer(models.Model):
@@ -276,7 +282,7 @@ class Payment(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.get_status_display()}"
+        return f"{formatting.money(self.amount)} {self.get_status_display()}"
 
     @property
     def is_final(self) -> bool:
@@ -358,7 +364,7 @@ class Refund(AppendOnly):
         triggers = [append_only()]
 
     def __str__(self) -> str:
-        return f"{self.amount} ({self.reason})"
+        return f"{formatting.money(self.amount)} ({self.reason})"
 
 
 class StripeEvent(models.Model):
@@ -481,7 +487,7 @@ class Document(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d}"
+        return f"{self.get_kind_display()} {formatting.moment(self.created_at)}"
 
 
 class Finding(AppendOnly):

@@ -3,15 +3,19 @@ ledger, lists are paginated, and every figure can show its entries."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, TypeAlias, TypedDict, overload
 
 from django.db.models import (
+    CharField,
     Count,
+    DateTimeField,
     DecimalField,
+    F,
+    Max,
     OuterRef,
     Prefetch,
     Q,
@@ -23,65 +27,188 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from enrollments.models import Location
 from families.models import Family
-from portal import clock
-from portal.clock import today
+from portal import clock, formatting
+from portal.clock import local, today
 
-from .models import ZERO, Document, Finding, LedgerEntry, Order, OrderLine, Payment
+from .models import (
+    ZERO,
+    CreditNote,
+    Document,
+    Finding,
+    Invoice,
+    LedgerEntry,
+    Order,
+    OrderLine,
+    Payment,
+)
 
 
 class OrderBalance(TypedDict):
-    owed: Decimal  # orders_with_balance: what is still owed
-    charged: Decimal  # and the total charged, less its discounts
+    owed: Decimal  # with_balances: what is still owed (may be below zero if overpaid)
+    charged: Decimal  # what the order costs now: charges, adjustments, credit notes
+    paid: Decimal  # paid towards it: payments and credit applied, less refunds
+    refunded: Decimal  # given back
+    paid_at: datetime | None  # the last payment or credit applied
 
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
 
-    from providers.models import Provider
-
     OrderWithBalance: TypeAlias = WithAnnotations[Order, OrderBalance]
 
 MONEY = DecimalField(max_digits=12, decimal_places=2)
 
-# What an order charges: its lines, less the discounts that reduced them.
-CHARGED = [LedgerEntry.Kind.CHARGE, LedgerEntry.Kind.DISCOUNT]
+# Entries that move money towards an order (payments, credit applied) or away
+# from it (refunds, an excess moved to family credit): services.MONEY_KINDS.
+# Every other kind (charges, adjustments, credit notes) changes what it costs.
+PAID_KINDS = ["payment", "credit", "refund", "to_credit"]
+PAYING_KINDS = ["payment", "credit"]
+
+
+def _entries_of_order(**filters: object) -> QuerySet[LedgerEntry, Mapping[str, object]]:
+    return LedgerEntry.objects.filter(order=OuterRef("pk"), **filters).order_by().values("order")
+
+
+def _sum(entries: QuerySet[LedgerEntry, Mapping[str, object]]) -> Coalesce:
+    total = entries.annotate(total=Sum("amount")).values("total")
+    return Coalesce(Subquery(total, output_field=MONEY), Value(ZERO))
+
+
+def with_balances(orders: QuerySet[Order]) -> QuerySet[OrderWithBalance]:
+    """Any orders annotated with what they cost, what was paid and what is
+    owed: one subquery per figure, so a page of orders is one query."""
+    last_paid = _entries_of_order(kind__in=PAYING_KINDS).annotate(last=Max("at")).values("last")
+    return orders.annotate(
+        charged=_sum(_entries_of_order().exclude(kind__in=PAID_KINDS)),
+        paid=-_sum(_entries_of_order(kind__in=PAID_KINDS)),
+        refunded=_sum(_entries_of_order(kind="refund")),
+        paid_at=Subquery(last_paid, output_field=DateTimeField()),
+    ).annotate(owed=F("charged") - F("paid"))
 
 
 def orders_with_balance(family: Family) -> QuerySet[OrderWithBalance]:
-    """Orders annotated with their total charged and what is still owed."""
-    owed = (
-        LedgerEntry.objects.filter(order=OuterRef("pk"))
-        .values("order")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
-    charged = (
-        LedgerEntry.objects.filter(order=OuterRef("pk"), kind__in=CHARGED)
-        .values("order")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
-    return (
-        Order.objects.filter(family=family)
-        .select_related("student", "location")
-        .annotate(
-            owed=Coalesce(Subquery(owed, output_field=MONEY), Value(ZERO)),
-            charged=Coalesce(Subquery(charged, output_field=MONEY), Value(ZERO)),
-        )
-    )
+    """The family's orders with their figures (with_balances)."""
+    return with_balances(Order.objects.filter(family=family)).select_related("student", "location")
 
 
-def order_status(order: OrderWithBalance) -> str:
+@dataclass(frozen=True)
+class OrderStatus:
+    """An order's one status, computed once (order_status) and shown the same
+    on the dashboard, the orders list, the order page, the invoice's band and
+    the admin. Payment attempts are its history, never its state."""
+
+    state: str  # unpaid, partly_paid, paid, refunded, cancelled
+    total: Decimal  # what the order costs
+    paid: Decimal  # paid towards it (payments, credit applied, less refunds)
+    due: Decimal  # still to pay (never below zero)
+    due_date: date | None
+    overdue: bool
+    paid_on: date | None  # the last payment
+    refunded: Decimal
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in ("unpaid", "partly_paid")
+
+    @property
+    def label(self) -> str:
+        return str(STATE_LABELS[self.state])
+
+    @property
+    def text(self) -> str:
+        """Partly paid: 50,00 € of 150,00 €, 100,00 € due 28 Nov (overdue)."""
+        money, day = formatting.money, formatting.day
+        if self.state == "partly_paid":
+            text = _("Partly paid: %(paid)s of %(total)s, %(due)s due") % {
+                "paid": money(self.paid),
+                "total": money(self.total),
+                "due": money(self.due),
+            }
+        elif self.state == "unpaid":
+            text = _("Unpaid: %(due)s due") % {"due": money(self.due)}
+        elif self.state == "paid":
+            if self.total <= 0:
+                return _("Nothing to pay")
+            if self.paid_on:
+                return _("Paid: %(total)s on %(date)s") % {
+                    "total": money(self.total),
+                    "date": day(self.paid_on, "near"),
+                }
+            return _("Paid: %(total)s") % {"total": money(self.total)}
+        elif self.state == "refunded":
+            return _("Refunded: %(amount)s") % {"amount": money(self.refunded)}
+        else:
+            return self.label
+        if self.due_date:
+            text = _("%(text)s %(date)s") % {"text": text, "date": day(self.due_date, "near")}
+        if self.overdue:
+            text = _("%(text)s (overdue)") % {"text": text}
+        return text
+
+    @property
+    def band(self) -> str:
+        """The invoice's status band: "Paid 3 Dec 2026", "100,00 € due 28 Nov 2026"."""
+        day = formatting.day
+        if self.state == "paid":
+            return _("Paid %(date)s") % {"date": day(self.paid_on)} if self.paid_on else _("Paid")
+        if not self.is_open:
+            return self.text
+        if self.due_date:
+            band = _("%(due)s due %(date)s") % {
+                "due": formatting.money(self.due),
+                "date": day(self.due_date),
+            }
+        else:
+            band = _("%(due)s due") % {"due": formatting.money(self.due)}
+        return _("%(text)s (overdue)") % {"text": band} if self.overdue else band
+
+
+STATE_LABELS = {
+    "unpaid": gettext_lazy("Unpaid"),
+    "partly_paid": gettext_lazy("Partly paid"),
+    "paid": gettext_lazy("Paid"),
+    "refunded": gettext_lazy("Refunded"),
+    "cancelled": gettext_lazy("Cancelled"),
+}
+
+
+def order_status(order: OrderWithBalance) -> OrderStatus:
+    """The status of an order annotated by with_balances."""
+    total, paid, owed = order.charged, order.paid, order.owed
     if order.cancelled_at:
-        return "cancelled"
-    if order.owed <= 0:
-        return "refunded" if order.charged > 0 and order.owed < 0 else "paid"
-    if order.owed < order.charged:
-        return "partly_paid"
-    return "unpaid"
+        state = "cancelled"
+    elif owed <= 0:
+        state = "refunded" if total <= 0 and order.refunded > 0 else "paid"
+    elif paid > 0:
+        state = "partly_paid"
+    else:
+        state = "unpaid"
+    due = max(owed, ZERO) if state != "cancelled" else ZERO
+    open_ = state in ("unpaid", "partly_paid")
+    return OrderStatus(
+        state=state,
+        total=total,
+        paid=paid,
+        due=due,
+        due_date=order.due_date,
+        overdue=open_ and bool(order.due_date and order.due_date < today()),
+        paid_on=local(order.paid_at).date() if order.paid_at else None,
+        refunded=order.refunded,
+    )
+
+
+def with_status(orders: Iterable[OrderWithBalance]) -> list[OrderWithBalance]:
+    """The orders, each with its `status` (order_status) set."""
+    listed = list(orders)
+    for order in listed:
+        order.status = order_status(order)
+    return listed
 
 
 @dataclass
@@ -121,12 +248,7 @@ def order_groups(family: Family, *, paid_limit: int = 10) -> OrderGroups:
         )
         paid_count = page[0].others if page else 0
         paid = list(page)
-    day = today()
-    for order in unpaid + paid:
-        order.status = order_status(order)
-        order.overdue = order.status in ("unpaid", "partly_paid") and bool(
-            order.due_date and order.due_date < day
-        )
+    with_status(unpaid + paid)
     return OrderGroups(unpaid=unpaid, paid=paid, paid_count=paid_count)
 
 
@@ -134,6 +256,13 @@ def order_in_family(family: Family, pk: int | str) -> OrderWithBalance:
     order = get_object_or_404(orders_with_balance(family).select_related("promo__voucher"), pk=pk)
     order.status = order_status(order)
     return order
+
+
+def order_with_status(order: Order) -> OrderWithBalance:
+    """One order (already found) with its figures and status."""
+    found = with_balances(Order.objects.filter(pk=order.pk)).get()
+    found.status = order_status(found)
+    return found
 
 
 @dataclass
@@ -212,21 +341,117 @@ def ledger_lines(
     return before, rows, running
 
 
-def ledger_range(
-    provider: Provider, date_from: date | None, date_to: date | None
-) -> tuple[date, date]:
-    """Without full ledger history, the last 30 days whatever was asked."""
-    end = today()
-    if provider.full_ledger_history and date_from:
-        return date_from, min(date_to or end, end)
-    return end - timedelta(days=30), end
-
-
 STALE_AFTER = timedelta(minutes=10)
 
 
 def document_in_family(family: Family, pk: int | str) -> Document:
-    return get_object_or_404(Document.objects.select_related("location"), pk=pk, family=family)
+    return get_object_or_404(
+        Document.objects.select_related("location", "invoice", "credit_note"),
+        pk=pk,
+        family=family,
+    )
+
+
+def document_file_name(document: Document) -> str:
+    """INV-000123.pdf; ledger-tivoli-pool-2026-09-01-2026-11-30.pdf: names that
+    say what each file is, never two different files under one name."""
+    if document.kind == Document.Kind.INVOICE and document.invoice is not None:
+        return f"{document.invoice.display_number}.pdf"
+    if document.kind == Document.Kind.CREDIT_NOTE and document.credit_note is not None:
+        return f"{document.credit_note.display_number}.pdf"
+    where = slugify(document.location.name) if document.location else "all-locations"
+    if document.kind == Document.Kind.LEDGER and document.date_from and document.date_to:
+        period = f"{document.date_from.isoformat()}-{document.date_to.isoformat()}"
+    else:
+        period = local(document.created_at).date().isoformat()
+    return f"{document.kind}-{where}-{period}.pdf"
+
+
+@dataclass
+class IssuedDocument:
+    """A row of the family's invoices (and credit notes): what the payments
+    page lists."""
+
+    kind: str  # "invoice" or "credit_note"
+    number: str  # INV-000123
+    issued_on: date
+    order: OrderWithBalance
+    amount: Decimal
+    currency: str
+    document_id: int  # the Invoice's or the CreditNote's
+
+    @property
+    def status(self) -> OrderStatus:
+        return self.order.status
+
+
+def _issued_keys(family: Family) -> QuerySet[Invoice, tuple[str, int, datetime]]:
+    """(kind, pk, issued at) of every document issued to the family, newest first."""
+    invoices = (
+        Invoice.objects.filter(order__family=family)
+        .annotate(doc_kind=Value("invoice", output_field=CharField()))
+        .values_list("doc_kind", "pk", "issued_at")
+    )
+    credit_notes = (
+        CreditNote.objects.filter(order__family=family)
+        .annotate(doc_kind=Value("credit_note", output_field=CharField()))
+        .values_list("doc_kind", "pk", "issued_at")
+    )
+    return invoices.union(credit_notes, all=True).order_by("-issued_at", "-pk")
+
+
+class _IssuedList(Sequence[IssuedDocument]):
+    """The family's issued documents, newest first, read a page at a time (a
+    Paginator slices it): the page's keys, its documents, their orders'
+    figures; the same few queries whatever the number of documents."""
+
+    def __init__(self, family: Family) -> None:
+        self.keys = _issued_keys(family)
+
+    def count(self) -> int:  # type: ignore[override]
+        return self.keys.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    @overload
+    def __getitem__(self, index: int) -> IssuedDocument: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[IssuedDocument]: ...
+
+    def __getitem__(self, index: int | slice) -> IssuedDocument | list[IssuedDocument]:
+        if isinstance(index, int):
+            return self[index : index + 1][0]
+        keys = list(self.keys[index])
+        invoices = Invoice.objects.in_bulk([pk for kind, pk, _at in keys if kind == "invoice"])
+        notes = CreditNote.objects.in_bulk([pk for kind, pk, _at in keys if kind != "invoice"])
+        order_ids = {i.order_id for i in invoices.values()} | {n.order_id for n in notes.values()}
+        orders = {
+            o.pk: o for o in with_status(with_balances(Order.objects.filter(pk__in=order_ids)))
+        }
+        rows = []
+        for kind, pk, at in keys:
+            document: Invoice | CreditNote = invoices[pk] if kind == "invoice" else notes[pk]
+            total = Decimal(document.snapshot.get("total", "0"))
+            rows.append(
+                IssuedDocument(
+                    kind=kind,
+                    number=document.display_number,
+                    issued_on=local(at).date(),
+                    order=orders[document.order_id],
+                    # A credit note takes its amount off the order.
+                    amount=total if kind == "invoice" else -total,
+                    currency=document.snapshot.get("currency", ""),
+                    document_id=pk,
+                )
+            )
+        return rows
+
+
+def family_invoices(family: Family) -> Sequence[IssuedDocument]:
+    """The family's invoices and credit notes, newest first (paginate it)."""
+    return _IssuedList(family)
 
 
 @dataclass

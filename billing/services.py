@@ -7,6 +7,7 @@ books a payment once whatever happens."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -30,9 +31,9 @@ from enrollments.models import Enrollment, Location
 from families.actors import Actor, actor_name, actor_require
 from families.actors import actor_user as families_actor_user
 from families.models import Family, Guardian, Student
-from portal import clock
+from portal import clock, formatting
 from portal.exceptions import PortalError
-from portal.money import format_money, from_minor_units, to_decimal
+from portal.money import from_minor_units, to_decimal
 from portal.tasks import dispatch, queue_email
 from portal.tenancy import current_provider, current_schema, provider_language
 
@@ -54,6 +55,7 @@ from .models import (
     StripeCustomer,
     StripeEvent,
 )
+from .tax import TaxSummary, tax_summary
 
 if TYPE_CHECKING:
     from providers.models import Provider
@@ -86,11 +88,6 @@ def order_charge_left(order: Order) -> Decimal:
     the credit notes already issued. A credit note never exceeds it."""
     entries = LedgerEntry.objects.filter(order=order).exclude(kind__in=MONEY_KINDS)
     return entries.aggregate(t=Sum("amount"))["t"] or ZERO
-
-
-def _money(amount: Decimal) -> str:
-    provider = _provider()
-    return format_money(amount, provider.currency, provider.locale)
 
 
 def _payment_in_progress(order: Order) -> bool:
@@ -148,7 +145,7 @@ def _rate_text(discount: Discount) -> str:
     if discount.percent is not None:
         number = format_decimal(discount.percent.normalize(), locale=provider.locale)
         return f"{number} %"
-    return format_money(to_decimal(discount.amount), provider.currency, provider.locale)
+    return formatting.money(to_decimal(discount.amount))
 
 
 def discount_label(discount: Discount) -> str:
@@ -260,7 +257,9 @@ def _discounts_book(
             order=order,
             location=order.location,
             kind=LedgerEntry.Kind.DISCOUNT,
-            amount=-reduction.amount,
+            # What the discount takes off what the family owes (with its VAT
+            # where prices are without it).
+            amount=-to_decimal(order_tax([line]).gross).copy_abs(),
             description=line.description,
             actor=actor_user,
             actor_name=actor_label,
@@ -279,7 +278,7 @@ def _discounts_book(
 
 def _carry_vat(line: OrderLine, reduced: OrderLine) -> None:
     """A discount line is taxed at the rate of the line it reduces."""
-    # OrderLine.vat_rate (part E): line.vat_rate = reduced.vat_rate
+    line.vat_rate = reduced.vat_rate
 
 
 def order_create(
@@ -318,6 +317,7 @@ def order_create(
                 quantity=int(line.get("quantity", 1)),
                 unit_price=to_decimal(line["unit_price"]),
                 enrollment=line.get("enrollment"),
+                vat_rate=line.get("vat_rate") or line_vat_rate(dict(line)),
             )
             for line in lines
         ]
@@ -326,7 +326,8 @@ def order_create(
             order=order,
             location=location,
             kind=LedgerEntry.Kind.CHARGE,
-            amount=to_decimal(sum((item.amount for item in items), ZERO)),
+            # Prices without VAT: the family owes them with the VAT added.
+            amount=to_decimal(order_tax(items).gross),
             description=title,
             actor=actor_user,
             actor_name=label,
@@ -426,6 +427,47 @@ def order_promo_apply(*, order: Order, code: str, actor: Actor) -> Decimal:
     return taken
 
 
+def line_vat_rate(line: dict[str, Any]) -> Decimal:
+    """The VAT rate of a new order line: its programme's (through its
+    enrolment), else the provider's standard rate."""
+    enrollment = line.get("enrollment")
+    if enrollment is None and line.get("enrollment_id"):
+        enrollment = Enrollment.objects.select_related("klass__programme").get(
+            pk=line["enrollment_id"]
+        )
+    rate = enrollment.klass.programme.vat_rate if enrollment is not None else None
+    return rate if rate is not None else _provider().vat_rate
+
+
+def order_tax(lines: Iterable[OrderLine]) -> TaxSummary:
+    """Net, VAT per rate and gross of these lines, by the provider's VAT settings."""
+    provider = _provider()
+    return tax_summary(
+        ((line.amount, line.vat_rate) for line in lines),
+        charges_vat=provider.charges_vat,
+        prices_include_vat=provider.prices_include_vat,
+    )
+
+
+def order_details_change(
+    *, order: Order, title: str, due_date: date | None, actor_user: User | None
+) -> Order:
+    """Staff rename an order or move its due date (the amounts never change
+    here: corrections are adjustments, credit notes or cancelling). The
+    invoice already issued keeps what it said."""
+    title = (title or "").strip()
+    if not title:
+        raise BillingError(_("Give the order a title."), field="title")
+    with transaction.atomic():
+        locked = _lock_order(order)
+        if locked.cancelled_at and due_date != locked.due_date:
+            raise BillingError(_("This order is cancelled."), field="due_date")
+        locked.title = title[:200]
+        locked.due_date = due_date
+        locked.save(update_fields=["title", "due_date"])
+    return locked
+
+
 def adjustment_create(
     *,
     family: Family,
@@ -460,7 +502,7 @@ def adjustment_create(
                     "Only %(owed)s is owed here: an adjustment cannot take it below zero. "
                     "To give the family money to spend, grant credit."
                 )
-                % {"owed": _money(owed)},
+                % {"owed": formatting.money(owed)},
                 field="amount",
             )
         return LedgerEntry.objects.create(
@@ -511,13 +553,14 @@ def credit_apply(
                 raise BillingError(_("Enter an amount above zero."), field="amount")
             if amount > owed:
                 raise BillingError(
-                    _("This order owes %(owed)s: apply up to that.") % {"owed": _money(owed)},
+                    _("This order owes %(owed)s: apply up to that.")
+                    % {"owed": formatting.money(owed)},
                     field="amount",
                 )
             if amount > balance:
                 raise BillingError(
                     _("Your credit is %(balance)s: apply up to that.")
-                    % {"balance": _money(balance)},
+                    % {"balance": formatting.money(balance)},
                     field="amount",
                 )
         if not reference:
@@ -584,8 +627,6 @@ def _book_payment(
     extra = payment.amount - min(max(owed, ZERO), payment.amount)
     if order is None or extra <= 0 or not excess_to_credit:
         return
-    provider = _provider()
-    shown = format_money(extra, provider.currency, provider.locale)
     _move_to_credit(
         order, extra, _("paid twice (card payment %(payment)s)") % {"payment": payment.pk}, None
     )
@@ -596,7 +637,7 @@ def _book_payment(
             "Payment %(payment)s came in after order #%(number)s was paid: %(amount)s is now "
             "the family's credit. Refund the payment instead if the family prefers."
         )
-        % {"payment": payment.pk, "number": order.number, "amount": shown},
+        % {"payment": payment.pk, "number": order.number, "amount": formatting.money(extra)},
         payment=payment,
     )
 
@@ -637,10 +678,9 @@ def payment_record_offline(
         if amount <= 0:
             raise BillingError(_("Enter an amount above zero."), field="amount")
         if amount > owed:
-            provider = _provider()
             raise BillingError(
                 _("That is more than the %(owed)s still owed on this order.")
-                % {"owed": format_money(owed, provider.currency, provider.locale)},
+                % {"owed": formatting.money(owed)},
                 field="amount",
             )
         payment = Payment.objects.create(
@@ -1000,7 +1040,7 @@ def _send_receipt(payment_id: int) -> None:
         queue_email(
             subject=_("Receipt: %(amount)s to %(provider)s")
             % {
-                "amount": format_money(payment.amount, provider.currency, provider.locale),
+                "amount": formatting.money(payment.amount),
                 "provider": provider.name,
             },
             body=render_to_string(
@@ -1331,7 +1371,7 @@ def _refund_reserve(
         left = payment_refundable(payment)
         if amount > left:
             raise BillingError(
-                _("You can refund up to %(left)s.") % {"left": _money(max(left, ZERO))},
+                _("You can refund up to %(left)s.") % {"left": formatting.money(max(left, ZERO))},
                 field="amount",
             )
         if meaning == RefundRequest.Meaning.CREDIT_NOTE:
@@ -1347,7 +1387,7 @@ def _refund_reserve(
                         "A credit note can take at most %(room)s off this order's charge. "
                         "Refund less, or choose money back with the amount still owed."
                     )
-                    % {"room": _money(max(room, ZERO))},
+                    % {"room": formatting.money(max(room, ZERO))},
                     field="amount",
                 )
         elif order is not None and order.cancelled_at:
@@ -1502,9 +1542,9 @@ def _refund_book(
                     "but only %(noted)s of its charge was left: the order owes the rest again."
                 )
                 % {
-                    "amount": _money(request.amount),
+                    "amount": formatting.money(request.amount),
                     "number": order.number,
-                    "noted": _money(noted),
+                    "noted": formatting.money(noted),
                 },
                 payment=payment,
             )
@@ -1576,7 +1616,7 @@ def refund_from_stripe(*, stripe_refund: Any) -> Refund | None:
                 "It is booked as money back with the amount owed again; if it was meant "
                 "to reduce the charge, issue a credit note for it."
             )
-            % {"amount": _money(amount)},
+            % {"amount": formatting.money(amount)},
             payment=payment,
         )
     return refund
@@ -1614,7 +1654,7 @@ def credit_note_issue(
         if amount > room:
             raise BillingError(
                 _("Only %(room)s of this order's charge is left to credit.")
-                % {"room": _money(max(room, ZERO))},
+                % {"room": formatting.money(max(room, ZERO))},
                 field="amount",
             )
         owed = order_outstanding(order)
@@ -1624,7 +1664,7 @@ def credit_note_issue(
                     "This order owes %(owed)s: a credit note for more would leave it below zero. "
                     "To give paid money back, refund it from the payment."
                 )
-                % {"owed": _money(max(owed, ZERO))},
+                % {"owed": formatting.money(max(owed, ZERO))},
                 field="amount",
             )
         return _credit_note_create(order, amount, reason, actor_user)
@@ -1639,7 +1679,9 @@ def _credit_note_create(
     number = _next_number("credit_note")
     provider = _provider()
     snapshot = {
-        "provider": {"name": provider.name, "email": provider.support_email},
+        # The supplier as the invoice it corrects names it (registered name, VAT number).
+        "provider": invoice.snapshot.get("provider")
+        or {"name": provider.name, "email": provider.support_email},
         "family": invoice.snapshot.get("family", order.family.name),
         "bill_to": invoice.snapshot.get("bill_to", ""),
         "address": invoice.snapshot.get("address", ""),
@@ -1730,17 +1772,22 @@ def order_cancel_preview(*, order: Order, paid_money: str = PaidMoney.CREDIT) ->
     if plan.credit_note:
         said.append(
             _("A credit note of %(amount)s takes it off the order's charge (%(owed)s is owed now).")
-            % {"amount": _money(plan.credit_note), "owed": _money(plan.owed)}
+            % {"amount": formatting.money(plan.credit_note), "owed": formatting.money(plan.owed)}
         )
     methods = dict(RefundRequest.Method.choices)
     for payment, amount, method in plan.refunds:
         said.append(
             _("%(amount)s of the payment of %(paid)s goes back: %(how)s.")
-            % {"amount": _money(amount), "paid": _money(payment.amount), "how": methods[method]}
+            % {
+                "amount": formatting.money(amount),
+                "paid": formatting.money(payment.amount),
+                "how": methods[method],
+            }
         )
     if plan.to_credit:
         said.append(
-            _("%(amount)s already paid becomes family credit.") % {"amount": _money(plan.to_credit)}
+            _("%(amount)s already paid becomes family credit.")
+            % {"amount": formatting.money(plan.to_credit)}
         )
     if not said:
         said.append(_("Nothing is owed or paid: the order is only marked cancelled."))
@@ -1972,36 +2019,53 @@ def invoice_issue(*, order: Order) -> Invoice:
         existing = Invoice.objects.filter(order=order).first()
         if existing:
             return existing
-        sequence, _created = NumberSequence.objects.select_for_update().get_or_create(
-            name="invoice"
-        )
-        sequence = NumberSequence.objects.select_for_update().get(pk=sequence.pk)
-        sequence.last += 1
-        sequence.save(update_fields=["last"])
-        family = order.family
-        primary = family.guardians.filter(is_primary=True).first()
-        address = family.addresses.filter(guardian=primary).first() or family.addresses.first()
-        lines: list[dict[str, Any]] = [
-            {
-                "description": line.description,
-                "quantity": line.quantity,
-                "unit_price": str(line.unit_price),
-                "amount": str(line.amount),
-            }
-            for line in order.lines.all()
-        ]
-        snapshot = {
-            "provider": {"name": _provider().name, "email": _provider().support_email},
-            "family": family.name,
-            "bill_to": primary.full_name if primary else family.name,
-            "address": str(address) if address else "",
-            "order": order.number,
-            "title": order.title,
-            "lines": lines,
-            "total": str(sum((Decimal(x["amount"]) for x in lines), ZERO)),
-            "currency": _provider().currency,
+        number = _next_number("invoice")
+        snapshot = invoice_snapshot(order, issued_on=clock.today())
+        return Invoice.objects.create(order=order, number=number, snapshot=snapshot)
+
+
+def invoice_snapshot(order: Order, *, issued_on: date) -> dict[str, Any]:
+    """What an invoice says, frozen when it is issued: the supplier as
+    registered with its tax number, the customer and address, each line with
+    its VAT rate, net, VAT per rate and gross (EU VAT Directive, Art. 226).
+    Amounts are strings of Decimals; the PDF formats them."""
+    provider = _provider()
+    family = order.family
+    primary = family.guardians.filter(is_primary=True).first()
+    address = family.addresses.filter(guardian=primary).first() or family.addresses.first()
+    items = list(order.lines.all())
+    lines: list[dict[str, Any]] = [
+        {
+            "description": line.description,
+            "quantity": line.quantity,
+            "unit_price": str(line.unit_price),
+            "amount": str(line.amount),
+            "vat_rate": str(line.vat_rate),
         }
-        return Invoice.objects.create(order=order, number=sequence.last, snapshot=snapshot)
+        for line in items
+    ]
+    return {
+        "version": 2,
+        "issued_on": issued_on.isoformat(),
+        "supply_date": clock.local(order.created_at).date().isoformat(),
+        "provider": {
+            "name": provider.name,
+            "legal_name": provider.legal_name or provider.name,
+            "address": provider.legal_address,
+            "tax_number": provider.tax_number,
+            "email": provider.support_email,
+            "phone": provider.support_phone,
+        },
+        "family": family.name,
+        "bill_to": primary.full_name if primary else family.name,
+        "address": str(address) if address else "",
+        "order": order.number,
+        "title": order.title,
+        "due_date": order.due_date.isoformat() if order.due_date else "",
+        "lines": lines,
+        "currency": provider.currency,
+        **order_tax(items).as_snapshot(),
+    }
 
 
 def document_request(

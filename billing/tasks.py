@@ -42,7 +42,7 @@ def render_document(document_id: int) -> str:
         document.file.save(f"{document.kind}-{document.pk}.pdf", ContentFile(data), save=False)
         document.status = Document.Status.DONE
         document.error = ""
-    except Exception as error:  # shown to the parent, who can retry
+    except Exception as error:  # for staff (the admin); parents see that it failed
         log.exception("document %s failed", document_id)
         document.status = Document.Status.FAILED
         document.error = f"{type(error).__name__}: {error}"[:300]
@@ -54,7 +54,12 @@ def render_document(document_id: int) -> str:
 def document_source(document: Document):
     """The template, its context and which of its lists holds the rows."""
     if document.kind == Document.Kind.INVOICE:
-        return "billing/pdf/invoice.html", {"invoice": document.invoice}, None
+        invoice = document.invoice
+        if invoice is None:
+            raise ValueError("an invoice document needs its invoice")
+        # The band: where the order stands now (the body is the frozen snapshot).
+        status = selectors.order_with_status(invoice.order).status
+        return "billing/pdf/invoice.html", {"invoice": invoice, "status": status}, None
     if document.kind == Document.Kind.CREDIT_NOTE:
         return "billing/pdf/credit_note.html", {"note": document.credit_note}, None
     if document.kind == Document.Kind.STATEMENT:

@@ -4,8 +4,6 @@ guardian's permission and the provider's online payments."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import stripe
 from django.conf import settings
 from django.contrib import messages
@@ -19,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from benefits.selectors import family_credit_balance
-from enrollments.models import Location
+from enrollments.views import current_location
 from families.pagecache import family_page
 from families.views import family_member
 from portal import clock
@@ -27,10 +25,11 @@ from portal.exceptions import PortalError
 from portal.templatetags.portal import money
 
 from . import gateway, selectors, services
-from .forms import ApplyCreditForm, BankAccountForm, PromoCodeForm
+from .forms import ApplyCreditForm, BankAccountForm, DocumentForm, PromoCodeForm
 from .models import CreditNote, Document, Invoice, Payment, PaymentMethod
 
 PAGE_SIZE = 25
+INVOICES_PAGE_SIZE = 10
 
 
 def keeps_opener(view):
@@ -45,6 +44,15 @@ def keeps_opener(view):
         return response
 
     return wrapper
+
+
+def history_tabs() -> list[tuple[str, str]]:
+    return [
+        ("all", _("All")),
+        ("charges", _("Charges")),
+        ("payments", _("Payments")),
+        ("refunds", _("Refunds")),
+    ]
 
 
 def online(provider) -> bool:
@@ -66,32 +74,46 @@ def overview(request, guardian):
     if tab not in selectors.HISTORY_KINDS:
         raise Http404
     page = Paginator(selectors.history(family, tab), PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {
-        "tab": tab,
-        "page": page,
-        "tabs": [
-            ("all", _("All")),
-            ("charges", _("Charges")),
-            ("payments", _("Payments")),
-            ("refunds", _("Refunds")),
-        ],  # fmt: skip
-    }
+    context = {"tab": tab, "page": page, "tabs": history_tabs()}
     if request.htmx and request.GET.get("part") == "history":
         # A tab of the history: only what that part shows is read.
         return render(request, "billing/overview.html#history", context)
-    context |= {
+    if request.htmx and request.GET.get("part") == "invoices":
+        context["invoices"] = _invoices_page(request, family)
+        return render(request, "billing/overview.html#invoices", context)
+    form = DocumentForm(
+        initial={"location": current_location(request)},
+        full_history=request.tenant.full_ledger_history,
+    )
+    return render(
+        request, "billing/overview.html", _overview_context(request, guardian, form) | context
+    )
+
+
+def _invoices_page(request, family):
+    return Paginator(selectors.family_invoices(family), INVOICES_PAGE_SIZE).get_page(
+        request.GET.get("invoices")
+    )
+
+
+def _overview_context(request, guardian, form: DocumentForm) -> dict:
+    family = guardian.family
+    invoices = _invoices_page(request, family)
+    return {
         "fin": selectors.financials(family),
         "credit": family_credit_balance(family),
         "unpaid": selectors.order_groups(family, paid_limit=0).unpaid,
         "methods": list(PaymentMethod.objects.filter(guardian=guardian)),
-        "documents": list(Document.objects.filter(family=family).select_related("location")[:8]),
-        "locations": list(Location.objects.filter(is_active=True)),
+        "invoices": invoices,
+        "documents": list(
+            Document.objects.filter(family=family).select_related(
+                "location", "invoice", "credit_note"
+            )[:8]
+        ),
+        "doc_form": form,
         "online": online(request.tenant),
         "may_pay": guardian.may_pay,
-        "today": clock.today(),
     }
-    template = "billing/overview.html"
-    return render(request, template, context)
 
 
 @require_GET
@@ -102,9 +124,11 @@ def order(request, guardian, pk):
 
 def _order_page(request, guardian, order, promo_form=None):
     may_pay = guardian.may_pay
+    lines = list(order.lines.all())
     context = {
         "order": order,
-        "lines": list(order.lines.all()),
+        "lines": lines,
+        "tax": services.order_tax(lines),
         "entries": list(order.entries.select_related("payment").order_by("at", "pk")),
         "payments": list(order.payments.order_by("-created_at")),
         "invoice": Invoice.objects.filter(order=order).first(),
@@ -503,32 +527,29 @@ def method_delete(request, guardian, pk):
 # --- Documents --------------------------------------------------------------------------------
 
 
-def _date(raw: str | None) -> date | None:
-    try:
-        return date.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
-
-
 @require_POST
 @family_member
 def document_request(request, guardian):
+    """A statement or ledger for a location and period; a bad period is
+    answered next to its field on the payments page, with what was typed."""
     kind = request.POST.get("kind")
     if kind not in ("statement", "ledger"):
         raise Http404
-    raw = request.POST.get("location", "")
-    location = get_object_or_404(Location, pk=raw) if raw.isdigit() else None
-    date_from = date_to = None
-    if kind == "ledger":
-        date_from, date_to = selectors.ledger_range(
-            request.tenant, _date(request.POST.get("date_from")), _date(request.POST.get("date_to"))
-        )
+    form = DocumentForm(request.POST, full_history=request.tenant.full_ledger_history, kind=kind)
+    if not form.is_valid():
+        context = _overview_context(request, guardian, form) | {
+            "tab": "all",
+            "page": Paginator(selectors.history(guardian.family, "all"), PAGE_SIZE).get_page(1),
+            "tabs": history_tabs(),
+            "form_failed": True,
+        }
+        return render(request, "billing/overview.html", context, status=400)
     document = services.document_request(
         family=guardian.family,
         kind=kind,
-        location=location,
-        date_from=date_from,
-        date_to=date_to,
+        location=form.cleaned_data["location"],
+        date_from=form.cleaned_data["date_from"],
+        date_to=form.cleaned_data["date_to"],
         actor_user=request.user,
     )
     return redirect("billing:document", document.pk)
@@ -569,8 +590,9 @@ def document_download(request, guardian, pk):
         raise Http404("Not ready.")
     if found.kind == "invoice" and not request.tenant.invoices_enabled:
         raise Http404
-    name = f"{found.get_kind_display().lower().replace(' ', '-')}-{found.created_at:%Y-%m-%d}.pdf"
-    return FileResponse(found.file.open("rb"), as_attachment=True, filename=name)
+    return FileResponse(
+        found.file.open("rb"), as_attachment=True, filename=selectors.document_file_name(found)
+    )
 
 
 # --- From the embedded portal to the top-level payment page ----------------------------

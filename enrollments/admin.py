@@ -61,6 +61,7 @@ admin.site.register(
     Programme,
     ModelAdmin,
     search_fields=["name"],
+    list_display=["name", "vat_rate"],
     sample=AdminSample(add=lambda: {"name": "Sample lessons"}),
 )
 

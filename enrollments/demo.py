@@ -5,6 +5,7 @@ livestream instead). Idempotent; dates are relative to the day it runs."""
 from __future__ import annotations
 
 from datetime import time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from families.models import Family, Student
@@ -93,6 +94,7 @@ SPECS: dict[str, dict[str, Any]] = {
         ],
         "cancel": (0, 1, "Pool maintenance at Tivoli.", "https://live.aquakids.example/dryland"),
         "evaluate": "Mia Novak",
+        "vat_rate": Decimal("9.50"),  # lessons; the provider's 22 % for the rest
     },
     "leaps": {
         "locations": [("Leaps Hall", "14 Canal Street, London")],
@@ -142,7 +144,9 @@ def seed(provider, *, password: str) -> None:
     classes = []
     for programme, level, location, weekday, start, capacity, instructor in spec["classes"]:
         klass, created = Class.objects.get_or_create(
-            programme=Programme.objects.get_or_create(name=programme)[0],
+            programme=Programme.objects.get_or_create(
+                name=programme, defaults={"vat_rate": spec.get("vat_rate")}
+            )[0],
             location=locations[location],
             weekday=weekday,
             start_time=start,

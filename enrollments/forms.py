@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from portal.clock import local
+from portal import formatting
 
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 
@@ -37,7 +37,7 @@ class AbsenceByDateForm(forms.Form):
 
 class SessionChoiceField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, session):
-        return local(session.starts_at).strftime("%a %d %b %Y, %H:%M")
+        return formatting.moment(session.starts_at, "weekday_year")
 
 
 class AbsenceSessionsForm(forms.Form):

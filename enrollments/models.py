@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from families.models import Family, Student
-from portal import clock
+from portal import clock, formatting
 from portal.models import AppendOnly, append_only
 
 
@@ -70,6 +72,15 @@ class Programme(models.Model):
 
     name = models.CharField(_("name"), max_length=120)
     description = models.TextField(_("description"), blank=True)
+    vat_rate = models.DecimalField(
+        _("VAT rate (%)"),
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        help_text=_("Empty: the provider's standard rate. Copied onto each order line."),
+    )
 
     class Meta:
         verbose_name = _("programme")
@@ -132,7 +143,8 @@ class Class(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.programme.name} · {self.get_weekday_display()} {self.start_time:%H:%M}"
+        start = formatting.timeofday(self.start_time)
+        return f"{self.programme.name} · {self.get_weekday_display()} {start}"
 
 
 class Session(models.Model):
@@ -167,7 +179,7 @@ class Session(models.Model):
         indexes = [models.Index(fields=["starts_at"])]
 
     def __str__(self) -> str:
-        return f"{self.klass} · {self.starts_at:%Y-%m-%d}"
+        return f"{self.klass} · {formatting.moment(self.starts_at)}"
 
     @property
     def is_cancelled(self) -> bool:
@@ -282,7 +294,7 @@ class EnrollmentChange(AppendOnly):
         triggers = [append_only()]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} {self.effective_date}"
+        return f"{self.get_action_display()} {formatting.day(self.effective_date)}"
 
 
 class Attendance(models.Model):
@@ -366,7 +378,7 @@ class Absence(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.student}: {self.starts_at:%Y-%m-%d %H:%M}"
+        return f"{self.student}: {formatting.moment(self.starts_at)}"
 
 
 class AbsenceMark(models.Model):

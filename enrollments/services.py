@@ -19,7 +19,7 @@ from accounts.models import User
 from families.actors import Actor, actor_name, actor_require, actor_user, is_staff_actor
 from families.models import Family, Guardian, Student
 from families.selectors import family_login_emails
-from portal import clock
+from portal import clock, formatting
 from portal.clock import local, today
 from portal.tasks import queue_email
 from portal.tenancy import current_provider, provider_language
@@ -490,7 +490,7 @@ def _cancel_recipients(students: list[Student]) -> list[tuple[str, int]]:
 def _cancel_email(session: Session, names: str) -> tuple[str, str]:
     subject = _("Cancelled: %(klass)s on %(day)s") % {
         "klass": session.klass.programme.name,
-        "day": local(session.starts_at).strftime("%d %b %H:%M"),
+        "day": formatting.moment(session.starts_at, "day_month"),
     }
     body = render_to_string(
         "enrollments/email/session_cancelled.txt",
@@ -651,13 +651,12 @@ def _open_offer(enrollment: Enrollment, actor: Actor | None) -> WaitlistOffer:
         offered_by=actor_user(actor),
         offered_by_name=actor_name(actor),
     )
-    until = local(offer.expires_at).strftime("%d %b %H:%M")
     _record(
         enrollment,
         EnrollmentChange.Action.OFFERED,
         today(),
         actor,
-        _("Held until %(until)s") % {"until": until},
+        _("Held until %(until)s") % {"until": formatting.moment(offer.expires_at, "day_month")},
     )
     _send_offer(offer)
     return offer

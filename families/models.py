@@ -9,7 +9,7 @@ from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
-from portal import clock
+from portal import clock, formatting
 from portal.models import AppendOnly, append_only
 
 # Avatar colours for children; each carries white text at 4.5:1 or more.
@@ -307,7 +307,7 @@ class ProblemReport(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d} {self.page}"
+        return f"{formatting.moment(self.created_at)} {self.page}"
 
 
 class FamilyChange(models.Model):

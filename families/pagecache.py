@@ -3,10 +3,10 @@
 A page is cached under its family's data version (families/changes.py:
 PostgreSQL records every change a family may see), so a change in any table,
 by any path, makes the next request render afresh. The key also holds who is
-looking, the URL and HTMX variant, the provider's settings and the day; an
-entry lives at most PAGE_SECONDS, which bounds what only the clock changes
-(a session that has just started, a booking window closing; every action
-checks those again on the server).
+looking, the URL and HTMX variant, the provider's settings, the parent's
+current location and the day; an entry lives at most PAGE_SECONDS, which
+bounds what only the clock changes (a session that has just started, a
+booking window closing; every action checks those again on the server).
 
 The CSRF token is the only part of a page that belongs to one browser: pages
 are rendered with a placeholder that is replaced on the way out. Pages with
@@ -88,6 +88,7 @@ def page_key(request) -> str | None:
         str(request.user.pk),
         provider_fingerprint(request.tenant),
         request.LANGUAGE_CODE,
+        str(request.session.get("location_id", "")),  # the parent's current location
         clock.today().isoformat(),
         request.headers.get("HX-Request", ""),
         request.headers.get("HX-Boosted", ""),

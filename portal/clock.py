@@ -50,8 +50,13 @@ def offset() -> timedelta:
     return _offset
 
 
+def can_move() -> bool:
+    """Whether the clock may be moved here (development and tests)."""
+    return bool(settings.DEBUG or settings.TESTING)
+
+
 def _movable() -> None:
-    if not (settings.DEBUG or settings.TESTING):
+    if not can_move():
         raise ClockLocked("The project clock cannot be moved in production.")
 
 

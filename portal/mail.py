@@ -4,7 +4,7 @@ shown on the outbox page, so nothing sent in development is lost."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -22,7 +22,7 @@ class FolderBackend(BaseEmailBackend):
         folder = outbox_folder(current_schema())
         folder.mkdir(parents=True, exist_ok=True)
         for message in email_messages:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+            stamp = f"{time.time_ns():020d}"  # sorts newest last; not shown
             slug = re.sub(r"[^a-z0-9]+", "-", message.subject.lower()).strip("-")[:40]
             (folder / f"{stamp}-{slug}.eml").write_bytes(message.message().as_bytes())
         return len(email_messages)

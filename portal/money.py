@@ -1,6 +1,7 @@
 """One money representation: Decimal with two places in the provider's
-currency. Conversion to Stripe's minor units and display formatting live here
-and nowhere else."""
+currency. Conversion to Stripe's minor units lives here and nowhere else;
+display goes through portal.formatting.money (the active language, the
+provider's country and currency), which calls format_money."""
 
 from __future__ import annotations
 

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from email.utils import formataddr, parseaddr
 
 from celery import Task
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.utils.module_loading import import_string
@@ -29,8 +31,11 @@ def send_email(
     to: list[str],
     html: str | None = None,
     reply_to: list[str] | None = None,
+    from_email: str | None = None,
 ) -> None:
-    message = EmailMultiAlternatives(subject, body, to=to, reply_to=reply_to or None)
+    message = EmailMultiAlternatives(
+        subject, body, from_email=from_email, to=to, reply_to=reply_to or None
+    )
     if html:
         message.attach_alternative(html, "text/html")
     message.send()
@@ -50,8 +55,21 @@ def dispatch(task: Task | str, *args, **kwargs):
         return job.apply(args=args, kwargs=kwargs)
 
 
+def sender() -> str:
+    """Families get e-mail from their provider: "Aqua Kids Swim School
+    <no-reply@...>", the provider's name with the portal's sending address
+    (the platform's name on the bare host)."""
+    name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    provider = tenancy.current_provider()
+    if getattr(provider, "name", "") and not getattr(provider, "is_public", True):
+        name = provider.name
+    return formataddr((name, address)) if name else address
+
+
 def queue_email(**kwargs) -> None:
-    """Send after the surrounding transaction commits, in the provider's schema."""
+    """Send after the surrounding transaction commits, in the provider's
+    schema, under the provider's name."""
+    kwargs.setdefault("from_email", sender())
     transaction.on_commit(lambda: dispatch(send_email, **kwargs))
 
 

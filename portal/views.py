@@ -151,6 +151,7 @@ def outbox(request):
         messages.append(
             {
                 "subject": parsed["subject"],
+                "from": parsed["from"],
                 "to": parsed["to"],
                 "date": parsed["date"],
                 "body": body.get_content() if body else "",

@@ -108,6 +108,19 @@ class ProviderAdmin(ModelAdmin):
             {"fields": ["cancellation_policy", "makeup_policy", "payment_instructions"]},
         ),
         (
+            _("Invoices and VAT"),
+            {
+                "fields": [
+                    "legal_name",
+                    "legal_address",
+                    "tax_number",
+                    "charges_vat",
+                    "vat_rate",
+                    "prices_include_vat",
+                ]
+            },
+        ),
+        (
             _("Payments"),
             {
                 "fields": [
@@ -200,7 +213,11 @@ class ProviderAdmin(ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is None or not services.provider_holds_money(obj):
+        if obj is None:
+            # A new provider starts with the defaults; its owner fills in the
+            # invoice details later (here or on the staff settings page).
+            return [f for f in fieldsets if f[0] != _("Invoices and VAT")]
+        if not services.provider_holds_money(obj):
             return fieldsets
         note = _(
             "The currency is fixed: orders, payments or ledger entries exist in it. "

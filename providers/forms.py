@@ -89,6 +89,7 @@ class ProviderSettingsForm(LogoFormMixin, forms.ModelForm):
             "cancellation_policy": forms.Textarea(attrs={"rows": 3}),
             "makeup_policy": forms.Textarea(attrs={"rows": 3}),
             "payment_instructions": forms.Textarea(attrs={"rows": 3}),
+            "legal_address": forms.Textarea(attrs={"rows": 3}),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -6,6 +6,7 @@ features it has switched on."""
 from __future__ import annotations
 
 import zoneinfo
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
@@ -13,7 +14,7 @@ from babel import Locale
 from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
@@ -134,6 +135,41 @@ class Provider(TenantMixin):
         blank=True,
         help_text=_("One origin per line, e.g. https://www.example-swim.com"),
         validators=[validate_embed_origins],
+    )
+
+    # Who issues the invoices (EU invoices name the supplier as registered) and their tax.
+    legal_name = models.CharField(
+        _("registered name"),
+        max_length=200,
+        blank=True,
+        help_text=_("As registered, for invoices (e.g. Aqua Kids d.o.o.); the name if empty."),
+    )
+    legal_address = models.TextField(
+        _("registered address"), blank=True, help_text=_("Printed on invoices.")
+    )
+    tax_number = models.CharField(
+        _("VAT or tax number"),
+        max_length=40,
+        blank=True,
+        help_text=_("Printed on invoices, e.g. SI12345678."),
+    )
+    charges_vat = models.BooleanField(
+        _("charges VAT"),
+        default=False,
+        help_text=_("Invoices show net, VAT per rate and gross."),
+    )
+    vat_rate = models.DecimalField(
+        _("standard VAT rate (%)"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        help_text=_("For what has no rate of its own; a programme may set its own rate."),
+    )
+    prices_include_vat = models.BooleanField(
+        _("prices include VAT"),
+        default=True,
+        help_text=_("If not, VAT is added to the prices when an order is made."),
     )
 
     # Feature switches (seed documents). A switched-off feature is hidden and its URLs refuse.

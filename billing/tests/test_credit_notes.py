@@ -116,7 +116,7 @@ def test_cancelling_a_part_paid_order_keeps_the_paid_money_as_family_credit(in_a
     assert owed(order) == 0 and services.order_charge_left(order) == 0
     assert order.credit_notes.get().amount == Decimal("150.00")
     assert family_credit_balance(family) == Decimal("50.00")
-    assert selectors.order_in_family(family, order.pk).status == "cancelled"
+    assert selectors.order_in_family(family, order.pk).status.state == "cancelled"
     kinds = list(LedgerEntry.objects.filter(order=order).values_list("kind", "amount"))
     assert ("to_credit", Decimal("50.00")) in kinds
     # Once: a second cancel changes nothing.

@@ -17,6 +17,7 @@ from billing.services import BillingError
 from conftest import client_for, login
 from enrollments.tests.factories import ClassFactory, FamilyFactory, StudentFactory, enrol
 from families.models import Guardian
+from tests.htmlforms import form_data
 
 from .helpers import new_order, payer
 
@@ -332,6 +333,23 @@ def test_lines_are_fixed_once_charged(aquakids):
     html = staff.get(f"/admin/billing/order/{order.pk}/change/").content.decode()
     assert 'name="lines-0-unit_price"' not in html and "Record a payment" in html
     assert OrderLine.objects.filter(order=order).count() == 1
+
+
+def test_staff_move_a_due_date_through_the_service_and_amounts_stay(aquakids):
+    staff = login(client_for("aquakids"), aquakids, "desk@aquakids.test")
+    connection.set_tenant(aquakids)
+    order = Order.objects.get(family__name="Okafor")
+    owed = services.order_outstanding(order)
+    url = f"/admin/billing/order/{order.pk}/change/"
+    data = form_data(staff.get(url).content.decode(), "order_form")
+    data.update(title="Summer term (moved)", due_date="15/01/2031")
+    assert staff.post(url, data).status_code == 302
+    connection.set_tenant(aquakids)
+    order.refresh_from_db()
+    assert (order.title, order.due_date.isoformat()) == ("Summer term (moved)", "2031-01-15")
+    assert services.order_outstanding(order) == owed
+    with pytest.raises(services.BillingError):
+        services.order_details_change(order=order, title=" ", due_date=None, actor_user=None)
 
 
 def test_staff_apply_a_code_from_the_orders_page(aquakids):

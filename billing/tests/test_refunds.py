@@ -39,7 +39,7 @@ def card_paid(amount: str, email: str) -> tuple[Order, Payment]:
 
 
 def status(order) -> str:
-    return selectors.order_in_family(order.family, order.pk).status
+    return selectors.order_in_family(order.family, order.pk).status.state
 
 
 # --- What a refund means --------------------------------------------------------------------

@@ -25,7 +25,7 @@ def owed(order):
 
 def test_order_status_follows_the_ledger(in_aquakids):
     order = new_order(amount="100.00")
-    status = lambda: selectors.order_in_family(order.family, order.pk).status  # noqa: E731
+    status = lambda: selectors.order_in_family(order.family, order.pk).status.state  # noqa: E731
     assert status() == "unpaid"
     services.payment_record_offline(
         order=order, amount=Decimal("40"), method="offline", key="k1", actor_user=None
@@ -220,7 +220,7 @@ def test_refunds_card_and_offline(in_aquakids):
             payment=paid, amount=Decimal("51"), reason="Too much", actor_user=None
         )
     assert refused.value.field == "amount"
-    assert selectors.order_in_family(order.family, order.pk).status == "partly_paid"
+    assert selectors.order_in_family(order.family, order.pk).status.state == "partly_paid"
 
     # Money taken at the desk, given back at the desk: no Stripe, booked at once.
     desk = new_order(amount="40")

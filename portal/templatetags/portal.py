@@ -1,25 +1,48 @@
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django import template
-from django.db import connection
 
-from portal.money import format_money
+from portal import formatting
 
 register = template.Library()
 
 
 @register.filter
 def money(amount, currency: str | None = None):
-    """{{ amount|money }} in the current provider's currency and locale."""
-    if amount is None or amount == "":
-        return ""
-    provider = getattr(connection, "tenant", None)
-    if not currency:
-        currency = getattr(provider, "currency", "EUR")
-    locale = getattr(provider, "locale", "en")
-    return format_money(Decimal(amount), currency, locale)
+    """{{ amount|money }}: 25,00 € in the provider's currency and locale
+    ({{ amount|money:"GBP" }} in another currency)."""
+    return formatting.money(amount, currency)
+
+
+@register.filter
+def percent(rate):
+    """{{ line.vat_rate|percent }}: 22%."""
+    return formatting.percent(rate)
+
+
+@register.filter
+def day(value, style: str = "medium"):
+    """{{ date|day }}: 28 Nov 2026; styles in portal.formatting.DATE_STYLES
+    ({{ date|day:"long" }}, {{ date|day:"weekday" }})."""
+    return formatting.day(value, style)
+
+
+@register.filter
+def moment(value, style: str = "medium"):
+    """{{ datetime|moment }}: 28 Nov 2026, 17:05 in the provider's zone."""
+    return formatting.moment(value, style)
+
+
+@register.filter
+def timeofday(value):
+    """{{ datetime|timeofday }}: 17:05 in the provider's zone."""
+    return formatting.timeofday(value)
+
+
+@register.filter
+def iso(value):
+    """{{ date|iso }}: 2026-11-28, for form values and datetime attributes."""
+    return formatting.iso(value)
 
 
 @register.simple_tag

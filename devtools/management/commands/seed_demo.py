@@ -8,6 +8,7 @@ in `<app>/demo.py` (a `seed(provider)` function run in the provider's schema).
 from __future__ import annotations
 
 import importlib
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -53,6 +54,14 @@ PROVIDERS = [
         "livestream_enabled": True,
         "pass_redemption_enabled": True,
         "embed_origins": "http://127.0.0.1:8001",
+        # Invoices: registered name and VAT number; 22 % standard, swimming
+        # lessons at the reduced 9,5 % (enrollments/demo.py), prices with VAT.
+        "legal_name": "Aqua Kids, plavalna šola d.o.o.",
+        "legal_address": "Celovška cesta 25\n1000 Ljubljana\nSlovenia",
+        "tax_number": "SI12345678",
+        "charges_vat": True,
+        "vat_rate": Decimal("22.00"),
+        "prices_include_vat": True,
         "staff": "staff@aquakids.test",
     },
     {
@@ -77,6 +86,9 @@ PROVIDERS = [
         "online_payments": False,
         "invoices_enabled": True,
         "makeup_requests_enabled": True,
+        # Below the VAT threshold: invoices say no VAT is charged.
+        "legal_name": "Leaps Gymnastics Club Ltd",
+        "legal_address": "14 Canal Street\nLondon E1 6AN\nUnited Kingdom",
         "staff": "staff@leaps.test",
     },
 ]
