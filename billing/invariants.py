@@ -53,10 +53,6 @@ class Problem:
         return f"{self.code}: {self.message}"
 
 
-def _money(amount: Decimal) -> str:
-    return formatting.money(amount)
-
-
 def _order_ref(order_id: int | None) -> str:
     return f"#{order_id:05d}" if order_id else _("no order")
 
@@ -104,7 +100,11 @@ def family_balances(sums: _Sums | None = None) -> list[Problem]:
     for family in families.iterator(chunk_size=500):
         expected = sums.families[family.pk]
         shown = selectors.financials(family).outstanding
-        figures = {"family": family.name, "shown": _money(shown), "sum": _money(expected)}
+        figures = {
+            "family": family.name,
+            "shown": formatting.money(shown),
+            "sum": formatting.money(expected),
+        }
         if shown != expected:
             problems.append(
                 Problem(
@@ -124,7 +124,7 @@ def family_balances(sums: _Sums | None = None) -> list[Problem]:
                         "%(family)s: its orders (and entries on no order) show %(orders)s owed; "
                         "its entries add up to %(sum)s."
                     )
-                    % {**figures, "orders": _money(on_orders)},
+                    % {**figures, "orders": formatting.money(on_orders)},
                     family_id=family.pk,
                 )
             )
@@ -140,8 +140,8 @@ def family_balances(sums: _Sums | None = None) -> list[Problem]:
                         )
                         % {
                             "order": _order_ref(order.pk),
-                            "shown": _money(order.owed),
-                            "sum": _money(entries),
+                            "shown": formatting.money(order.owed),
+                            "sum": formatting.money(entries),
                         },
                         family_id=family.pk,
                         order_id=order.pk,
@@ -159,9 +159,9 @@ def family_balances(sums: _Sums | None = None) -> list[Problem]:
                 )
                 % {
                     "count": count,
-                    "total": _money(total),
+                    "total": formatting.money(total),
                     "expected_count": len(owing),
-                    "expected": _money(sum(owing, ZERO)),
+                    "expected": formatting.money(sum(owing, ZERO)),
                 },
             )
         )
@@ -183,7 +183,7 @@ def orders_not_below_zero(sums: _Sums | None = None) -> list[Problem]:
         Problem(
             "order_below_zero",
             _("Order %(order)s is below zero: its entries add up to %(sum)s.")
-            % {"order": _order_ref(pk), "sum": _money(amount)},
+            % {"order": _order_ref(pk), "sum": formatting.money(amount)},
             family_id=sums.order_family[pk],
             order_id=pk,
         )
@@ -207,7 +207,7 @@ def payments_booked() -> list[Problem]:
             Problem(
                 "payment_entry_without_payment",
                 _("A payment entry of %(amount)s (entry %(entry)s) belongs to no payment.")
-                % {"amount": _money(-entry_amount), "entry": entry_id},
+                % {"amount": formatting.money(-entry_amount), "entry": entry_id},
                 family_id=entry_family,
                 order_id=entry_order,
             )
@@ -217,7 +217,7 @@ def payments_booked() -> list[Problem]:
     )
     for pk, status, amount, family_id, order_id in payments.iterator(chunk_size=5000):
         booked = entries.get(pk, [])
-        where = {"payment": pk, "amount": _money(amount), "order": _order_ref(order_id)}
+        where = {"payment": pk, "amount": formatting.money(amount), "order": _order_ref(order_id)}
         ids = {"family_id": family_id, "order_id": order_id, "payment_id": pk}
         if status != Payment.Status.SUCCEEDED:
             if booked:
@@ -257,7 +257,7 @@ def payments_booked() -> list[Problem]:
                     )
                     % {
                         **where,
-                        "booked": _money(-entry_amount),
+                        "booked": formatting.money(-entry_amount),
                         "booked_order": _order_ref(entry_order),
                     },
                     **ids,
@@ -279,7 +279,7 @@ def refunds_booked() -> list[Problem]:
             Problem(
                 "refund_entry_without_refund",
                 _("A refund entry of %(amount)s (entry %(entry)s) belongs to no refund.")
-                % {"amount": _money(amount), "entry": pk},
+                % {"amount": formatting.money(amount), "entry": pk},
                 family_id=family_id,
                 order_id=order_id,
             )
@@ -303,7 +303,11 @@ def refunds_booked() -> list[Problem]:
                 Problem(
                     "refund_not_booked",
                     _("Refund %(refund)s of %(amount)s on payment %(payment)s has no ledger entry.")
-                    % {"refund": refund.pk, "amount": _money(refund.amount), "payment": payment.pk},
+                    % {
+                        "refund": refund.pk,
+                        "amount": formatting.money(refund.amount),
+                        "payment": payment.pk,
+                    },
                     **ids,
                 )
             )
@@ -317,9 +321,9 @@ def refunds_booked() -> list[Problem]:
                     )
                     % {
                         "refund": refund.pk,
-                        "amount": _money(refund.amount),
+                        "amount": formatting.money(refund.amount),
                         "payment": payment.pk,
-                        "booked": _money(entry[0]),
+                        "booked": formatting.money(entry[0]),
                     },
                     **ids,
                 )
@@ -342,7 +346,11 @@ def refunds_booked() -> list[Problem]:
                 Problem(
                     "refund_exceeds_payment",
                     _("Payment %(payment)s of %(amount)s has %(refunded)s refunded.")
-                    % {"payment": pk, "amount": _money(amount), "refunded": _money(refunded[pk])},
+                    % {
+                        "payment": pk,
+                        "amount": formatting.money(amount),
+                        "refunded": formatting.money(refunded[pk]),
+                    },
                     family_id=family_id,
                     order_id=order_id,
                     payment_id=pk,
@@ -363,7 +371,7 @@ def credit_notes_booked() -> list[Problem]:
             Problem(
                 "credit_note_entry_without_note",
                 _("A credit-note entry of %(amount)s (entry %(entry)s) belongs to no credit note.")
-                % {"amount": _money(-amount), "entry": pk},
+                % {"amount": formatting.money(-amount), "entry": pk},
                 family_id=family_id,
                 order_id=order_id,
             )
@@ -388,9 +396,9 @@ def credit_notes_booked() -> list[Problem]:
                     )
                     % {
                         "note": note.display_number,
-                        "amount": _money(note.amount),
+                        "amount": formatting.money(note.amount),
                         "order": _order_ref(note.order_id),
-                        "booked": _money(-entry[0]) if entry else _("nothing"),
+                        "booked": formatting.money(-entry[0]) if entry else _("nothing"),
                     },
                     **ids,
                 )
@@ -421,10 +429,10 @@ def credit_entries() -> list[Problem]:
                         "spent from the family's credit as %(used)s."
                     )
                     % {
-                        "amount": _money(-amount),
+                        "amount": formatting.money(-amount),
                         "order": _order_ref(order_id),
                         "entry": pk,
-                        "used": _money(used),
+                        "used": formatting.money(used),
                     },
                     family_id=family_id,
                     order_id=order_id,
@@ -557,8 +565,8 @@ def pass_punches() -> list[Problem]:
         problems.append(
             Problem(
                 "pass_negative",
-                _("The pass %(pass)s (%(name)s) went down to %(left)s visits.")
-                % {"pass": pk, "name": name, "left": negative[pk]},
+                _("The pass %(pass)s (%(name)s) went down to %(visits)s visits.")
+                % {"pass": pk, "name": name, "visits": negative[pk]},
                 family_id=family_id,
             )
         )
@@ -575,13 +583,13 @@ def pass_punches() -> list[Problem]:
                         "pass_left_mismatch",
                         _(
                             "The pass %(pass)s (%(name)s) shows %(shown)s visits left; its "
-                            "history adds up to %(left)s."
+                            "history adds up to %(visits)s."
                         )
                         % {
                             "pass": pass_obj.pk,
                             "name": pass_obj.name,
                             "shown": pass_obj.left,
-                            "left": expected,
+                            "visits": expected,
                         },
                         family_id=family.pk,
                     )
@@ -608,7 +616,11 @@ def credit_balances() -> list[Problem]:
                 Problem(
                     "credit_overspent",
                     _("Credit %(grant)s of %(amount)s was used for %(used)s.")
-                    % {"grant": pk, "amount": _money(amount), "used": _money(used[pk])},
+                    % {
+                        "grant": pk,
+                        "amount": formatting.money(amount),
+                        "used": formatting.money(used[pk]),
+                    },
                     family_id=family_id,
                 )
             )
@@ -625,8 +637,8 @@ def credit_balances() -> list[Problem]:
                     )
                     % {
                         "family": family.name,
-                        "shown": _money(shown),
-                        "left": _money(left[family.pk]),
+                        "shown": formatting.money(shown),
+                        "left": formatting.money(left[family.pk]),
                     },
                     family_id=family.pk,
                 )
