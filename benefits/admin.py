@@ -506,11 +506,19 @@ def _sample_makeup_request(nth: int = 0) -> MakeupRequest:
     the provider had requests switched on)."""
 
     from enrollments.models import Session
+    from enrollments.selectors import class_free_places
     from families.models import Guardian
 
     guardian = Guardian.objects.filter(user__isnull=False).order_by("pk")[0]
     student = guardian.family.students.order_by("pk")[0]
-    session = Session.objects.filter(starts_at__gt=clock.now()).order_by("starts_at")[nth]
+    # Upcoming sessions with a place free (whatever the hour: the next one may be full).
+    upcoming = Session.objects.filter(starts_at__gt=clock.now()).select_related("klass")
+    with_room = [
+        s
+        for s in upcoming.order_by("starts_at")[:60]
+        if class_free_places(s.klass, on=clock.local(s.starts_at).date()) > 0
+    ]
+    session = with_room[nth]
     return MakeupRequest.objects.create(
         student=student, session=session, requested_by=guardian.user, note="Sample"
     )
