@@ -1193,9 +1193,10 @@ STRIPE_METHODS = [Payment.Method.CARD, Payment.Method.SEPA]
 
 
 def payments_reconcile() -> dict[str, int]:
-    """Card payments left unsettled and Stripe events never processed, settled
-    from Stripe's answer (the beat task runs this for each provider)."""
-    counts = {"payments": 0, "settled": 0, "events": 0, "unanswered": 0}
+    """Card payments left unsettled, Stripe events never processed and card
+    refunds Stripe has not answered, settled from Stripe's answer (the beat
+    task runs this for each provider)."""
+    counts = {"payments": 0, "settled": 0, "events": 0, "unanswered": 0, "refunds": 0}
     cutoff = clock.now() - SETTLE_AFTER
     waiting = Payment.objects.filter(
         method__in=STRIPE_METHODS,
@@ -1218,6 +1219,16 @@ def payments_reconcile() -> dict[str, int]:
             counts["unanswered"] += 1
             continue
         counts["events"] += 1
+    # A refund Stripe did not answer holds its amount: ask again (safe: the
+    # refund made for the request is found first, and the key is the same).
+    pending = RefundRequest.objects.filter(
+        status=RefundRequest.Status.PENDING,
+        method=RefundRequest.Method.CARD,
+        created_at__lte=cutoff,
+    )
+    for request in pending.order_by("created_at"):
+        after = refund_request_send(request=request)
+        counts["refunds"] += after.status != RefundRequest.Status.PENDING
     return counts
 
 

@@ -9,6 +9,7 @@ import re
 import threading
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -19,6 +20,7 @@ from billing import gateway, selectors, services
 from billing.models import Finding, LedgerEntry, Order, Payment, Refund, RefundRequest
 from billing.services import BillingError
 from conftest import client_for, login
+from portal import clock
 
 from .helpers import card, new_order, payer
 from .test_webhooks import post, signed
@@ -449,4 +451,24 @@ def test_stripe_unreachable_holds_the_refund_until_it_is_sent_again(staff, in_aq
     connection.set_tenant(in_aquakids)
     waiting.refresh_from_db()
     assert waiting.status == "succeeded" and owed(order) == Decimal("15.00")
+    assert len(gateway.refunds_list(payment_intent_id=paid.stripe_payment_intent_id)) == 1
+
+
+def test_reconciliation_asks_stripe_again_for_a_refund_it_did_not_answer(in_aquakids, settings):
+    order, paid = card_paid("40.00", "unanswered-refund@example.com")
+    reachable = settings.STRIPE_API_BASE
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens there
+    waiting = services.refund_create(
+        payment=paid, amount=Decimal("12"), reason="Pool closed", actor_user=None
+    )
+    settings.STRIPE_API_BASE = reachable
+    assert waiting.status == "pending"
+    services.payments_reconcile()  # too young: still being answered
+    assert RefundRequest.objects.get(pk=waiting.pk).status == "pending"
+    clock.advance(services.SETTLE_AFTER + timedelta(minutes=1))
+    assert services.payments_reconcile()["refunds"] == 1
+    waiting.refresh_from_db()
+    assert waiting.status == "succeeded" and owed(order) == Decimal("12.00")
+    assert Refund.objects.filter(payment=paid).count() == 1
+    services.payments_reconcile()  # nothing left to ask
     assert len(gateway.refunds_list(payment_intent_id=paid.stripe_payment_intent_id)) == 1

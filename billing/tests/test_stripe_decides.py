@@ -184,6 +184,7 @@ def test_reconciliation_settles_a_payment_whose_webhook_never_came(in_aquakids):
         "settled": 1,
         "events": 0,
         "unanswered": 0,
+        "refunds": 0,
     }
     payment.refresh_from_db()
     assert payment.status == "succeeded" and booked(payment) == 1
