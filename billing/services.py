@@ -1226,9 +1226,9 @@ def payments_reconcile() -> dict[str, int]:
         method=RefundRequest.Method.CARD,
         created_at__lte=cutoff,
     )
-    for request in pending.order_by("created_at"):
-        after = refund_request_send(request=request)
-        counts["refunds"] += after.status != RefundRequest.Status.PENDING
+    for held in pending.order_by("created_at"):
+        answered = refund_request_send(request=held)
+        counts["refunds"] += answered.status != RefundRequest.Status.PENDING
     return counts
 
 
