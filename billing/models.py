@@ -200,7 +200,13 @@ class StripeCustomer(models.Model):
 
 
 class PaymentMethod(models.Model):
-    """A card or bank account saved with Stripe; we keep only what is shown."""
+    """A card or bank account saved with Stripe; we keep only what is shown.
+    It belongs to the guardian who saved it: only they pay with it, change it
+    or delete it (the family's other guardians see it, read-only). Each sits
+    in one of its guardian's three slots, so PostgreSQL itself refuses a
+    fourth, whatever races; at most one of them is primary."""
+
+    MAX_PER_GUARDIAN = 3
 
     class Kind(models.TextChoices):
         CARD = "card", _("Card")
@@ -215,6 +221,7 @@ class PaymentMethod(models.Model):
     exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
     is_primary = models.BooleanField(_("primary"), default=False)
     recurring_authorized = models.BooleanField(_("authorised for recurring billing"), default=False)
+    slot = models.PositiveSmallIntegerField(editable=False)
     created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
@@ -222,7 +229,11 @@ class PaymentMethod(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["guardian"], condition=Q(is_primary=True), name="one_primary_method"
-            )
+            ),
+            models.UniqueConstraint(fields=["guardian", "slot"], name="one_method_per_slot"),
+            models.CheckConstraint(
+                condition=Q(slot__gte=1) & Q(slot__lte=3), name="at_most_three_methods"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from enrollments.models import Location
-from families.models import Family
+from families.models import Family, Guardian
 from portal import clock, formatting
 from portal.clock import local, today
 
@@ -46,6 +46,7 @@ from .models import (
     Order,
     OrderLine,
     Payment,
+    PaymentMethod,
 )
 
 
@@ -515,3 +516,28 @@ def recent_findings(*, limit: int = 8, days: int = FINDINGS_DAYS) -> tuple[list[
         .order_by("-at", "-pk")[:limit]
     )
     return listed, newest.count()
+
+
+@dataclass
+class FamilyMethods:
+    own: list[PaymentMethod]  # the guardian's: they pay with, change and delete these
+    others: list[PaymentMethod]  # the family's other guardians': shown, read-only
+    may_add: bool
+
+
+def family_payment_methods(guardian: Guardian) -> FamilyMethods:
+    """The saved payment methods the guardian's page shows, in one query."""
+    found = list(
+        PaymentMethod.objects.filter(guardian__family_id=guardian.family_id)
+        .select_related("guardian")
+        .order_by("guardian__first_name", "guardian_id", "-is_primary", "slot")
+    )
+    own = [m for m in found if m.guardian_id == guardian.pk]
+    others = [m for m in found if m.guardian_id != guardian.pk]
+    return FamilyMethods(own=own, others=others, may_add=len(own) < PaymentMethod.MAX_PER_GUARDIAN)
+
+
+def payment_method_in_family(family: Family, pk: int | str) -> PaymentMethod:
+    """A saved method of any guardian of the family (paying with another
+    guardian's is refused by the service); another family's is not found."""
+    return get_object_or_404(PaymentMethod, pk=pk, guardian__family=family)

@@ -713,9 +713,13 @@ def stripe_customer_for(guardian: Guardian) -> str:
     return customer_id
 
 
-def _require_online(payer: Guardian) -> None:
+def _require_online_methods() -> None:
     if not (_provider().online_payments and gateway.configured()):
         raise BillingError(_("Online payment is not available here. See the payment instructions."))
+
+
+def _require_online(payer: Guardian) -> None:
+    _require_online_methods()
     if not payer.may_pay:
         raise BillingError(_("You may not pay for this family. Ask the primary guardian."))
 
@@ -763,6 +767,7 @@ def payment_start(
     a decline fails the payment, no answer leaves it processing (it blocks a
     second charge) until a webhook or reconciliation hears Stripe's answer."""
     _require_online(payer)
+    _not_anothers_method(payer, stripe_payment_method_id)
     if bank_mandate is not None and not _provider().echecks_active:
         raise BillingError(_("Bank account payments are not offered here."))
     if save_method:
@@ -1900,12 +1905,69 @@ def order_credit_excess(*, order: Order, reason: str, actor_user: User | None) -
 
 
 # --- Saved payment methods --------------------------------------------------------------------
+#
+# Every guardian with a login keeps up to three methods of their own; the
+# family's other guardians see them and never use them. Paying with one, and
+# authorising one for recurring billing, needs "may pay". Changes to a
+# guardian's methods take turns on the guardian's row (locked FOR NO KEY
+# UPDATE: saving a method still takes its key share), and PostgreSQL backs
+# the rules: one primary per guardian, three slots per guardian.
 
-MAX_METHODS = 3
+MAX_METHODS = PaymentMethod.MAX_PER_GUARDIAN
+TOO_MANY_METHODS = _("You can keep up to three payment methods. Delete one first.")
+METHODS_BUSY = _(
+    "Your payment methods were being changed somewhere else at the same moment. "
+    "Look at them again and repeat the change if it is still needed."
+)
+
+
+def _guardian_locked(guardian: Guardian) -> Guardian:
+    return Guardian.objects.select_for_update(no_key=True).get(pk=guardian.pk)
+
+
+def primary_guardian_name(family_id: int) -> str:
+    primary = Guardian.objects.filter(family_id=family_id, is_primary=True).first()
+    return primary.full_name if primary else ""
+
+
+def _ask_primary(message: str, family_id: int) -> str:
+    name = primary_guardian_name(family_id)
+    if not name:
+        return message
+    return f"{message} " + _("Ask %(name)s, the primary guardian.") % {"name": name}
+
+
+def _own_method(method: PaymentMethod, actor: Guardian) -> None:
+    if method.guardian_id != actor.pk:
+        raise BillingError(
+            _(
+                "Only the guardian who saved a payment method can change or delete it. "
+                "You can add a method of your own."
+            )
+        )
+
+
+def _not_anothers_method(payer: Guardian, stripe_payment_method_id: str) -> None:
+    """A guardian pays with a new card or one of their own saved methods,
+    never with a method another guardian saved."""
+    owner = (
+        PaymentMethod.objects.filter(stripe_payment_method_id=stripe_payment_method_id)
+        .values_list("guardian_id", flat=True)
+        .first()
+    )
+    if owner is not None and owner != payer.pk:
+        raise BillingError(
+            _(
+                "That payment method belongs to another guardian: only they can pay with it. "
+                "Choose one of your own or enter a card."
+            ),
+            field="card",
+        )
 
 
 def payment_method_save(*, guardian: Guardian, stripe_payment_method_id: str) -> PaymentMethod:
-    """Keep a card the guardian confirmed with Stripe (up to three each)."""
+    """Keep a card the guardian confirmed with Stripe (up to three each). Any
+    guardian with a login may save methods; paying with them needs "may pay"."""
     existing = PaymentMethod.objects.filter(
         stripe_payment_method_id=stripe_payment_method_id
     ).first()
@@ -1914,26 +1976,46 @@ def payment_method_save(*, guardian: Guardian, stripe_payment_method_id: str) ->
             raise BillingError(_("That card belongs to someone else."))
         return existing
     if PaymentMethod.objects.filter(guardian=guardian).count() >= MAX_METHODS:
-        raise BillingError(_("You can keep up to three payment methods. Delete one first."))
+        raise BillingError(TOO_MANY_METHODS)
     method = gateway.payment_method_retrieve(stripe_payment_method_id)
     customer_id = stripe_customer_for(guardian)
     if getattr(method, "customer", None) != customer_id:
         gateway.payment_method_attach(stripe_payment_method_id, customer_id)
     card = getattr(method, "card", None)
     bank = getattr(method, "sepa_debit", None) if method.type == "sepa_debit" else None
-    with transaction.atomic():
-        first = not PaymentMethod.objects.filter(guardian=guardian).exists()
-        return PaymentMethod.objects.create(
-            guardian=guardian,
-            stripe_payment_method_id=stripe_payment_method_id,
-            kind=PaymentMethod.Kind.BANK if bank else PaymentMethod.Kind.CARD,
-            brand="" if bank else getattr(card, "brand", "") or "",
-            last4=getattr(bank or card, "last4", "") or "????",
-            exp_month=getattr(card, "exp_month", None),
-            exp_year=getattr(card, "exp_year", None),
-            is_primary=first,
-            recurring_authorized=_provider().require_recurring_authorisation,
-        )
+    try:
+        with transaction.atomic():
+            locked = _guardian_locked(guardian)
+            # Counted again under the lock: another request may have saved one meanwhile.
+            twin = PaymentMethod.objects.filter(
+                stripe_payment_method_id=stripe_payment_method_id
+            ).first()
+            if twin:
+                if twin.guardian_id != guardian.pk:
+                    raise BillingError(_("That card belongs to someone else."))
+                return twin
+            taken = set(
+                PaymentMethod.objects.filter(guardian=locked).values_list("slot", flat=True)
+            )
+            free = [slot for slot in range(1, MAX_METHODS + 1) if slot not in taken]
+            if not free:
+                raise BillingError(TOO_MANY_METHODS)
+            return PaymentMethod.objects.create(
+                guardian=locked,
+                stripe_payment_method_id=stripe_payment_method_id,
+                kind=PaymentMethod.Kind.BANK if bank else PaymentMethod.Kind.CARD,
+                brand="" if bank else getattr(card, "brand", "") or "",
+                last4=getattr(bank or card, "last4", "") or "????",
+                exp_month=getattr(card, "exp_month", None),
+                exp_year=getattr(card, "exp_year", None),
+                slot=free[0],
+                is_primary=not taken,
+                # Where the provider requires it, saved methods are authorised,
+                # but only by a guardian who may pay.
+                recurring_authorized=_provider().require_recurring_authorisation and locked.may_pay,
+            )
+    except IntegrityError as error:  # the constraints, should the lock ever be bypassed
+        raise BillingError(METHODS_BUSY) from error
 
 
 def bank_account_method(*, guardian: Guardian, iban: str, holder: str) -> str:
@@ -1961,8 +2043,9 @@ def bank_account_add(
     *, guardian: Guardian, iban: str, holder: str, mandate: dict[str, Any]
 ) -> PaymentMethod:
     """Keep a bank account for later payments: the mandate the parent accepted
-    is given to Stripe with a SetupIntent, then the account is saved."""
-    _require_online(guardian)
+    is given to Stripe with a SetupIntent, then the account is saved. Any
+    guardian with a login may keep one; paying with it needs "may pay"."""
+    _require_online_methods()
     if PaymentMethod.objects.filter(guardian=guardian).count() >= MAX_METHODS:
         raise BillingError(
             _("You can keep up to three payment methods. Delete one first."), field="iban"
@@ -1989,31 +2072,67 @@ def bank_account_add(
 
 
 def payment_method_update(
-    *, method: PaymentMethod, is_primary: bool, recurring_authorized: bool
-) -> None:
-    with transaction.atomic():
-        if is_primary and not method.is_primary:
-            PaymentMethod.objects.filter(guardian=method.guardian, is_primary=True).update(
-                is_primary=False
-            )
-        method.is_primary = is_primary
-        if not _provider().require_recurring_authorisation:
-            method.recurring_authorized = recurring_authorized
-        method.save()
+    *, method: PaymentMethod, actor: Guardian, is_primary: bool, recurring_authorized: bool
+) -> PaymentMethod:
+    """Set which of the guardian's methods is primary (there is always one)
+    and whether this one may be charged for recurring billing (authorising
+    needs "may pay"; withdrawing an authorisation does not)."""
+    _own_method(method, actor)
+    try:
+        with transaction.atomic():
+            locked = _guardian_locked(actor)
+            fresh = PaymentMethod.objects.filter(pk=method.pk, guardian=locked).first()
+            if fresh is None:
+                raise BillingError(_("This payment method has been deleted."))
+            if fresh.is_primary and not is_primary:
+                raise BillingError(
+                    _(
+                        "One of your payment methods is always the primary one. To change it, "
+                        "set another method as primary."
+                    ),
+                    field="is_primary",
+                )
+            if not _provider().require_recurring_authorisation:
+                if recurring_authorized and not fresh.recurring_authorized and not locked.may_pay:
+                    raise BillingError(
+                        _ask_primary(
+                            _(
+                                "Only a guardian who may pay can authorise a payment method "
+                                "for recurring billing."
+                            ),
+                            locked.family_id,
+                        ),
+                        field="recurring_authorized",
+                    )
+                fresh.recurring_authorized = recurring_authorized
+            if is_primary and not fresh.is_primary:
+                PaymentMethod.objects.filter(guardian=locked, is_primary=True).update(
+                    is_primary=False
+                )
+                fresh.is_primary = True
+            fresh.save(update_fields=["is_primary", "recurring_authorized"])
+            return fresh
+    except IntegrityError as error:  # the constraints, should the lock ever be bypassed
+        raise BillingError(METHODS_BUSY) from error
 
 
-def payment_method_delete(*, method: PaymentMethod) -> None:
+def payment_method_delete(*, method: PaymentMethod, actor: Guardian) -> None:
+    """Remove one of the guardian's own methods, at Stripe and here; when it
+    was the primary one, the next becomes primary."""
+    _own_method(method, actor)
     if _provider().require_recurring_authorisation:
         raise BillingError(
             _("Saved payment methods stay on file here; ask the office to remove one.")
         )
     gateway.payment_method_detach(method.stripe_payment_method_id)
     with transaction.atomic():
-        was_primary = method.is_primary
-        guardian = method.guardian
-        method.delete()
-        if was_primary:
-            nxt = PaymentMethod.objects.filter(guardian=guardian).first()
+        locked = _guardian_locked(actor)
+        gone = PaymentMethod.objects.filter(pk=method.pk, guardian=locked).first()
+        if gone is None:
+            return  # deleted already (a double click)
+        gone.delete()
+        if gone.is_primary:
+            nxt = PaymentMethod.objects.filter(guardian=locked).order_by("slot").first()
             if nxt:
                 nxt.is_primary = True
                 nxt.save(update_fields=["is_primary"])

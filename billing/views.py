@@ -103,7 +103,7 @@ def _overview_context(request, guardian, form: DocumentForm) -> dict:
         "fin": selectors.financials(family),
         "credit": family_credit_balance(family),
         "unpaid": selectors.order_groups(family, paid_limit=0).unpaid,
-        "methods": list(PaymentMethod.objects.filter(guardian=guardian)),
+        "methods": selectors.family_payment_methods(guardian),
         "invoices": invoices,
         "documents": list(
             Document.objects.filter(family=family).select_related(
@@ -239,7 +239,7 @@ def pay(request, guardian, pk):
     if request.method == "GET":
         return _pay_page(request, order, methods)
     method = request.POST.get("payment_method", "")
-    saved = next((m for m in methods if str(m.pk) == method), None)
+    saved = _chosen_method(guardian, method)
     stripe_pm = (
         saved.stripe_payment_method_id if saved else request.POST.get("stripe_payment_method", "")
     )
@@ -318,6 +318,19 @@ def pay(request, guardian, pk):
     return redirect("billing:payment", payment.pk)
 
 
+def _chosen_method(guardian, raw: str) -> PaymentMethod | None:
+    """The saved method chosen on the pay page: any of the family's (the
+    service refuses another guardian's, with a message), never another
+    family's (not found)."""
+    if raw in ("", "new", "bank"):
+        return None
+    try:
+        pk = int(raw)
+    except ValueError as error:
+        raise Http404("No such payment method.") from error
+    return selectors.payment_method_in_family(guardian.family, pk)
+
+
 def _pay_page(request, order, methods, *, errors=None, status=200, bank_form=None):
     context = {
         "bank_offered": request.tenant.echecks_active,
@@ -362,7 +375,7 @@ def card_setup(request, guardian):
     for the session until Stripe has a card on it."""
     if not online(request.tenant):
         raise Http404("Online payments are switched off.")
-    _may_pay(guardian)
+    # Every guardian with a login may save a card; paying needs "may pay" (the service).
     try:
         setup = services.card_setup_start(
             guardian=guardian, reuse_id=request.session.get(CARD_SETUP_SESSION, "")
@@ -497,16 +510,28 @@ def method_add(request, guardian):
 @require_http_methods(["GET", "POST"])
 @family_member
 def method_edit(request, guardian, pk):
+    """One of the guardian's own methods (another guardian's is not found
+    here: the overview shows those read-only)."""
     method = get_object_or_404(PaymentMethod, pk=pk, guardian=guardian)
+    errors: dict[str, str] = {}
     if request.method == "POST":
-        services.payment_method_update(
-            method=method,
-            is_primary=request.POST.get("is_primary") == "on",
-            recurring_authorized=request.POST.get("recurring_authorized") == "on",
-        )
-        messages.success(request, _("Saved."))
-        return redirect(reverse("billing:overview") + "#methods")
-    return render(request, "billing/method_edit.html", {"method": method})
+        wanted = {
+            "is_primary": request.POST.get("is_primary") == "on",
+            "recurring_authorized": request.POST.get("recurring_authorized") == "on",
+        }
+        try:
+            services.payment_method_update(method=method, actor=guardian, **wanted)
+        except PortalError as error:
+            errors[error.field or "form"] = str(error)
+            method.is_primary = wanted["is_primary"]  # the form keeps what was chosen
+            method.recurring_authorized = wanted["recurring_authorized"]
+        else:
+            messages.success(request, _("Saved."))
+            return redirect(reverse("billing:overview") + "#methods")
+    context = {"method": method, "errors": errors, "may_pay": guardian.may_pay}
+    if not guardian.may_pay:
+        context["primary_guardian"] = services.primary_guardian_name(guardian.family_id)
+    return render(request, "billing/method_edit.html", context, status=400 if errors else 200)
 
 
 @require_POST
@@ -516,7 +541,7 @@ def method_delete(request, guardian, pk):
     if request.tenant.require_recurring_authorisation:
         raise Http404("Deleting saved methods is switched off.")
     try:
-        services.payment_method_delete(method=method)
+        services.payment_method_delete(method=method, actor=guardian)
     except (PortalError, gateway.GatewayUnavailable) as error:
         messages.error(request, str(error))
     else:
