@@ -65,6 +65,7 @@ class MakeupToken(models.Model):
         verbose_name = _("make-up token")
         verbose_name_plural = _("make-up tokens")
         ordering = ["expires_on", "pk"]
+        indexes = [models.Index(fields=["expires_on"], name="token_expires_on")]
         constraints = [
             # One token per student and missed session, however often it is reported.
             models.UniqueConstraint(
@@ -99,6 +100,7 @@ class TokenEvent(AppendOnly):
 
     class Meta:
         ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["at"], name="token_event_at")]
         triggers = [append_only()]
 
     def __str__(self) -> str:
@@ -192,6 +194,7 @@ class Pass(models.Model):
         verbose_name = _("pass")
         verbose_name_plural = _("passes")
         ordering = ["-purchased_on", "pk"]
+        indexes = [models.Index(fields=["expires_on"], name="pass_expires_on")]
 
     def __str__(self) -> str:
         return self.name
@@ -220,6 +223,7 @@ class PassEvent(AppendOnly):
 
     class Meta:
         ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["at"], name="pass_event_at")]
         triggers = [append_only()]
 
     def __str__(self) -> str:
@@ -258,6 +262,10 @@ class CreditGrant(AppendOnly):
         verbose_name = _("credit")
         verbose_name_plural = _("credits")
         ordering = ["granted_at", "pk"]
+        indexes = [
+            models.Index(fields=["expires_on"], name="credit_expires_on"),
+            models.Index(fields=["granted_at"], name="credit_granted_at"),
+        ]
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="credit_positive")]
         triggers = [append_only()]
 
@@ -436,3 +444,18 @@ class ReminderSent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.object_id}"
+
+
+class ExpiryCheckpoint(models.Model):
+    """Where the hourly expiry job left off in this provider: the next run
+    looks only at what lapsed on or after `day` and at what had an event
+    since `started_at` (a token given back after its expiry, a benefit
+    created already lapsed), never at the whole history
+    (benefits.services.expire_lapsed). One row per job."""
+
+    job = models.CharField(max_length=20, unique=True)
+    day = models.DateField()
+    started_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.job}: {self.day}"

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
@@ -37,6 +37,7 @@ from .models import (
     CreditUse,
     Discount,
     DiscountUse,
+    ExpiryCheckpoint,
     MakeupRequest,
     MakeupToken,
     Pass,
@@ -674,20 +675,57 @@ def discount_use_record(
 # --- Daily upkeep ---------------------------------------------------------------------------
 
 
+# Events written by a transaction still open when a run started carry an
+# earlier time than that start: the next run looks back this far for them.
+EXPIRY_LOOKBACK = timedelta(minutes=15)
+EXPIRY_JOB = "expiry"
+
+
+def _lapsed_ids(
+    lapsed: QuerySet[Any], changed: QuerySet[Any], *, checkpoint: ExpiryCheckpoint | None
+) -> list[int]:
+    """Of what lapsed before the run's day, what may need its expiry recorded:
+    on the first run everything; then only what lapsed since the last run's
+    day, and what had an event since it started (`changed`: its ids)."""
+    if checkpoint is None:
+        return sorted(lapsed.values_list("pk", flat=True))
+    ids = set(lapsed.filter(expires_on__gte=checkpoint.day).values_list("pk", flat=True))
+    ids.update(lapsed.filter(pk__in=changed).values_list("pk", flat=True))
+    return sorted(ids)
+
+
 def expire_lapsed(*, day: date | None = None) -> dict[str, int]:
-    """Record the expiry of tokens, passes and credits that lapsed before `day`."""
+    """Record the expiry of tokens, passes and credits that lapsed before
+    `day`. Incremental: each run looks only at what lapsed or changed since
+    the last one (ExpiryCheckpoint), through indexes on the expiry dates and
+    event times, so an hourly run costs the same with years of history.
+    Each benefit is locked and checked again before its expiry is recorded:
+    two runs at once record it once."""
     day = day or today()
+    started = clock.now()
     counts = {"tokens": 0, "passes": 0, "credits": 0}
-    for token in MakeupToken.objects.filter(expires_on__lt=day).prefetch_related("events"):
+    checkpoint = ExpiryCheckpoint.objects.filter(job=EXPIRY_JOB).first()
+    since = (checkpoint.started_at - EXPIRY_LOOKBACK) if checkpoint else started
+    token_ids = _lapsed_ids(
+        MakeupToken.objects.filter(expires_on__lt=day),
+        TokenEvent.objects.filter(at__gte=since).exclude(kind="expired").values("token_id"),
+        checkpoint=checkpoint,
+    )
+    for token_id in token_ids:
         with transaction.atomic():
-            locked = _token_locked(token.pk)
+            locked = _token_locked(token_id)
             events = list(locked.events.all())
             if events and events[-1].kind in ("issued", "returned"):
                 TokenEvent.objects.create(token=locked, kind=TokenEvent.Kind.EXPIRED)
                 counts["tokens"] += 1
-    for pass_obj in Pass.objects.filter(expires_on__lt=day):
+    pass_ids = _lapsed_ids(
+        Pass.objects.filter(expires_on__lt=day),
+        PassEvent.objects.filter(at__gte=since).exclude(kind="expired").values("pass_obj_id"),
+        checkpoint=checkpoint,
+    )
+    for pass_id in pass_ids:
         with transaction.atomic():
-            locked_pass = _pass_locked(pass_obj.pk)
+            locked_pass = _pass_locked(pass_id)
             if any(e.kind in ("expired", "revoked") for e in locked_pass.events.all()):
                 continue
             left = rules.pass_punches_left(locked_pass) or 0
@@ -695,18 +733,28 @@ def expire_lapsed(*, day: date | None = None) -> dict[str, int]:
                 pass_obj=locked_pass, kind=PassEvent.Kind.EXPIRED, punches=-left
             )
             counts["passes"] += 1
+    grant_ids = _lapsed_ids(
+        CreditGrant.objects.filter(expires_on__lt=day),
+        CreditGrant.objects.filter(granted_at__gte=since).values("pk"),
+        checkpoint=checkpoint,
+    )
     families = (
-        CreditGrant.objects.filter(expires_on__lt=day)
+        CreditGrant.objects.filter(pk__in=grant_ids)
+        .order_by("family_id")
         .values_list("family_id", flat=True)
         .distinct()
     )
     for family_id in families:
         with transaction.atomic():
             _lock_credit(family_id)
-            expired = CreditGrant.objects.filter(family_id=family_id, expires_on__lt=day)
+            expired = CreditGrant.objects.filter(family_id=family_id, pk__in=grant_ids)
             for grant in with_credit_left(expired).filter(left__gt=ZERO):
                 CreditUse.objects.create(
                     grant=grant, kind=CreditUse.Kind.EXPIRED, amount=grant.left, where=_("Expired")
                 )
                 counts["credits"] += 1
+    # Only a run that finished moves the checkpoint on (never back a day).
+    values = {"day": max(day, checkpoint.day) if checkpoint else day, "started_at": started}
+    if checkpoint is None or not ExpiryCheckpoint.objects.filter(job=EXPIRY_JOB).update(**values):
+        ExpiryCheckpoint.objects.get_or_create(job=EXPIRY_JOB, defaults=values)
     return counts

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 
@@ -11,14 +13,18 @@ from families.selectors import family_login_emails
 from portal import formatting
 from portal.celery import app
 from portal.clock import today
-from portal.tasks import queue_email
+from portal.tasks import queue_email_now
 from portal.tenancy import current_provider, provider_language
+from providers.scheduling import when_ready
 
 from . import rules, selectors, services
 from .models import ZERO, CreditGrant, MakeupToken, Pass, ReminderSent
 
+log = logging.getLogger(__name__)
+
 
 @app.task
+@when_ready
 def daily_upkeep() -> dict:
     """Runs in every provider's schema (beat): record expiries, send reminders."""
     counts = services.expire_lapsed()
@@ -27,13 +33,8 @@ def daily_upkeep() -> dict:
     return counts
 
 
-def _remind_once(kind: str, object_id: int) -> bool:
-    try:
-        with transaction.atomic():
-            ReminderSent.objects.create(kind=kind, object_id=object_id)
-    except IntegrityError:
-        return False
-    return True
+def _reminded(kind: str) -> Exists:
+    return Exists(ReminderSent.objects.filter(kind=kind, object_id=OuterRef("pk")))
 
 
 @provider_language()
@@ -45,8 +46,11 @@ def send_expiry_reminders() -> int:
     day = today()
     horizon = day + timedelta(days=days)
     items = []  # (family_id, kind, id, text)
+    # What was reminded of already is left out by the query: a run reads only
+    # what is still to be reminded of, however often it runs.
     tokens = (
         MakeupToken.objects.filter(expires_on__gte=day, expires_on__lte=horizon)
+        .exclude(_reminded("token"))
         .select_related("student")
         .prefetch_related("events__enrollment__session")
     )
@@ -61,9 +65,11 @@ def send_expiry_reminders() -> int:
                     % {"name": token.student.first_name, "date": formatting.day(token.expires_on)},
                 )
             )
-    for pass_obj in Pass.objects.filter(
-        expires_on__gte=day, expires_on__lte=horizon
-    ).prefetch_related("events"):
+    for pass_obj in (
+        Pass.objects.filter(expires_on__gte=day, expires_on__lte=horizon)
+        .exclude(_reminded("pass"))
+        .prefetch_related("events")
+    ):
         if rules.pass_is_usable(pass_obj):
             items.append(
                 (
@@ -74,7 +80,9 @@ def send_expiry_reminders() -> int:
                     % {"name": pass_obj.name, "date": formatting.day(pass_obj.expires_on)},
                 )
             )
-    expiring = CreditGrant.objects.filter(expires_on__gte=day, expires_on__lte=horizon)
+    expiring = CreditGrant.objects.filter(expires_on__gte=day, expires_on__lte=horizon).exclude(
+        _reminded("credit")
+    )
     for grant in selectors.with_credit_left(expiring).filter(left__gt=ZERO):
         items.append(
             (
@@ -91,15 +99,32 @@ def send_expiry_reminders() -> int:
         )
     sent = 0
     for family_id, kind, object_id, text in items:
-        if not _remind_once(kind, object_id):
-            continue
-        for email in family_login_emails(family_id):
-            queue_email(
-                subject=_("Use it before it expires: %(text)s") % {"text": text},
-                body=render_to_string(
-                    "benefits/email/expiry_reminder.txt", {"text": text, "provider": provider}
-                ),
-                to=[email],
-            )
-        sent += 1
+        if _remind(provider, family_id, kind, object_id, text):
+            sent += 1
     return sent
+
+
+def _remind(provider, family_id: int, kind: str, object_id: int, text: str) -> bool:
+    """E-mail the family's logins and record the reminder, in one transaction:
+    it is recorded only once its e-mails are queued, so one that could not be
+    queued is tried again on the next run. A run doing the same at once waits
+    for this one's record and then leaves it."""
+    try:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    ReminderSent.objects.create(kind=kind, object_id=object_id)
+            except IntegrityError:
+                return False  # sent by another run meanwhile
+            for email in family_login_emails(family_id):
+                queue_email_now(
+                    subject=_("Use it before it expires: %(text)s") % {"text": text},
+                    body=render_to_string(
+                        "benefits/email/expiry_reminder.txt", {"text": text, "provider": provider}
+                    ),
+                    to=[email],
+                )
+    except Exception:  # the others still go; this one is tried again next run
+        log.exception("expiry reminder for %s %s not queued", kind, object_id)
+        return False
+    return True

@@ -7,6 +7,7 @@ from django.core.files.base import ContentFile
 from portal import clock
 from portal.celery import app
 from portal.tenancy import current_provider
+from providers.scheduling import when_ready
 
 from . import invariants, selectors, services
 from .models import Document, RefundRequest
@@ -15,6 +16,7 @@ log = logging.getLogger(__name__)
 
 
 @app.task
+@when_ready
 def check_ledger() -> int:
     """Daily in every provider's schema (beat): the books' invariants; what
     does not hold becomes a Finding on the staff home."""
@@ -100,15 +102,13 @@ def process_stripe_event(event_id: int) -> str:
 
 
 @app.task
+@when_ready
 def reconcile_payments() -> dict:
     """Beat, in every provider's schema: settle from Stripe's answer what the
     webhooks did not (only where the provider's set-up is complete)."""
-    from providers.models import Provider
-
     from . import gateway
 
-    provider = current_provider()
-    if provider.status != Provider.Status.READY or not gateway.configured():
+    if not gateway.configured():
         return {}
     return services.payments_reconcile()
 

@@ -113,6 +113,7 @@ UNTRACKED = {
     "families_staffview",
     "families_familynote",  # staff notes: the office only
     "benefits_remindersent",
+    "benefits_expirycheckpoint",  # where the expiry job left off
     "billing_stripeevent",
     "billing_numbersequence",
     "billing_finding",  # what the checks found: staff only

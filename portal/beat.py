@@ -1,5 +1,7 @@
 """Celery beat: entries without `tenant_schemas` run once per real provider
-(not the public schema, not the template new providers are cloned from)."""
+whose set-up is complete (not the public schema, not the template new
+providers are cloned from, not one being created or whose set-up failed:
+providers.scheduling)."""
 
 from __future__ import annotations
 
@@ -11,4 +13,4 @@ class ProvidersScheduler(TenantAwarePersistentScheduler):
     def get_queryset(cls):
         from providers.models import Provider
 
-        return Provider.objects.real()
+        return Provider.objects.ready()

@@ -73,6 +73,23 @@ def queue_email(**kwargs) -> None:
     transaction.on_commit(lambda: dispatch(send_email, **kwargs))
 
 
+class EmailNotQueued(Exception):
+    """Neither queued nor sent: the broker was down and sending here failed too."""
+
+
+def queue_email_now(**kwargs) -> None:
+    """Queue now, not after the surrounding transaction commits: for a caller
+    that records an e-mail as sent, in that transaction, only once it is
+    queued (so a failure leaves it to be tried again). Raises when the
+    e-mail was neither queued nor, with the broker down, sent here."""
+    from celery.result import EagerResult
+
+    kwargs.setdefault("from_email", sender())
+    result = dispatch(send_email, **kwargs)
+    if isinstance(result, EagerResult) and result.failed():
+        raise EmailNotQueued(str(result.result))
+
+
 @app.task(ignore_result=False)
 def current_schema() -> str:
     """Which schema a task runs in: the worker check of the test suite uses it."""

@@ -56,6 +56,10 @@ class ProviderQuerySet(models.QuerySet["Provider"]):
         """Providers people use: not the public schema, not the template."""
         return self.exclude(schema_name__in=["public", settings.TENANT_BASE_SCHEMA])
 
+    def ready(self) -> ProviderQuerySet:
+        """Real providers whose set-up is complete: what scheduled jobs run for."""
+        return self.real().filter(status=Provider.Status.READY)
+
     def update(self, **kwargs: Any) -> int:
         """As QuerySet.update, and the cached host lookups of the providers
         changed are forgotten (portal.middleware.TenantMiddleware)."""

@@ -259,7 +259,7 @@ def test_reconciliation_runs_only_where_the_set_up_is_complete(in_aquakids, aqua
     clock.advance(timedelta(minutes=3))
     Provider.objects.filter(pk=aquakids.pk).update(status=Provider.Status.CREATING)
     connection.set_tenant(Provider.objects.get(pk=aquakids.pk))
-    assert tasks.reconcile_payments() == {}
+    assert tasks.reconcile_payments() is None
     assert Payment.objects.get(pk=payment.pk).status == "processing"
     Provider.objects.filter(pk=aquakids.pk).update(status=Provider.Status.READY)
     connection.set_tenant(Provider.objects.get(pk=aquakids.pk))
