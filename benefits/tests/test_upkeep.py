@@ -22,6 +22,7 @@ from benefits.models import (
     TokenEvent,
 )
 from enrollments.tests.factories import StudentFactory
+from families.models import Student
 from portal import clock
 from portal.clock import today
 from providers.models import Provider
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.django_db
 
 def old_expired_tokens(count: int) -> list[int]:
     """Tokens issued months ago that lapsed weeks ago: history."""
-    student = StudentFactory()
+    student: Student = StudentFactory.create()
     long_ago = clock.now() - timedelta(days=120)
     tokens = MakeupToken.objects.bulk_create(
         MakeupToken(

@@ -16,6 +16,7 @@ from billing.services import BillingError
 from conftest import client_for, login
 from enrollments.tests.factories import FamilyFactory
 from families.models import Guardian
+from portal.tenancy import use_provider
 from providers.models import Provider
 
 from .helpers import card, new_order, payer, saved_card
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 
 def novak(aquakids, first_name: str) -> Guardian:
-    connection.set_tenant(aquakids)
+    use_provider(aquakids)
     return Guardian.objects.get(family__name="Novak", first_name=first_name)
 
 
