@@ -25,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--provider", metavar="SLUG", help="Check this provider only.")
 
     def handle(self, *args, **options):
-        providers = Provider.objects.real().filter(status=Provider.Status.READY).order_by("slug")
+        providers = Provider.objects.ready().order_by("slug")
         if options["provider"]:
             providers = providers.filter(slug=options["provider"])
             if not providers.exists():
