@@ -300,6 +300,14 @@ def _mark_sessions(absence: Absence, items: list[tuple[Session, Enrollment]]) ->
     return absence
 
 
+def _lock_student_absences(student_id: int) -> None:
+    """Reports and cancellations of one student's absences take turns. A
+    no-key lock: bookings for the student (which hold a token's lock and
+    insert rows referring to the student) are not blocked by it, so a
+    cancellation waiting for a token cannot deadlock with them."""
+    Student.objects.select_for_update(no_key=True).only("pk").get(pk=student_id)
+
+
 def _require_absence(actor: Actor, family_id: int, staff: str = "enrollments.add_absence") -> None:
     _require_feature_for(actor, _provider().future_absences_enabled)
     actor_require(
@@ -364,7 +372,7 @@ def absence_report_by_date(
     if ends_at <= clock.now():
         raise EnrollmentError(_("Future absences must end in the future."), field="ends_at")
     with transaction.atomic():
-        Student.objects.select_for_update().get(pk=student.pk)  # one report at a time
+        _lock_student_absences(student.pk)
         enrollments = list(
             Enrollment.objects.filter(student=student, status=Enrollment.Status.ACTIVE)
             .select_related("klass")
@@ -416,7 +424,7 @@ def absence_report_by_enrollment(
         raise EnrollmentError(_("Absences are for classes the child attends."))
     now = clock.now()
     with transaction.atomic():
-        Student.objects.select_for_update().get(pk=enrollment.student_id)
+        _lock_student_absences(enrollment.student_id)
         already = _already_marked(enrollment.student, [s.pk for s in sessions])
         chosen = [
             s
@@ -454,7 +462,7 @@ def absence_cancel(*, absence: Absence, actor: Actor) -> Absence:
     report and a second cancellation of the same absence take turns."""
     _require_absence(actor, absence.student.family_id, staff="enrollments.change_absence")
     with transaction.atomic():
-        Student.objects.select_for_update().get(pk=absence.student_id)
+        _lock_student_absences(absence.student_id)
         absence = Absence.objects.select_for_update().get(pk=absence.pk)
         if absence.cancelled_at:
             raise EnrollmentError(_("This absence was cancelled already."))
