@@ -210,7 +210,7 @@ def tokens_for_cancelled_absence(*, absence: Absence, actor: Actor) -> list[Enro
             booking = (
                 Enrollment.objects.select_for_update(of=("self",))
                 .select_related("session__klass__programme", "session__klass__location")
-                .get(pk=applied.enrollment_id)
+                .get(pk=applied.enrollment.pk)
             )
             enrollment_services.single_booking_cancel(enrollment=booking, actor_user=user)
             TokenEvent.objects.create(

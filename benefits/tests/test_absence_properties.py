@@ -46,7 +46,7 @@ def check(student) -> None:
             absence__student=student, absence__cancelled_at__isnull=True
         ).values_list("session_id", flat=True)
     )
-    usable: Counter[int] = Counter()
+    usable: Counter[int | None] = Counter()
     tokens = selectors.tokens_with_state(MakeupToken.objects.filter(student=student))
     for token in tokens:
         if rules.token_state(token) in (rules.AVAILABLE, rules.PENDING):
@@ -62,8 +62,8 @@ def check(student) -> None:
     # Every make-up place still booked is held by the token that booked it
     # (none stays booked on a token that was taken back).
     held = set()
-    for token in MakeupToken.objects.filter(student=student).prefetch_related("events"):
-        applied = rules.applied_event(token)
+    for with_events in MakeupToken.objects.filter(student=student).prefetch_related("events"):
+        applied = rules.applied_event(with_events)
         if applied is not None:
             held.add(applied.enrollment_id)
     booked = set(
