@@ -80,6 +80,9 @@ def test_a_guardian_who_may_not_manage_enrolments_cannot_request(requests_mode, 
     connection.set_tenant(aquakids)
     mia = Guardian.objects.get(user__email="sam@aquakids.test").family.students.first()
     assert sam.get(f"/benefits/makeups/request/{mia.pk}/").status_code == 403
+    page = sam.get("/benefits/makeups/").content.decode()
+    assert f"/benefits/makeups/request/{mia.pk}/" not in page
+    assert "Only a guardian who may manage enrolments can ask for make-ups." in page
 
 
 def test_a_family_withdraws_a_pending_request_and_staff_see_it(requests_mode, aquakids):
