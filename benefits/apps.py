@@ -15,7 +15,8 @@ class BenefitsConfig(AppConfig):
         )
 
         # Tokens come from the provider's rules when an absence is reported in
-        # time or the school cancels a session.
+        # time or the school cancels a session, and go when the absence is cancelled.
         enrollments.absence_reported_hooks.append(services.tokens_for_absence)
+        enrollments.absence_cancelled_hooks.append(services.tokens_for_cancelled_absence)
         enrollments.session_cancelled_hooks.append(services.tokens_for_cancelled_session)
         enrollments.session_cancel_preview_hooks.append(services.cancellation_preview)

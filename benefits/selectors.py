@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TypeAlias, TypedDict
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 
 from enrollments.models import Enrollment, Session
 from enrollments.selectors import session_places
@@ -159,30 +160,60 @@ def makeup_offers(token: MakeupToken, *, weeks: int = 6) -> list[rules.Offer]:
     return offers
 
 
-def makeup_request_sessions(student: Student, *, weeks: int = 6) -> list[rules.Offer]:
+MAKEUP_REQUEST_WEEKS = 6  # how far ahead a family may ask for a make-up place
+
+
+def _request_offers(student: Student, sessions: list[Session]) -> list[rules.Offer]:
+    """Each session with the reasons a make-up request for it is refused
+    (empty: it may be asked for). The page lists these; the service
+    `makeup_request` refuses with the very same reasons."""
+    levels, programmes, own_classes = rules.student_levels_and_programmes(student)
+    horizon = clock.now() + timedelta(weeks=MAKEUP_REQUEST_WEEKS)
+    places = session_places(sessions)
+    offers = []
+    for s in sessions:
+        reasons = rules.session_reasons(
+            session=s,
+            free=places[s.pk].free,
+            student_booked=student.pk in places[s.pk].booked,
+            levels=levels,
+        )
+        if s.klass_id in own_classes:
+            reasons.append(_("This is %(name)s's own class.") % {"name": student.first_name})
+        elif s.klass.programme_id not in programmes and s.klass.level_id not in levels:
+            reasons.append(_("Make-ups are in your child's own programme."))
+        if s.starts_at >= horizon:
+            reasons.append(
+                _("Requests are for sessions in the next %(weeks)d weeks.")
+                % {"weeks": MAKEUP_REQUEST_WEEKS}
+            )
+        offers.append(rules.Offer(s, places[s.pk].free, reasons))
+    return offers
+
+
+def makeup_request_sessions(student: Student) -> list[rules.Offer]:
+    """Sessions of the child's programme or level in the next weeks (not
+    the child's own classes), each with why it cannot be asked for."""
     levels, programmes, own_classes = rules.student_levels_and_programmes(student)
     now = clock.now()
     sessions = list(
-        Session.objects.filter(starts_at__gt=now, starts_at__lt=now + timedelta(weeks=weeks))
+        Session.objects.filter(
+            starts_at__gt=now, starts_at__lt=now + timedelta(weeks=MAKEUP_REQUEST_WEEKS)
+        )
         .filter(Q(klass__programme_id__in=programmes) | Q(klass__level_id__in=levels))
         .exclude(klass_id__in=own_classes)
         .select_related("klass__location", "klass__programme", "klass__level")
         .order_by("starts_at")
     )
-    places = session_places(sessions)
-    return [
-        rules.Offer(
-            s,
-            places[s.pk].free,
-            rules.session_reasons(
-                session=s,
-                free=places[s.pk].free,
-                student_booked=student.pk in places[s.pk].booked,
-                levels=levels,
-            ),
-        )
-        for s in sessions
-    ]
+    return _request_offers(student, sessions)
+
+
+def makeup_request_offer(student: Student, session: Session) -> rules.Offer:
+    """One session a family asks for, judged by the rules of the list above."""
+    session = Session.objects.select_related(
+        "klass__location", "klass__programme", "klass__level"
+    ).get(pk=session.pk)
+    return _request_offers(student, [session])[0]
 
 
 def makeup_requests(students: Iterable[Student], *, status: str = "") -> list[MakeupRequest]:
@@ -213,11 +244,27 @@ def pending_makeup_requests(*, limit: int = 20) -> list[MakeupRequest]:
     )
 
 
+def _makeups(students: Iterable[Student]) -> QuerySet[Enrollment]:
+    return Enrollment.objects.filter(
+        student__in=students, kind=Enrollment.Kind.MAKEUP
+    ).select_related("student", "session__klass__programme", "session__klass__location")
+
+
 def past_makeups(students: Iterable[Student]) -> list[Enrollment]:
+    """Make-ups whose session has started (newest first)."""
     return list(
-        Enrollment.objects.filter(student__in=students, kind=Enrollment.Kind.MAKEUP)
-        .select_related("student", "session__klass__programme", "session__klass__location")
-        .order_by("-start_date")
+        _makeups(students)
+        .filter(session__starts_at__lte=clock.now())
+        .order_by("-session__starts_at", "-pk")
+    )
+
+
+def upcoming_makeups(students: Iterable[Student]) -> list[Enrollment]:
+    """Make-up places still to come (soonest first)."""
+    return list(
+        _makeups(students)
+        .filter(session__starts_at__gt=clock.now())
+        .order_by("session__starts_at", "pk")
     )
 
 

@@ -19,12 +19,12 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from enrollments import services as enrollment_services
 from enrollments.models import Absence, Enrollment, Location, Programme, Session
-from enrollments.selectors import session_free_places
+from enrollments.selectors import booked_session, session_free_places, sessions_marked_absent
 from families.actors import Actor, actor_require, actor_user
 from families.models import Family, Guardian, Student
 from families.selectors import family_login_emails
 from portal import clock, formatting
-from portal.clock import today
+from portal.clock import local, today
 from portal.exceptions import PortalError
 from portal.money import to_decimal
 from portal.tasks import queue_email
@@ -98,9 +98,16 @@ def token_issue(
     actor_user: User | None = None,
     note: str = "",
 ) -> MakeupToken:
-    """Issue a token; a second call for the same missed session returns the first."""
+    """Issue a token; a second call for the same missed session returns the
+    first. Valid for the provider's days from the missed session (so a token
+    for an absence far ahead lasts past the lesson it replaces), or from
+    today without one."""
     _check_staff(actor_user, "benefits.add_makeuptoken")
-    expires_on = expires_on or today() + timedelta(days=_provider().makeup_token_days)
+    if expires_on is None:
+        start = today()
+        if source_session is not None:
+            start = max(start, local(source_session.starts_at).date())
+        expires_on = start + timedelta(days=_provider().makeup_token_days)
     try:
         with transaction.atomic():
             token = MakeupToken.objects.create(
@@ -126,17 +133,114 @@ def tokens_for_absence(*, absence: Absence) -> list[MakeupToken]:
     notice = timedelta(hours=provider.makeup_notice_hours)
     issued = []
     for mark in absence.marks.select_related("session__klass"):
-        if mark.session.starts_at - notice >= absence.created_at:
-            issued.append(
-                token_issue(
-                    student=absence.student,
-                    reason=MakeupToken.Reason.ABSENCE,
-                    location=mark.session.klass.location,
-                    source_session=mark.session,
-                    actor_user=absence.created_by,
+        if mark.session.starts_at - notice < absence.created_at:
+            continue
+        earlier = MakeupToken.objects.filter(
+            student=absence.student, source_session=mark.session
+        ).first()
+        if earlier is not None:
+            # Reported again after a cancelled absence took the token back:
+            # the same token is given again (one token per missed session).
+            token = _token_locked(earlier.pk)
+            if token.reason == MakeupToken.Reason.ABSENCE and rules.token_state(token) == (
+                rules.REVOKED
+            ):
+                TokenEvent.objects.create(
+                    token=token,
+                    kind=TokenEvent.Kind.ISSUED,
+                    actor=absence.created_by,
+                    note=_("Absence reported again"),
                 )
+            issued.append(token)
+            continue
+        issued.append(
+            token_issue(
+                student=absence.student,
+                reason=MakeupToken.Reason.ABSENCE,
+                location=mark.session.klass.location,
+                source_session=mark.session,
+                actor_user=absence.created_by,
             )
+        )
     return issued
+
+
+def tokens_for_cancelled_absence(*, absence: Absence, actor: Actor) -> list[Enrollment]:
+    """An absence is being cancelled (enrollments holds the student and the
+    absence locked, in its transaction): the tokens it earned are revoked and
+    make-ups booked with them that are still to come are cancelled, and the
+    family is told. Refused when such a make-up has taken place already.
+    A token stays when another absence still covers its session, or when
+    the school cancelled that session (which earns it anyway). Returns the
+    make-ups cancelled."""
+    marks = list(absence.marks.select_related("session"))
+    still_away = sessions_marked_absent(
+        student=absence.student, session_ids=[m.session_id for m in marks]
+    )
+    missed = [
+        m.session_id for m in marks if m.session_id not in still_away and not m.session.is_cancelled
+    ]
+    ids = (
+        MakeupToken.objects.filter(
+            student_id=absence.student_id,
+            source_session_id__in=missed,
+            reason=MakeupToken.Reason.ABSENCE,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    tokens = [_token_locked(pk) for pk in ids]  # in one order: no deadlock
+    for token in tokens:
+        if rules.token_state(token) == rules.SPENT:
+            applied = rules.applied_event(token)
+            assert applied is not None and applied.enrollment is not None
+            raise BenefitError(
+                _(
+                    "A make-up token from this absence was used on %(day)s, and that make-up "
+                    "has taken place, so the absence stays. Please contact the office."
+                )
+                % {"day": formatting.moment(booked_session(applied.enrollment).starts_at, "long")}
+            )
+    user = actor_user(actor)
+    cancelled: list[Enrollment] = []
+    for token in tokens:
+        state = rules.token_state(token)
+        if state == rules.PENDING:
+            applied = rules.applied_event(token)
+            assert applied is not None and applied.enrollment is not None
+            booking = (
+                Enrollment.objects.select_for_update(of=("self",))
+                .select_related("session__klass__programme", "session__klass__location")
+                .get(pk=applied.enrollment.pk)
+            )
+            enrollment_services.single_booking_cancel(enrollment=booking, actor_user=user)
+            TokenEvent.objects.create(
+                token=token, kind=TokenEvent.Kind.RETURNED, enrollment=booking, actor=user
+            )
+            cancelled.append(booking)
+        if state in (rules.AVAILABLE, rules.PENDING):
+            TokenEvent.objects.create(
+                token=token,
+                kind=TokenEvent.Kind.REVOKED,
+                actor=user,
+                note=_("The absence was cancelled"),
+            )
+    if cancelled:
+        _send_makeups_cancelled(absence.student, cancelled)
+    return cancelled
+
+
+@provider_language()
+def _send_makeups_cancelled(student: Student, bookings: list[Enrollment]) -> None:
+    provider = _provider()
+    context = {"student": student, "bookings": bookings, "provider": provider}
+    for email in family_login_emails(student.family_id):
+        queue_email(
+            subject=_("Make-up cancelled for %(name)s") % {"name": student.first_name},
+            body=render_to_string("benefits/email/makeups_cancelled.txt", context),
+            to=[email],
+            reply_to=[provider.support_email] if provider.support_email else None,
+        )
 
 
 def tokens_for_cancelled_session(
@@ -249,21 +353,61 @@ def token_revoke(*, token: MakeupToken, actor_user: User | None, note: str) -> N
 
 
 def makeup_request(
-    *, student: Student, session: Session, actor: Guardian, note: str = ""
+    *, student: Student, session: Session, actor: Actor, note: str = ""
 ) -> MakeupRequest:
-    if not _provider().makeup_requests_enabled:
+    """A family asks for a make-up place at a session; the office decides.
+    The session must be one the page offers (the same reasons refuse it)."""
+    provider = _provider()
+    if not provider.makeup_requests_enabled or provider.makeup_tokens_enabled:
         raise BenefitError(_("Make-up requests are not used here."))
-    if session.starts_at <= clock.now() or session.is_cancelled:
-        raise BenefitError(_("Choose an upcoming session."))
+    actor_require(
+        actor,
+        staff="benefits.add_makeuprequest",
+        guardian=lambda g: g.may_manage_enrollments,
+        family=student.family_id,
+        refusal=_(
+            "Only a guardian who may manage enrolments can ask for make-ups. "
+            "Ask the family's primary guardian."
+        ),
+    )
+    offer = selectors.makeup_request_offer(student, session)
+    if not offer.bookable:
+        raise BenefitError(" ".join(offer.reasons), field="session")
     try:
         with transaction.atomic():
             return MakeupRequest.objects.create(
-                student=student, session=session, note=note, requested_by=actor.user
+                student=student, session=session, note=note, requested_by=actor_user(actor)
             )
     except IntegrityError as error:
         raise BenefitError(
             _("You asked for this session already; the office will answer.")
         ) from error
+
+
+def makeup_request_withdraw(*, request: MakeupRequest, actor: Actor) -> MakeupRequest:
+    """The family takes back a request the office has not answered yet."""
+    actor_require(
+        actor,
+        staff="benefits.change_makeuprequest",
+        guardian=lambda g: g.may_manage_enrollments,
+        family=request.student.family_id,
+        refusal=_(
+            "Only a guardian who may manage enrolments can withdraw a request. "
+            "Ask the family's primary guardian."
+        ),
+    )
+    with transaction.atomic():
+        request = MakeupRequest.objects.select_for_update().get(pk=request.pk)
+        if request.status != MakeupRequest.Status.PENDING:
+            raise BenefitError(
+                _("The office has answered this request already (%(status)s).")
+                % {"status": request.get_status_display()}
+            )
+        request.status = MakeupRequest.Status.WITHDRAWN
+        request.decided_by = actor_user(actor)
+        request.decided_at = clock.now()
+        request.save(update_fields=["status", "decided_by", "decided_at"])
+    return request
 
 
 def makeup_request_decide(
@@ -283,6 +427,8 @@ def makeup_request_decide(
             .select_related("session")
             .get(pk=request.pk)
         )
+        if request.status == MakeupRequest.Status.WITHDRAWN:
+            raise BenefitError(_("The family withdrew this request."))
         if request.status != MakeupRequest.Status.PENDING:
             raise BenefitError(_("This request was answered already."))
         if approve:

@@ -19,6 +19,7 @@ from portal.exceptions import PortalError
 
 from . import selectors, services
 from .forms import MakeupRequestForm, VoucherForm
+from .models import MakeupRequest
 
 
 def location_choice(request) -> dict:
@@ -59,6 +60,7 @@ def makeups(request, guardian):
         context.update(location_choice(request))
     else:
         context["requests"] = selectors.makeup_requests(students)
+        context["upcoming"] = selectors.upcoming_makeups(students)
         context["past"] = selectors.past_makeups(students)
     part = request.GET.get("part") if request.GET.get("part") in ("history",) else None
     return render(request, _partial(request, "benefits/makeups.html", part), context)
@@ -120,21 +122,24 @@ def booking_cancel(request, guardian, pk):
 @require_http_methods(["GET", "POST"])
 @family_member
 def makeup_request(request, guardian, student_pk):
+    """The sessions a family may ask for; the service judges the one chosen
+    (eligibility and permission live there)."""
     provider = request.tenant
     _require(provider.makeup_requests_enabled and not provider.makeup_tokens_enabled)
     student = student_in_family(guardian.family, student_pk)
+    if not guardian.may_manage_enrollments:
+        raise PermissionDenied(_("Only a guardian who may manage enrolments can ask for make-ups."))
     form = MakeupRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         raw = request.POST.get("session", "")
-        offers = {o.session.pk: o for o in selectors.makeup_request_sessions(student)}
-        offer = offers.get(int(raw)) if raw.isdigit() else None
-        if offer is None or not offer.bookable:
+        session = Session.objects.filter(pk=raw).first() if raw.isdigit() else None
+        if session is None:
             form.add_error(None, _("Choose one of the sessions offered."))
         else:
             try:
                 services.makeup_request(
                     student=student,
-                    session=offer.session,
+                    session=session,
                     actor=guardian,
                     note=form.cleaned_data["note"],
                 )
@@ -154,6 +159,22 @@ def makeup_request(request, guardian, student_pk):
         "chosen": request.POST.get("session", ""),
     }
     return render(request, "benefits/request_makeup.html", context)
+
+
+@require_POST
+@family_member
+def makeup_request_withdraw(request, guardian, pk):
+    """The family takes back a request the office has not answered."""
+    item = get_object_or_404(
+        MakeupRequest.objects.select_related("student"), pk=pk, student__family=guardian.family
+    )
+    try:
+        services.makeup_request_withdraw(request=item, actor=guardian)
+    except PortalError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("Your request is withdrawn."))
+    return redirect("benefits:makeups")
 
 
 # --- Passes --------------------------------------------------------------------------------

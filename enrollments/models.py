@@ -186,6 +186,9 @@ class Session(models.Model):
         return self.status == self.Status.CANCELLED
 
 
+ONE_BOOKING_PER_SESSION = "one_active_booking_per_student_and_session"
+
+
 class EnrollmentQuerySet(models.QuerySet["Enrollment"]):
     def holding_a_place(self) -> EnrollmentQuerySet:
         """Enrolments that count against a class's capacity."""
@@ -250,6 +253,13 @@ class Enrollment(models.Model):
             models.CheckConstraint(
                 condition=Q(kind="regular") | Q(session__isnull=False),
                 name="single_session_enrollment_has_session",
+            ),
+            # A make-up, trial or drop-in place: once per student and session,
+            # however the bookings race (services turn a clash into a message).
+            models.UniqueConstraint(
+                fields=["student", "session"],
+                condition=Q(status="active", session__isnull=False),
+                name=ONE_BOOKING_PER_SESSION,
             ),
         ]
 

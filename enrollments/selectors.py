@@ -701,3 +701,14 @@ def classes_with_room_and_waitlist(*, on: date, limit: int = 20) -> list[ClassWi
         .order_by("location__name", "weekday", "start_time")
     )
     return list(classes[:limit])
+
+
+def sessions_marked_absent(*, student: Student, session_ids: Iterable[int]) -> set[int]:
+    """Of these sessions, those the student has a (not cancelled) absence for."""
+    return set(
+        AbsenceMark.objects.filter(
+            session_id__in=list(session_ids),
+            absence__student=student,
+            absence__cancelled_at__isnull=True,
+        ).values_list("session_id", flat=True)
+    )

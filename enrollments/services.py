@@ -7,10 +7,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -27,6 +27,7 @@ from portal.tenancy import current_provider, provider_language
 from . import selectors
 from .exceptions import ClassFull, EnrollmentError, FeatureOff
 from .models import (
+    ONE_BOOKING_PER_SESSION,
     Absence,
     AbsenceMark,
     Attendance,
@@ -56,13 +57,20 @@ class AbsenceReportedHook(Protocol):
     def __call__(self, *, absence: Absence) -> object: ...
 
 
+class AbsenceCancelledHook(Protocol):
+    def __call__(self, *, absence: Absence, actor: Actor) -> object: ...
+
+
 class SessionCancelledHook(Protocol):
     def __call__(self, *, session: Session, students: list[Student]) -> object: ...
 
 
-# Other apps react to these events (benefits issues make-up tokens) by adding a
-# function here from their AppConfig.ready(); it runs inside the same transaction.
+# Other apps react to these events (benefits issues make-up tokens, and takes
+# them back when the absence is cancelled) by adding a function here from their
+# AppConfig.ready(); it runs inside the same transaction, and a PortalError it
+# raises refuses the whole action.
 absence_reported_hooks: list[AbsenceReportedHook] = []
+absence_cancelled_hooks: list[AbsenceCancelledHook] = []
 session_cancelled_hooks: list[SessionCancelledHook] = []
 
 
@@ -280,13 +288,7 @@ def enrollment_transfer(*, enrollment: Enrollment, to_class: Class, actor: Actor
 
 def _already_marked(student: Student, session_ids: Iterable[int]) -> set[int]:
     """Sessions this student has an absence reported for already."""
-    return set(
-        AbsenceMark.objects.filter(
-            session_id__in=session_ids,
-            absence__student=student,
-            absence__cancelled_at__isnull=True,
-        ).values_list("session_id", flat=True)
-    )
+    return selectors.sessions_marked_absent(student=student, session_ids=session_ids)
 
 
 def _mark_sessions(absence: Absence, items: list[tuple[Session, Enrollment]]) -> Absence:
@@ -298,15 +300,63 @@ def _mark_sessions(absence: Absence, items: list[tuple[Session, Enrollment]]) ->
     return absence
 
 
+def _lock_student_absences(student_id: int) -> None:
+    """Reports and cancellations of one student's absences take turns. A
+    no-key lock: bookings for the student (which hold a token's lock and
+    insert rows referring to the student) are not blocked by it, so a
+    cancellation waiting for a token cannot deadlock with them."""
+    Student.objects.select_for_update(no_key=True).only("pk").get(pk=student_id)
+
+
 def _require_absence(actor: Actor, family_id: int, staff: str = "enrollments.add_absence") -> None:
     _require_feature_for(actor, _provider().future_absences_enabled)
     actor_require(
         actor,
         staff=staff,
-        guardian=lambda g: True,  # any guardian of the family
+        guardian=lambda g: g.may_manage_enrollments,
         family=family_id,
-        refusal=_("You may not report absences for this child."),
+        refusal=_(
+            "Only a guardian who may manage enrolments can report or cancel absences. "
+            "Ask the family's primary guardian."
+        ),
     )
+
+
+@dataclass(frozen=True)
+class AbsenceReach:
+    """How far ahead a parent may report an absence: the provider's weeks,
+    or the end of the class's term where the provider allows that."""
+
+    until: datetime
+    term: bool  # the end of the term sets it (not the weeks)
+
+    def refusal(self) -> str:
+        day = formatting.moment(self.until - timedelta(minutes=1), "long")
+        if self.term:
+            return _(
+                "Absences can be reported up to the end of the term: %(day)s. "
+                "For a longer absence, please contact the office."
+            ) % {"day": day}
+        return _(
+            "Absences can be reported up to %(weeks)d weeks ahead, until %(day)s. "
+            "For a longer absence, please contact the office."
+        ) % {"weeks": _provider().absence_max_weeks, "day": day}
+
+
+def absence_reach(*, klasses: Iterable[Class], actor: Actor) -> AbsenceReach | None:
+    """The latest moment a parent's absence may reach (None: staff, who are
+    not bound). `klasses`: the classes the absence covers."""
+    if is_staff_actor(actor):
+        return None
+    provider = _provider()
+    until = clock.now() + timedelta(weeks=provider.absence_max_weeks)
+    term_ends = [k.term_end for k in klasses]
+    if provider.absence_until_term_end and term_ends:
+        # The midnight after the last day of term, in the provider's zone.
+        term_end = local_datetime(max(term_ends) + timedelta(days=1), time(0), provider.zone)
+        if term_end > until:
+            return AbsenceReach(term_end, term=True)
+    return AbsenceReach(until, term=False)
 
 
 def absence_report_by_date(
@@ -314,29 +364,43 @@ def absence_report_by_date(
 ) -> Absence:
     """An absence over a time range, across every enrolment of the student.
     Staff record one the same way (the family called the desk): make-up
-    tokens follow the provider's rules either way."""
+    tokens follow the provider's rules either way. Parents reach as far as
+    `absence_reach` allows; staff are not bound."""
     _require_absence(actor, student.family_id)
     if ends_at <= starts_at:
         raise EnrollmentError(_("The end must be after the start."), field="ends_at")
     if ends_at <= clock.now():
         raise EnrollmentError(_("Future absences must end in the future."), field="ends_at")
     with transaction.atomic():
-        Student.objects.select_for_update().get(pk=student.pk)  # one report at a time
+        _lock_student_absences(student.pk)
         enrollments = list(
             Enrollment.objects.filter(student=student, status=Enrollment.Status.ACTIVE)
+            .select_related("klass")
+            .order_by("pk")
         )
-        sessions = Session.objects.filter(
-            klass_id__in={e.klass_id for e in enrollments},
-            starts_at__lt=ends_at,
-            ends_at__gt=max(starts_at, clock.now()),
-            status=Session.Status.SCHEDULED,
+        reach = absence_reach(klasses=[e.klass for e in enrollments], actor=actor)
+        if reach is not None and ends_at > reach.until:
+            raise EnrollmentError(reach.refusal(), field="ends_at")
+        sessions = list(
+            Session.objects.filter(
+                klass_id__in={e.klass_id for e in enrollments},
+                starts_at__lt=ends_at,
+                ends_at__gt=max(starts_at, clock.now()),
+                status=Session.Status.SCHEDULED,
+            )
         )
+        already = _already_marked(student, [s.pk for s in sessions])
         items = [
             (s, e)
             for s in sessions
             for e in enrollments
-            if e.klass_id == s.klass_id and _covers(e, s)
+            if e.klass_id == s.klass_id and _covers(e, s) and s.pk not in already
         ]
+        if not items and already:
+            raise EnrollmentError(
+                _("Every session in that time has an absence reported already."),
+                field="ends_at",
+            )
         absence = Absence.objects.create(
             student=student,
             kind=Absence.Kind.BY_DATE,
@@ -360,7 +424,7 @@ def absence_report_by_enrollment(
         raise EnrollmentError(_("Absences are for classes the child attends."))
     now = clock.now()
     with transaction.atomic():
-        Student.objects.select_for_update().get(pk=enrollment.student_id)
+        _lock_student_absences(enrollment.student_id)
         already = _already_marked(enrollment.student, [s.pk for s in sessions])
         chosen = [
             s
@@ -372,6 +436,9 @@ def absence_report_by_enrollment(
         ]
         if not chosen:
             raise EnrollmentError(_("Choose at least one upcoming session."), field="sessions")
+        reach = absence_reach(klasses=[enrollment.klass], actor=actor)
+        if reach is not None and any(s.ends_at > reach.until for s in chosen):
+            raise EnrollmentError(reach.refusal(), field="sessions")
         absence = Absence.objects.create(
             student=enrollment.student,
             kind=Absence.Kind.BY_ENROLLMENT,
@@ -387,8 +454,15 @@ def absence_report_by_enrollment(
 
 
 def absence_cancel(*, absence: Absence, actor: Actor) -> Absence:
+    """Cancel an absence that has not started. In the same transaction the
+    make-up tokens it earned are taken back and make-ups booked with them
+    that are still to come are cancelled (benefits, through
+    `absence_cancelled_hooks`, which refuses when such a make-up has taken
+    place). The student is locked as when reporting, so a cancellation, a
+    report and a second cancellation of the same absence take turns."""
     _require_absence(actor, absence.student.family_id, staff="enrollments.change_absence")
     with transaction.atomic():
+        _lock_student_absences(absence.student_id)
         absence = Absence.objects.select_for_update().get(pk=absence.pk)
         if absence.cancelled_at:
             raise EnrollmentError(_("This absence was cancelled already."))
@@ -396,6 +470,8 @@ def absence_cancel(*, absence: Absence, actor: Actor) -> Absence:
             raise EnrollmentError(_("This absence has started, so it can no longer be cancelled."))
         absence.cancelled_at = clock.now()
         absence.save(update_fields=["cancelled_at"])
+        for hook in absence_cancelled_hooks:
+            hook(absence=absence, actor=actor)
     return absence
 
 
@@ -582,15 +658,24 @@ def single_booking_create(
     """A make-up, trial or drop-in place at one session. The caller holds the
     class lock (`lock_class`) and has checked the rules."""
     day = local(session.starts_at).date()
-    enrollment = Enrollment.objects.create(
-        student=student,
-        klass_id=session.klass_id,
-        session=session,
-        kind=kind,
-        start_date=day,
-        end_date=day,
-        status=Enrollment.Status.ACTIVE,
-    )
+    try:
+        with transaction.atomic():
+            enrollment = Enrollment.objects.create(
+                student=student,
+                klass_id=session.klass_id,
+                session=session,
+                kind=kind,
+                start_date=day,
+                end_date=day,
+                status=Enrollment.Status.ACTIVE,
+            )
+    except IntegrityError as error:
+        # The database keeps one active booking per student and session.
+        if ONE_BOOKING_PER_SESSION not in str(error):
+            raise
+        raise EnrollmentError(
+            _("%(name)s is booked at this session already.") % {"name": student.first_name}
+        ) from error
     EnrollmentChange.objects.create(
         enrollment=enrollment,
         action=EnrollmentChange.Action.ENROLLED,

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from families.selectors import family_students, student_in_family
 from families.staff import viewing_as
 from families.views import family_member
-from portal import clock
+from portal import clock, formatting
 from portal.clock import today
 from portal.exceptions import PortalError
 
@@ -93,6 +93,7 @@ def tab_absences(request, guardian, student):
         "earlier": [a for a in absences if a.cancelled_at or a.ends_at <= now],
         "now": now,
         "enrollments": selectors.student_enrollments(student)["current"],
+        "may_manage": guardian.may_manage_enrollments,
     }
 
 
@@ -287,12 +288,42 @@ def location_choose(request, guardian):
 # --- Future absences --------------------------------------------------------------------
 
 
+def _require_absence_manager(guardian) -> None:
+    """The page refuses as the service would (which checks again)."""
+    if not guardian.may_manage_enrollments:
+        raise PermissionDenied(
+            _(
+                "Only a guardian who may manage enrolments can report or cancel absences. "
+                "Ask the family's primary guardian."
+            )
+        )
+
+
+def _reach_note(reach) -> str:
+    if reach is None:
+        return ""
+    return _("You can report absences until %(day)s.") % {
+        "day": formatting.moment(reach.until - timedelta(minutes=1), "long")
+    }
+
+
 @require_http_methods(["GET", "POST"])
 @family_member
 def absence_by_date(request, guardian, pk):
     require_setting(request.tenant, "future_absences_enabled")
     student = student_in_family(guardian.family, pk)
+    _require_absence_manager(guardian)
     form = AbsenceByDateForm(request.POST or None)
+    classes = [e.klass for e in selectors.student_enrollments(student)["current"]]
+    form.fields["ends_at"].help_text = " ".join(
+        filter(
+            None,
+            [
+                str(form.fields["ends_at"].help_text),
+                _reach_note(services.absence_reach(klasses=classes, actor=guardian)),
+            ],
+        )
+    )
     if request.method == "POST" and form.is_valid():
         try:
             absence = services.absence_report_by_date(
@@ -320,12 +351,16 @@ def absence_by_enrollment(request, guardian, pk, enrollment_pk):
     enrollment = selectors.enrollment_for_student(student, enrollment_pk)
     if enrollment.status != Enrollment.Status.ACTIVE:
         raise Http404("Absences are for classes the child attends.")
+    _require_absence_manager(guardian)
+    reach = services.absence_reach(klasses=[enrollment.klass], actor=guardian)
     upcoming = Session.objects.filter(
         klass=enrollment.klass,
         status=Session.Status.SCHEDULED,
         starts_at__gt=clock.now(),
         starts_at__lt=clock.now() + timedelta(weeks=10),
     ).filter(Q(starts_at__date__gte=enrollment.start_date))
+    if reach is not None:
+        upcoming = upcoming.filter(ends_at__lte=reach.until)
     if enrollment.end_date:
         upcoming = upcoming.filter(starts_at__date__lte=enrollment.end_date)
     form = AbsenceSessionsForm(request.POST or None, sessions=upcoming.order_by("starts_at"))
@@ -342,7 +377,13 @@ def absence_by_enrollment(request, guardian, pk, enrollment_pk):
         else:
             messages.success(request, _("Absence reported."))
             return redirect("enrollments:student", student.pk, "absences")
-    context = {"student": student, "form": form, "kind": "enrollment", "enrollment": enrollment}
+    context = {
+        "student": student,
+        "form": form,
+        "kind": "enrollment",
+        "enrollment": enrollment,
+        "reach_note": _reach_note(reach),
+    }
     return render(request, "enrollments/absence_form.html", context)
 
 
@@ -351,6 +392,7 @@ def absence_by_enrollment(request, guardian, pk, enrollment_pk):
 def absence_cancel(request, guardian, pk):
     require_setting(request.tenant, "future_absences_enabled")
     absence = get_object_or_404(Absence, pk=pk, student__family=guardian.family)
+    _require_absence_manager(guardian)
     try:
         services.absence_cancel(absence=absence, actor=guardian)
     except PortalError as error:

@@ -224,6 +224,17 @@ class Provider(TenantMixin):
     makeup_booking_window_hours = models.PositiveSmallIntegerField(
         _("make-up booking closes this many hours before the session"), default=2
     )
+    absence_max_weeks = models.PositiveSmallIntegerField(
+        _("parents may report absences up to this many weeks ahead"),
+        default=8,
+        validators=[MinValueValidator(1)],
+        help_text=_("Staff may record longer absences."),
+    )
+    absence_until_term_end = models.BooleanField(
+        _("absences may reach to the end of the class's term"),
+        default=False,
+        help_text=_("Even when the term ends later than the weeks above."),
+    )
     expiry_reminder_days = models.PositiveSmallIntegerField(
         _("remind families this many days before a token, pass or credit expires"),
         default=7,

@@ -161,6 +161,8 @@ SETTINGS_FIELDS = [
     "makeup_token_days",
     "makeup_notice_hours",
     "makeup_booking_window_hours",
+    "absence_max_weeks",
+    "absence_until_term_end",
     "expiry_reminder_days",
 ]
 

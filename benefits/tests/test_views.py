@@ -190,6 +190,10 @@ def test_every_benefit_url_is_not_found_for_another_family(aquakids, ben):
     ]
     switch(aquakids, makeup_requests_enabled=True, makeup_tokens_enabled=False)
     urls.append(f"/benefits/makeups/request/{mia.pk}/")
+    mine = MakeupRequest.objects.create(
+        student=mia, session=Enrollment.objects.filter(student=mia).first().klass.sessions.last()
+    )
+    urls.append(f"/benefits/makeups/requests/{mine.pk}/withdraw/")
     with_ids = {p.name for p in urlpatterns if "<int:" in str(p.pattern)}
     walked = {resolve(u.split("?")[0], urlconf="portal.urls").url_name for u in urls}
     assert with_ids <= walked, with_ids - walked
@@ -209,3 +213,4 @@ def test_every_benefit_url_is_not_found_for_another_family(aquakids, ben):
     ):
         html = ben.get(url).content.decode()
         assert "Mia" not in html and "family swim card" not in html and "Sibling" not in html
+    assert MakeupRequest.objects.get(pk=mine.pk).status == "pending"

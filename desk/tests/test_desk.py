@@ -214,14 +214,19 @@ def test_a_familys_picture_shows_everything_and_records_a_make_up_decision(desk,
     connection.set_tenant(aquakids)
     novak = Family.objects.get(name="Novak")
     leo = novak.students.get(first_name="Leo")
+    own = Enrollment.objects.filter(student=leo, kind="regular", status="active").first().klass
+    # Another class of Leo's programme and level: one a family may ask for.
+    sibling = ClassFactory(programme=own.programme, level=own.level, location=own.location)
     session = Session.objects.filter(
-        klass=ClassFactory(), starts_at__gt=timezone.now() + timedelta(days=1)
+        klass=sibling, starts_at__gt=timezone.now() + timedelta(days=1)
     ).first()
     ana = Guardian.objects.get(user__email="ana@aquakids.test")
     from benefits import services as benefit_services
     from providers.models import Provider
 
-    Provider.objects.filter(pk=aquakids.pk).update(makeup_requests_enabled=True)
+    Provider.objects.filter(pk=aquakids.pk).update(
+        makeup_requests_enabled=True, makeup_tokens_enabled=False
+    )
     aquakids.refresh_from_db()
     connection.set_tenant(aquakids)
 
