@@ -91,7 +91,7 @@ def wait_text(seconds: int) -> str:
     seconds = max(1, int(seconds))
     if seconds < MINUTE:
         return ngettext("%(n)d second", "%(n)d seconds", seconds) % {"n": seconds}
-    if seconds < 2 * HOUR:
+    if seconds < 90 * MINUTE:
         minutes = -(-seconds // MINUTE)  # rounded up: never "try again in 0 minutes"
         return ngettext("%(n)d minute", "%(n)d minutes", minutes) % {"n": minutes}
     hours = -(-seconds // HOUR)
