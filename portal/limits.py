@@ -113,7 +113,8 @@ class LimitReached(PortalError):
 
 def _retry_after(limit: Limit, cache_key: str) -> int:
     try:
-        ttl = cache.ttl(cache_key)  # type: ignore[attr-defined]  (django-redis)
+        # django-redis's extra (not covered by its IGNORE_EXCEPTIONS): guarded here.
+        ttl = cache.ttl(cache_key)  # type: ignore[attr-defined]
     except OUTAGE:
         ttl = None
     return int(ttl) if isinstance(ttl, int) and ttl > 0 else limit.seconds

@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -163,7 +164,7 @@ class ImageUploadField(forms.FileField):
     (ClearableFileInput) and keeping the current file work as for FileField."""
 
     def __init__(
-        self, *, max_bytes: int, max_side: int, what: str, stem: str, **kwargs: Any
+        self, *, max_bytes: int, max_side: int, what: str | Promise, stem: str, **kwargs: Any
     ) -> None:
         self.max_bytes, self.max_side, self.what, self.stem = max_bytes, max_side, what, stem
         kwargs.setdefault("widget", forms.ClearableFileInput(attrs={"accept": ACCEPT}))

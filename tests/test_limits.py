@@ -59,7 +59,7 @@ def test_concurrent_tries_never_pass_the_limit(aquakids):
     passed: list[int] = []
     refused: list[int] = []
 
-    def try_once(n: int) -> None:
+    def try_once(n):
         connection.set_tenant(aquakids)
         try:
             limits.take(limits.PROBLEM_REPORT, "racer")

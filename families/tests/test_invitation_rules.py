@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 SUBJECT = "Your invitation to the family portal of Aqua Kids Swim School"
 
 
-def new_guardian(aquakids, first: str) -> Guardian:
+def new_guardian(aquakids, first):
     connection.set_tenant(aquakids)
     ana = Guardian.objects.select_related("family").get(user__email="ana@aquakids.test")
     return services.guardian_add(family=ana.family, actor=ana, first_name=first, last_name="Lee")
