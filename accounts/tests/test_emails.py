@@ -105,3 +105,24 @@ def test_password_reset_under_a_dotless_i_spelling_sends_nothing(
         )
     assert b"Check your e-mail" in response.content
     assert mail.outbox == []
+
+
+def test_the_migration_normalises_stored_addresses_and_never_merges_two_logins(aquakids):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("accounts.migrations.0003_login_emails_normalised")
+    connection.set_tenant(aquakids)
+    odd = User.objects.create_user("kim@example.com", "a-long-password-1")
+    twin = User.objects.create_user("twin@example.com", "a-long-password-1")
+    # As stored before addresses were normalised (lower-cased only).
+    User.objects.filter(pk=odd.pk).update(email="\u212aim@example.com")  # Kelvin sign
+    clash = User.objects.create_user("clash@example.com", "a-long-password-1")
+    User.objects.filter(pk=clash.pk).update(email="twin@example.co\u217f")  # ⅿ: NFKC "m"
+    migration.normalise_emails(apps, None)
+    odd.refresh_from_db()
+    clash.refresh_from_db()
+    assert odd.email == "kim@example.com"
+    assert clash.email == "twin@example.co\u217f"  # left for staff: twin has the address
+    assert User.objects.get_by_natural_key("TWIN@example.com") == twin

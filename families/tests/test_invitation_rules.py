@@ -48,6 +48,7 @@ def flash(response) -> str:
         ("ben@aquakids.test", True),  # another family's parent
         ("staff@aquakids.test", True),  # the provider's staff
         ("BEN@aquakid\u017f.test", True),  # another spelling of a parent's address
+        ("ben@aquak\u0131ds.test", False),  # dotless ı: another address, no login
     ],
 )
 def test_the_same_answer_whether_or_not_the_address_has_a_login(

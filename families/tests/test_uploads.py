@@ -51,12 +51,21 @@ def owner(aquakids):
     return login(client_for("aquakids"), aquakids, "staff@aquakids.test")
 
 
-def test_a_30_mb_screenshot_is_refused_with_the_form_and_what_was_typed(aquakids, ana):
+def test_a_30_mb_screenshot_is_not_stored_and_the_form_keeps_what_was_typed(aquakids, ana):
     big = upload("screen.png", b"\x89PNG\r\n\x1a\n" + b"\0" * (30 * 1024 * 1024))
     response = report(ana, big, clicked="Pressed Pay twice")
     html = response.content.decode()
+    assert "too large" in html and "Pressed Pay twice" in html
+    connection.set_tenant(aquakids)
+    assert not ProblemReport.objects.exists()
+
+
+def test_a_screenshot_over_5_mb_is_refused_next_to_its_field(aquakids, ana):
+    big = upload("screen.png", b"\x89PNG\r\n\x1a\n" + b"\0" * (6 * 1024 * 1024))
+    response = report(ana, big, clicked="Pressed Pay twice")
+    html = response.content.decode()
     assert response.status_code == 200
-    assert "The screenshot is too large: at most 5 MB is accepted (this file is 30.0 MB)." in html
+    assert "The screenshot is too large: at most 5 MB is accepted (this file is 6.0 MB)." in html
     assert 'id="id_screenshot_error"' in html and "Pressed Pay twice" in html
     connection.set_tenant(aquakids)
     assert not ProblemReport.objects.exists()
