@@ -126,3 +126,16 @@ def test_the_migration_normalises_stored_addresses_and_never_merges_two_logins(a
     assert odd.email == "kim@example.com"
     assert clash.email == "twin@example.co\u217f"  # left for staff: twin has the address
     assert User.objects.get_by_natural_key("TWIN@example.com") == twin
+
+
+def test_password_reset_e_mails_are_limited_per_client_address(aquakids):
+    from portal import limits
+
+    client = client_for("aquakids")
+    for n in range(limits.RESET_ADDRESS.allowed):
+        response = client.post("/accounts/password/reset/", {"email": f"p{n}@example.com"})
+        assert response.status_code == 302
+    refused = client.post("/accounts/password/reset/", {"email": "ana@aquakids.test"})
+    html = refused.content.decode()
+    assert "Too many tries. Try again in 60 minutes." in html
+    assert 'id="id_email_error"' in html and 'value="ana@aquakids.test"' in html

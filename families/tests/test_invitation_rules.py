@@ -117,3 +117,17 @@ def test_staff_sending_from_the_admin_is_not_held_by_the_familys_limit(
         )
     assert [m.to for m in mail.outbox] == [["grace@example.com"]]
     assert "Invited by: Aqua Kids Swim School" in mail.outbox[0].body
+
+
+def test_a_primary_guardians_password_resets_for_a_guardian_share_the_addresss_limit(
+    aquakids, ana, django_capture_on_commit_callbacks
+):
+    connection.set_tenant(aquakids)
+    sam = Guardian.objects.get(user__email="sam@aquakids.test")
+    url = f"/account/guardians/{sam.pk}/reset-password/"
+    for _ in range(limits.RESET_EMAIL.allowed):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert "will get an e-mail" in ana.post(url, follow=True).content.decode()
+    refused = ana.post(url, follow=True).content.decode()
+    assert "Too many tries. Try again in 60 minutes." in refused
+    assert [m.to for m in mail.outbox] == [["sam@aquakids.test"]] * limits.RESET_EMAIL.allowed
