@@ -17,6 +17,7 @@ from portal.adminactions import ReadOnlyAdmin, for_each
 from portal.adminsample import AdminSample
 
 from . import roles, services
+from .emails import normalise
 from .forms import AdminLoginForm
 from .models import User
 
@@ -67,8 +68,8 @@ class StaffInviteForm(forms.ModelForm):
         fields = ["email", "full_name"]
 
     def clean_email(self):
-        email = self.cleaned_data["email"].strip().lower()
-        if User.objects.filter(email__iexact=email).exists():
+        email = normalise(self.cleaned_data["email"])
+        if User.objects.filter(email=email).exists():
             raise forms.ValidationError(_("There is a login with this e-mail address already."))
         return email
 

@@ -1,41 +1,46 @@
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 from unfold.forms import AuthenticationForm as AdminAuthenticationForm
 
+from portal import limits
 from portal.tasks import queue_email
 from portal.tenancy import provider_language
 
-from . import throttle
+from .emails import normalise
+from .models import User
 
-THROTTLED = _("Too many failed attempts. Wait %(minutes)d minutes, or reset your password.")
+THROTTLED = _("Too many failed attempts. Try again in %(wait)s, or reset your password.")
 
 
 class ThrottledLogin:
-    """Failed attempts are counted per e-mail address and client address
-    (accounts.throttle); past the limit the form refuses even the right
-    password until the window passes. Fails open when the cache is down."""
+    """Failed attempts are counted per e-mail address (normalised: the
+    address any spelling of it logs in to) and per client address
+    (portal.limits); past the limit the form refuses even the right password
+    until the window passes. Fails open when the cache is down."""
 
     def clean(self):
-        email = (self.cleaned_data.get("username") or "").lower()
-        address = throttle.client_address(self.request)
-        if email and throttle.is_locked(email, address):
+        email = normalise(self.cleaned_data.get("username"))
+        address = limits.client_address(self.request)
+        try:
+            if email:
+                limits.check(limits.LOGIN_EMAIL, email)
+                limits.check(limits.LOGIN_ADDRESS, address)
+        except limits.LimitReached as refused:
             raise forms.ValidationError(
-                THROTTLED,
-                code="throttled",
-                params={"minutes": max(1, settings.LOGIN_THROTTLE_WINDOW // 60)},
-            )
+                THROTTLED, code="throttled", params={"wait": limits.wait_text(refused.retry_after)}
+            ) from None
         try:
             cleaned = super().clean()
         except forms.ValidationError:
             if email:
-                throttle.record_failure(email, address)
+                limits.record(limits.LOGIN_EMAIL, email)
+                limits.record(limits.LOGIN_ADDRESS, address)
             raise
-        throttle.clear(email)
+        limits.clear(limits.LOGIN_EMAIL, email)
         return cleaned
 
 
@@ -66,6 +71,23 @@ class QueuedPasswordResetForm(PasswordResetForm):
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
+
+    def get_users(self, email):
+        """The active login with this address, compared normalised and
+        exactly (accounts.emails), as every login lookup is."""
+        return (
+            user
+            for user in User.objects.filter(email=normalise(email), is_active=True)
+            if user.has_usable_password()
+        )
+
+    def limit(self, *, address: str) -> None:
+        """Count this reset e-mail against the limits per address typed and
+        per client address; LimitReached (for the e-mail field) past them.
+        Counted whether or not the address has a login: the answer is the
+        same either way."""
+        limits.take(limits.RESET_ADDRESS, address, field="email")
+        limits.take(limits.RESET_EMAIL, normalise(self.cleaned_data["email"]), field="email")
 
     def send_mail(
         self,

@@ -12,17 +12,20 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .emails import normalise
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def get_by_natural_key(self, email):
-        return self.get(email__iexact=email)
+        # Exact match on the normalised address (accounts.emails), never iexact.
+        return self.get(email=normalise(email))
 
     def create_user(self, email: str, password: str | None = None, **extra):
         if not email:
             raise ValueError("An e-mail address is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user = self.model(email=normalise(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -63,8 +66,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.full_name or self.email
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        # Stored lower-case, so the unique index is case-insensitive in effect.
-        self.email = (self.email or "").strip().lower()
+        # Stored normalised (accounts.emails), so the unique index holds one
+        # spelling of an address.
+        self.email = normalise(self.email)
         super().save(*args, **kwargs)
 
     def get_full_name(self) -> str:

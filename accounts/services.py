@@ -19,6 +19,7 @@ from portal.tasks import queue_email
 from portal.tenancy import current_provider
 
 from . import roles
+from .emails import normalise
 from .models import User
 
 
@@ -53,9 +54,9 @@ def owner_invite(*, email: str, base_url: str) -> User:
 def _invite(*, email: str, full_name: str, role: str, invited_by: str, base_url: str) -> User:
     if role not in roles.ROLES:
         raise StaffError(_("Choose one of the roles."))
-    email = email.strip().lower()
+    email = normalise(email)
     with transaction.atomic():
-        if User.objects.filter(email__iexact=email).exists():
+        if User.objects.filter(email=email).exists():
             raise StaffError(_("There is a login with this e-mail address already."))
         user = User.objects.create_user(email, None, full_name=full_name, is_staff=True)
         user.groups.add(Group.objects.get(name=role))

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import reverse_lazy
 
+from portal import limits
+
 from .forms import LoginForm, QueuedPasswordResetForm
 
 
@@ -18,5 +20,10 @@ class PasswordResetView(auth_views.PasswordResetView):
     email_template_name = "registration/password_reset_email.txt"
 
     def form_valid(self, form):
+        try:
+            form.limit(address=limits.client_address(self.request))
+        except limits.LimitReached as refused:
+            form.add_error(refused.field, str(refused))
+            return self.form_invalid(form)
         self.extra_email_context = {"provider": self.request.tenant}
         return super().form_valid(form)

@@ -23,7 +23,7 @@ from enrollments.selectors import booked_session, session_free_places, sessions_
 from families.actors import Actor, actor_require, actor_user
 from families.models import Family, Guardian, Student
 from families.selectors import family_login_emails
-from portal import clock, formatting
+from portal import clock, formatting, limits
 from portal.clock import local, today
 from portal.exceptions import PortalError
 from portal.money import to_decimal
@@ -686,6 +686,13 @@ def credit_withdraw(
 # --- Vouchers ------------------------------------------------------------------------------
 
 
+def _code_try(family: Family) -> None:
+    """Count a code the family tries (portal.limits.VOUCHER): past the limit
+    every code is refused, with when to try again, so codes cannot be
+    guessed by trying many."""
+    limits.take(limits.VOUCHER, family.pk, field="code")
+
+
 def _voucher_locked(code: str, family: Family) -> Voucher:
     """The code's voucher, locked, if this family may still redeem it."""
     voucher = Voucher.objects.select_for_update().filter(code__iexact=code.strip()).first()
@@ -722,6 +729,7 @@ def voucher_redeem(
     *, code: str, family: Family, actor: Guardian, student: Student | None = None
 ) -> str:
     """Redeem a code for this family. Returns what it became, in words."""
+    _code_try(family)
     with transaction.atomic():
         voucher = _voucher_locked(code, family)
         if voucher.kind == Voucher.Kind.GIFT:
@@ -768,6 +776,7 @@ def promo_code_discount(*, code: str, family: Family, actor_user: User | None) -
     code = code.strip()
     if not code:
         raise BenefitError(_("Enter the code."), field="code")
+    _code_try(family)
     voucher = Voucher.objects.select_for_update().filter(code__iexact=code).first()
     if voucher is not None and voucher.kind != Voucher.Kind.PROMO:
         raise BenefitError(

@@ -31,7 +31,7 @@ from enrollments.models import Enrollment, Location
 from families.actors import Actor, actor_name, actor_require
 from families.actors import actor_user as families_actor_user
 from families.models import Family, Guardian, Student
-from portal import clock, formatting
+from portal import clock, formatting, limits
 from portal.exceptions import PortalError
 from portal.money import from_minor_units, to_decimal
 from portal.tasks import dispatch, queue_email
@@ -2209,7 +2209,11 @@ def document_request(
     invoice: Invoice | None = None,
     credit_note: CreditNote | None = None,
 ) -> Document:
-    """Queue a PDF; the page shows its progress and then the download."""
+    """Queue a PDF; the page shows its progress and then the download. A
+    login asks for a limited number a minute (portal.limits.PDF): past it,
+    LimitReached says when to ask again."""
+    if actor_user is not None:
+        limits.take(limits.PDF, actor_user.pk)
     document = Document.objects.create(
         family=family,
         kind=kind,

@@ -20,7 +20,7 @@ from benefits.selectors import family_credit_balance
 from enrollments.views import current_location
 from families.pagecache import family_page
 from families.views import family_member
-from portal import clock
+from portal import clock, limits
 from portal.exceptions import PortalError
 from portal.templatetags.portal import money
 
@@ -218,9 +218,12 @@ def order_promo(request, guardian, pk):
 def credit_note_request(request, guardian, pk):
     """The PDF of one of the family's credit notes, made in the background."""
     note = get_object_or_404(CreditNote, pk=pk, order__family=guardian.family)
-    document = services.document_request(
-        family=guardian.family, kind="credit_note", credit_note=note, actor_user=request.user
-    )
+    try:
+        document = services.document_request(
+            family=guardian.family, kind="credit_note", credit_note=note, actor_user=request.user
+        )
+    except limits.LimitReached as refused:
+        return limits.refused_page(request, refused, back=reverse("billing:overview"))
     return redirect("billing:document", document.pk)
 
 
@@ -561,23 +564,32 @@ def document_request(request, guardian):
     if kind not in ("statement", "ledger"):
         raise Http404
     form = DocumentForm(request.POST, full_history=request.tenant.full_ledger_history, kind=kind)
-    if not form.is_valid():
-        context = _overview_context(request, guardian, form) | {
-            "tab": "all",
-            "page": Paginator(selectors.history(guardian.family, "all"), PAGE_SIZE).get_page(1),
-            "tabs": history_tabs(),
-            "form_failed": True,
-        }
-        return render(request, "billing/overview.html", context, status=400)
-    document = services.document_request(
-        family=guardian.family,
-        kind=kind,
-        location=form.cleaned_data["location"],
-        date_from=form.cleaned_data["date_from"],
-        date_to=form.cleaned_data["date_to"],
-        actor_user=request.user,
-    )
-    return redirect("billing:document", document.pk)
+    status = 400
+    if form.is_valid():
+        try:
+            document = services.document_request(
+                family=guardian.family,
+                kind=kind,
+                location=form.cleaned_data["location"],
+                date_from=form.cleaned_data["date_from"],
+                date_to=form.cleaned_data["date_to"],
+                actor_user=request.user,
+            )
+        except limits.LimitReached as refused:
+            form.add_error(None, str(refused))
+            status, retry_after = 429, refused.retry_after
+        else:
+            return redirect("billing:document", document.pk)
+    context = _overview_context(request, guardian, form) | {
+        "tab": "all",
+        "page": Paginator(selectors.history(guardian.family, "all"), PAGE_SIZE).get_page(1),
+        "tabs": history_tabs(),
+        "form_failed": status == 400,
+    }
+    response = render(request, "billing/overview.html", context, status=status)
+    if status == 429:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 @require_POST
@@ -587,9 +599,12 @@ def invoice_request(request, guardian, pk):
         raise Http404("Invoices are switched off.")
     order = selectors.order_in_family(guardian.family, pk)
     invoice = services.invoice_issue(order=order)
-    document = services.document_request(
-        family=guardian.family, kind="invoice", invoice=invoice, actor_user=request.user
-    )
+    try:
+        document = services.document_request(
+            family=guardian.family, kind="invoice", invoice=invoice, actor_user=request.user
+        )
+    except limits.LimitReached as refused:
+        return limits.refused_page(request, refused, back=reverse("billing:order", args=[order.pk]))
     return redirect("billing:document", document.pk)
 
 

@@ -7,10 +7,12 @@ from phonenumber_field.formfields import PhoneNumberField
 
 from portal.clock import today as portal_today
 from portal.tenancy import current_provider
+from portal.uploads import MEGABYTE, ImageUploadField
 
 from .models import ContactEmail, ContactPhone, MailingAddress, Student
 
-MAX_PHOTO_BYTES = 5 * 1024 * 1024
+MAX_PHOTO_BYTES = 5 * MEGABYTE
+PHOTO_MAX_SIDE = 1024
 
 
 class DateInput(forms.DateInput):
@@ -21,17 +23,25 @@ class DateInput(forms.DateInput):
 
 
 class StudentForm(forms.ModelForm):
+    photo = ImageUploadField(
+        max_bytes=MAX_PHOTO_BYTES,
+        max_side=PHOTO_MAX_SIDE,
+        what=_("The photo"),
+        stem="photo",
+        required=False,
+        label=_("Photo"),
+        help_text=_("Optional. Without a photo we show initials. JPEG or PNG, up to 5 MB."),
+    )
+
     class Meta:
         model = Student
         fields = ["first_name", "last_name", "date_of_birth", "gender", "medical_notes", "photo"]
         widgets = {
             "date_of_birth": DateInput(),
             "medical_notes": forms.Textarea(attrs={"rows": 3}),
-            "photo": forms.ClearableFileInput(attrs={"accept": "image/*"}),
         }
         help_texts = {
             "medical_notes": _("Allergies, conditions or anything the instructor should know."),
-            "photo": _("Optional. Without a photo we show initials. JPEG or PNG, up to 5 MB."),
         }
 
     def __init__(self, *args, **kwargs):
@@ -48,12 +58,6 @@ class StudentForm(forms.ModelForm):
         if born.year < today.year - 100:
             raise forms.ValidationError(_("Check the year: that is more than 100 years ago."))
         return born
-
-    def clean_photo(self):
-        photo = self.cleaned_data.get("photo")
-        if photo and getattr(photo, "size", 0) > MAX_PHOTO_BYTES:
-            raise forms.ValidationError(_("The photo is larger than 5 MB. Choose a smaller one."))
-        return photo
 
 
 class PermissionsMixin(forms.Form):

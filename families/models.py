@@ -9,6 +9,7 @@ from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
+from accounts.emails import normalise
 from portal import clock, formatting
 from portal.models import AppendOnly, append_only
 
@@ -173,7 +174,7 @@ class ContactEmail(models.Model):
     @property
     def is_login(self) -> bool:
         user = self.guardian.user if self.guardian_id and self.guardian else None
-        return bool(user and user.email == self.email.lower())
+        return bool(user and user.email == normalise(self.email))
 
 
 class ContactPhone(models.Model):

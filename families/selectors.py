@@ -11,6 +11,8 @@ from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 
+from accounts.emails import normalise
+
 from . import rules
 from .models import (
     ContactEmail,
@@ -247,7 +249,7 @@ def family_search(query: str, *, region: str = "", limit: int = 25) -> list[Fami
                 :limit
             ]:
                 add(email.family, email.email)
-            for guardian in Guardian.objects.filter(user__email__iexact=query).select_related(
+            for guardian in Guardian.objects.filter(user__email=normalise(query)).select_related(
                 "family", "user"
             )[:limit]:
                 add(guardian.family, guardian.user.email if guardian.user else query)

@@ -18,9 +18,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from accounts.emails import normalise
 from accounts.forms import QueuedPasswordResetForm
 from accounts.models import User
-from portal import clock
+from portal import clock, limits
 from portal.tasks import queue_email
 from portal.tenancy import current_provider, provider_language
 
@@ -106,7 +107,8 @@ def guardian_add(
             can_manage_enrollments=can_manage_enrollments,
         )
         if email:
-            existing = ContactEmail.objects.filter(family=family, email=email.lower()).first()
+            email = normalise(email)
+            existing = ContactEmail.objects.filter(family=family, email=email).first()
             if existing and existing.guardian_id:
                 raise NotAllowed(
                     _("%(email)s belongs to another guardian of this family.") % {"email": email},
@@ -116,7 +118,7 @@ def guardian_add(
                 existing.guardian = guardian
                 existing.save(update_fields=["guardian"])
             else:
-                ContactEmail.objects.create(family=family, email=email.lower(), guardian=guardian)
+                ContactEmail.objects.create(family=family, email=email, guardian=guardian)
     return guardian
 
 
@@ -149,6 +151,27 @@ def _invitation_token(invitation: Invitation) -> str:
     return signing.dumps({"i": invitation.pk, "n": invitation.nonce}, salt=INVITATION_SALT)
 
 
+INVITER_NAME_MAX = 80
+
+
+def _inviter_name(actor: Guardian | None, provider_name: str) -> str:
+    """The name an invitation says it comes from, as plain data in its body.
+    A name that could pass for a link or a message is refused, not cleaned."""
+    if actor is None:
+        return provider_name
+    name = actor.full_name
+    _require(
+        "://" not in name and len(name) <= INVITER_NAME_MAX,
+        _(
+            "Your name as this portal has it cannot go into an invitation: it is longer "
+            "than %(max)d characters or holds a web address. Correct your name under "
+            "“My account”, then send the invitation again."
+        )
+        % {"max": INVITER_NAME_MAX},
+    )
+    return name
+
+
 def invitation_send(
     *,
     guardian: Guardian,
@@ -159,7 +182,15 @@ def invitation_send(
 ) -> Invitation:
     """Send (or send again) a login invitation; earlier links stop working.
     `actor` is the primary guardian, or None when provider staff send it from
-    admin (`staff_user`)."""
+    admin (`staff_user`).
+
+    The e-mail is the provider's fixed text; the inviter's name appears only
+    in its body, as data (never in the subject). The answer is the same
+    whether or not the address has a login here (a parent's, a staff
+    member's): an address with a login gets an e-mail saying so and telling
+    them to log in, without a link that makes a login, so nobody learns from
+    the portal which addresses have one. A family's primary guardian sends
+    a limited number a day (portal.limits.INVITATION)."""
     if actor is not None:
         _require(actor.is_primary, _("Only the primary guardian sends invitations."))
     _require(not guardian.is_primary, _("The primary guardian can log in already."))
@@ -168,15 +199,15 @@ def invitation_send(
         _("%(name)s can log in already. Use “Reset password” if they forgot it.")
         % {"name": guardian.first_name},
     )
-    email = email.strip().lower()
+    provider = current_provider()
+    inviter = _inviter_name(actor, provider.name)
+    if actor is not None:
+        limits.take(limits.INVITATION, guardian.family_id, field="email")
+    email = normalise(email)
     others = User.objects.filter(email=email)
     if guardian.user_id is not None:
         others = others.exclude(pk=guardian.user_id)
-    if others.exists():
-        raise NotAllowed(
-            _("%(email)s already has a login here. Use another address.") % {"email": email},
-            field="email",
-        )
+    has_login = others.exists()
     now = clock.now()
     with transaction.atomic():
         Guardian.objects.select_for_update().get(pk=guardian.pk)
@@ -191,24 +222,26 @@ def invitation_send(
         ContactEmail.objects.get_or_create(
             family=guardian.family, email=email, defaults={"guardian": guardian}
         )
-        link = base_url + reverse(
-            "families:invitation_accept", args=[_invitation_token(invitation)]
-        )
-        provider_name = current_provider().name
-        inviter = actor.full_name if actor else provider_name
         context = {
-            "guardian": guardian,
             "inviter": inviter,
-            "link": link,
-            "provider_name": provider_name,
+            "provider_name": provider.name,
             "days": INVITATION_DAYS,
+            "login_url": base_url + reverse("login"),
         }
+        if has_login:
+            template = "families/email/invitation_has_login.txt"
+        else:
+            template = "families/email/invitation.txt"
+            context["link"] = base_url + reverse(
+                "families:invitation_accept", args=[_invitation_token(invitation)]
+            )
         with provider_language():
             queue_email(
-                subject=_("%(name)s invited you to the family portal of %(provider)s")
-                % {"name": inviter, "provider": provider_name},
-                body=render_to_string("families/email/invitation.txt", context),
+                subject=_("Your invitation to the family portal of %(provider)s")
+                % {"provider": provider.name},
+                body=render_to_string(template, context),
                 to=[email],
+                reply_to=[provider.support_email] if provider.support_email else None,
             )
     return invitation
 
@@ -311,6 +344,7 @@ def guardian_password_reset(*, guardian: Guardian, actor: Guardian, request: Htt
     user = guardian.user
     if user is None or not user.is_active:
         raise NotAllowed(_("This guardian cannot log in, so there is no password to reset."))
+    limits.take(limits.RESET_EMAIL, user.email)
     form = QueuedPasswordResetForm(data={"email": user.email})
     form.is_valid()
     form.save(
@@ -336,7 +370,7 @@ def contact_save(*, contact: Contact, actor: Guardian, owner: Guardian | None) -
         )
         if isinstance(contact, ContactEmail) and previous.is_login:
             _require(
-                contact.email.lower() == previous.email,
+                normalise(contact.email) == previous.email,
                 _("This is the login e-mail address: it cannot be changed here."),
             )
     _require(
@@ -346,7 +380,7 @@ def contact_save(*, contact: Contact, actor: Guardian, owner: Guardian | None) -
     contact.family = actor.family
     contact.guardian = owner
     if isinstance(contact, ContactEmail):
-        contact.email = contact.email.strip().lower()
+        contact.email = normalise(contact.email)
     try:
         with transaction.atomic():
             contact.save()
@@ -436,7 +470,11 @@ def problem_report_create(
     user_agent: str = "",
 ) -> ProblemReport:
     """A parent's "Report a problem": saved, and the office e-mailed with a
-    link to the report in the staff admin."""
+    link to the report in the staff admin. A login sends a limited number an
+    hour (portal.limits.PROBLEM_REPORT): past it nothing is saved or sent.
+    `screenshot` is an image already capped and re-encoded
+    (portal.uploads.image_clean, by the form's field)."""
+    limits.take(limits.PROBLEM_REPORT, reporter.pk)
     if focused_child is not None and (family is None or focused_child.family_id != family.pk):
         focused_child = None
     report = ProblemReport(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -13,7 +13,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal.exceptions import PortalError
 from portal.permissions import staff_permission_required
+from portal.uploads import ACCEPT, MEGABYTE, ImageUploadField, image_response
 
 from . import services
 from .models import Family, ProblemReport, StaffView, Student
@@ -82,7 +84,24 @@ def viewing_as(request) -> Family | None:
 # --- Problem reports ------------------------------------------------------------------------
 
 
+SCREENSHOT_MAX_BYTES = 5 * MEGABYTE
+SCREENSHOT_MAX_SIDE = 3840
+
+
 class ProblemReportForm(forms.ModelForm):
+    screenshot = ImageUploadField(
+        max_bytes=SCREENSHOT_MAX_BYTES,
+        max_side=SCREENSHOT_MAX_SIDE,
+        what=gettext_lazy("The screenshot"),
+        stem="screenshot",
+        required=False,
+        label=gettext_lazy("Screenshot"),
+        widget=forms.FileInput(attrs={"accept": ACCEPT}),
+        help_text=gettext_lazy(
+            "Optional. A picture of the screen helps a lot. PNG, JPEG or WebP, up to 5 MB."
+        ),
+    )
+
     class Meta:
         model = ProblemReport
         fields = ["clicked", "expected", "screenshot"]
@@ -90,7 +109,6 @@ class ProblemReportForm(forms.ModelForm):
             "clicked": forms.Textarea(attrs={"rows": 3}),
             "expected": forms.Textarea(attrs={"rows": 3}),
         }
-        help_texts = {"screenshot": gettext_lazy("Optional. A picture of the screen helps a lot.")}
 
 
 @require_http_methods(["GET", "POST"])
@@ -106,21 +124,25 @@ def report_problem(request):
     )
     form = ProblemReportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        services.problem_report_create(
-            reporter=request.user,
-            family=family,
-            page=page,
-            focused_child=child,
-            clicked=form.cleaned_data["clicked"],
-            expected=form.cleaned_data["expected"],
-            screenshot=form.cleaned_data.get("screenshot"),
-            user_agent=request.headers.get("User-Agent", ""),
-        )
-        messages.success(
-            request, _("Thank you. The office has your report and will get back to you.")
-        )
-        safe = url_has_allowed_host_and_scheme(page, {request.get_host()}, request.is_secure())
-        return redirect(page if safe else "dashboard")
+        try:
+            services.problem_report_create(
+                reporter=request.user,
+                family=family,
+                page=page,
+                focused_child=child,
+                clicked=form.cleaned_data["clicked"],
+                expected=form.cleaned_data["expected"],
+                screenshot=form.cleaned_data.get("screenshot"),
+                user_agent=request.headers.get("User-Agent", ""),
+            )
+        except PortalError as error:
+            form.add_error(error.field if error.field in form.fields else None, str(error))
+        else:
+            messages.success(
+                request, _("Thank you. The office has your report and will get back to you.")
+            )
+            safe = url_has_allowed_host_and_scheme(page, {request.get_host()}, request.is_secure())
+            return redirect(page if safe else "dashboard")
     return render(
         request, "families/report_problem.html", {"form": form, "page": page, "child": child}
     )
@@ -132,4 +154,4 @@ def report_screenshot(request, pk):
     report = get_object_or_404(ProblemReport, pk=pk)
     if not report.screenshot:
         raise Http404
-    return FileResponse(report.screenshot.open("rb"))
+    return image_response(report.screenshot, stem=f"screenshot-{report.pk}")

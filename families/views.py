@@ -14,13 +14,14 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.exceptions import PortalError
+from portal.uploads import image_response
 
 from . import rules, selectors, services
 from .exceptions import InvitationInvalid
@@ -143,7 +144,7 @@ def student_photo(request, guardian, pk):
     student = selectors.student_in_family(guardian.family, pk)
     if not student.photo:
         raise Http404
-    response = FileResponse(student.photo.open("rb"))
+    response = image_response(student.photo, stem="photo")
     response.headers["Cache-Control"] = "private, max-age=600"
     return response
 

@@ -4,103 +4,41 @@ and the platform admin alike."""
 
 from __future__ import annotations
 
-import io
-from pathlib import PurePath
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
-from PIL import Image, ImageOps, UnidentifiedImageError
+
+from portal.uploads import image_clean, stem_of
 
 LOGO_MAX_BYTES = 1024 * 1024
 LOGO_MAX_SIDE = 512
-# Pillow's format name -> (extension, what the file is saved as).
-LOGO_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
-# An image this large (in pixels) is refused before it is decoded.
-_MAX_PIXELS = 40_000_000
 
 
 def logo_clean(upload: UploadedFile) -> ContentFile:
-    """The uploaded logo re-encoded: PNG, JPEG or WebP only, at most 1 MB,
-    no metadata (EXIF, comments, profiles), at most 512 px on its longer side,
-    transparency kept for PNG and WebP. Anything else is refused with a
-    message for the field."""
+    """The uploaded logo re-encoded (portal.uploads.image_clean): PNG, JPEG
+    or WebP only, at most 1 MB, no metadata (EXIF, comments, profiles), at
+    most 512 px on its longer side, transparency kept for PNG and WebP.
+    Anything else is refused with a message for the field; an SVG (whatever
+    its name) is told why."""
     name = (upload.name or "").lower()
-    if upload.size is not None and upload.size > LOGO_MAX_BYTES:
-        raise ValidationError(
-            _("The logo is too large: at most 1 MB is accepted (this file is %(size)s).")
-            % {"size": _megabytes(upload.size)},
-            code="too_large",
-        )
-    head = _read(upload, 512).lstrip()
-    if name.endswith((".svg", ".svgz")) or b"<svg" in head.lower() or head.startswith(b"<?xml"):
-        raise ValidationError(
-            _("SVG logos are not accepted: upload a PNG, JPEG or WebP file."), code="svg"
-        )
-    data = _read(upload, LOGO_MAX_BYTES + 1)
-    if len(data) > LOGO_MAX_BYTES:
-        raise ValidationError(
-            _("The logo is too large: at most 1 MB is accepted."), code="too_large"
-        )
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            kind = image.format or ""
-            if kind not in LOGO_FORMATS:
-                raise ValidationError(
-                    _("This file is not a PNG, JPEG or WebP image: upload one of those."),
-                    code="format",
-                )
-            width, height = image.size
-            if width * height > _MAX_PIXELS:
-                raise ValidationError(
-                    _("The image is too large: at most %(n)d megapixels.")
-                    % {"n": _MAX_PIXELS // 1_000_000},
-                    code="too_large",
-                )
-            image.load()
-            encoded = _reencode(image, kind)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        raise ValidationError(
-            _("This file is not a PNG, JPEG or WebP image: upload one of those."), code="format"
-        ) from None
-    stem = PurePath(name).stem[:40] or "logo"
-    return ContentFile(encoded, name=f"{stem}.{LOGO_FORMATS[kind]}")
-
-
-def _read(upload: UploadedFile, size: int) -> bytes:
-    upload.seek(0)
-    data = upload.read(size)
-    upload.seek(0)
-    return data
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
-
-
-def _reencode(image: Image.Image, kind: str) -> bytes:
-    """A fresh image from the pixels alone: nothing of the original file's
-    metadata is copied."""
-    image = ImageOps.exif_transpose(image) or image
-    keeps_alpha = kind in ("PNG", "WEBP")
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-    if keeps_alpha and has_alpha:
-        image = image.convert("RGBA")
-    else:
-        image = image.convert("RGB")
-    image.thumbnail((LOGO_MAX_SIDE, LOGO_MAX_SIDE), Image.Resampling.LANCZOS)
-    clean = Image.new(image.mode, image.size)
-    clean.paste(image)
-    out = io.BytesIO()
-    if kind == "PNG":
-        clean.save(out, "PNG", optimize=True)
-    elif kind == "WEBP":
-        clean.save(out, "WEBP", quality=90)
-    else:
-        clean.save(out, "JPEG", quality=88, optimize=True)
-    return out.getvalue()
+    if upload.size is None or upload.size <= LOGO_MAX_BYTES:
+        upload.seek(0)
+        head = upload.read(512).lstrip()
+        upload.seek(0)
+        if name.endswith((".svg", ".svgz")) or b"<svg" in head.lower() or head.startswith(b"<?xml"):
+            raise ValidationError(
+                _("SVG logos are not accepted: upload a PNG, JPEG or WebP file."), code="svg"
+            )
+    return image_clean(
+        upload,
+        max_bytes=LOGO_MAX_BYTES,
+        max_side=LOGO_MAX_SIDE,
+        what=_("The logo"),
+        stem=stem_of(name, "logo"),
+    )
 
 
 # --- Websites allowed to frame the portal ---------------------------------------------------

@@ -18,6 +18,7 @@ from django_tenants.utils import schema_context, schema_exists, tenant_context
 
 from accounts import roles
 from accounts import services as account_services
+from accounts.emails import normalise
 from accounts.models import User
 from portal import clock
 from portal.exceptions import PortalError
@@ -65,7 +66,7 @@ def staff_user_ensure(
     created if missing. Never a superuser: the owner role holds every
     permission."""
     with schema_context(provider.schema_name):
-        user = User.objects.filter(email__iexact=email).first()
+        user = User.objects.filter(email=normalise(email)).first()
         if user is None:
             user = User.objects.create_user(email, password, full_name=full_name, is_staff=True)
             user.groups.add(Group.objects.get(name=role))

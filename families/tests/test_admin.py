@@ -48,7 +48,8 @@ def test_staff_send_and_revoke_invitations_from_admin(
     assert "Invitation sent to grace@example.com." in html
     assert "Ana Novak: no invitation" in html
     assert [m.to for m in mail.outbox] == [["grace@example.com"]]
-    assert "Aqua Kids Swim School invited you" in mail.outbox[0].subject
+    assert mail.outbox[0].subject == "Your invitation to the family portal of Aqua Kids Swim School"
+    assert "Invited by: Aqua Kids Swim School" in mail.outbox[0].body
     listing = staff.get("/admin/families/guardian/", {"q": "Grace"}).content.decode()
     assert "Invite sent" in listing
     staff.post(

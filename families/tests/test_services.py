@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import authenticate
-from django.core import signing
+from django.core import mail, signing
 from django.core.exceptions import ValidationError
 from django.db import connection, connections
 from django.utils import timezone
@@ -146,13 +146,19 @@ class TestInvitations:
             services.invitation_accept(token=token_of(invitation), password="123")
         assert services.invitation_check(token_of(invitation)) == invitation
 
-    def test_an_address_with_a_login_already_cannot_be_invited(self, in_aquakids):
+    def test_an_address_with_a_login_already_is_told_to_log_in_and_gets_no_link(
+        self, in_aquakids, django_capture_on_commit_callbacks
+    ):
         ana, grace = new_guardian()
-        with pytest.raises(NotAllowed) as taken:
-            services.invitation_send(
-                guardian=grace, actor=ana, email="ben@aquakids.test", base_url=BASE
+        with django_capture_on_commit_callbacks(execute=True):
+            invitation = services.invitation_send(
+                guardian=grace, actor=ana, email="Ben@AquaKid\u017f.test", base_url=BASE
             )
-        assert taken.value.field == "email"
+        assert invitation.email == "ben@aquakids.test" and state(grace) == rules.INVITE_SENT
+        [sent] = mail.outbox
+        assert sent.to == ["ben@aquakids.test"]
+        assert "has a login there already" in sent.body and f"{BASE}/accounts/login/" in sent.body
+        assert "/invitations/" not in sent.body
 
     def test_only_the_primary_invites(self, in_aquakids):
         ana, grace = new_guardian()

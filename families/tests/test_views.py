@@ -138,7 +138,10 @@ def test_primary_adds_a_guardian_and_invites_them(
     assert grace.can_pay and not grace.is_primary and grace.user is None
     assert ContactEmail.objects.get(email="grace@example.com").guardian == grace
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["grace@example.com"]
-    assert "Ana Novak invited you" in mail.outbox[0].subject
+    # The provider's text: the inviter's name only in the body, as data.
+    assert mail.outbox[0].subject == "Your invitation to the family portal of Aqua Kids Swim School"
+    assert "Ana Novak" not in mail.outbox[0].subject
+    assert "Invited by: Ana Novak" in mail.outbox[0].body
     assert re.search(r"Grace Novak.*?Invite sent", ana.get("/account/").content.decode(), re.S)
 
 

@@ -119,7 +119,7 @@ class Command(BaseCommand):
             Domain.objects.get_or_create(
                 domain=host, defaults={"tenant": public, "is_primary": index == 0}
             )
-        if not User.objects.filter(email__iexact="admin@portal.test").exists():
+        if not User.objects.filter(email="admin@portal.test").exists():
             User.objects.create_superuser(
                 "admin@portal.test", DEMO_PASSWORD, full_name="Platform operator"
             )
