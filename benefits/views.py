@@ -47,7 +47,7 @@ def _partial(request, template: str, part: str | None) -> str:
 
 
 @require_GET
-@family_page
+@family_page(session_inputs=("location_id",))
 @family_member
 def makeups(request, guardian):
     provider = request.tenant
