@@ -20,6 +20,7 @@ from enrollments.models import Location
 from families.models import Student
 from families.pagecache import family_page
 from portal.sections import sections_for
+from portal.tenancy import use_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +52,7 @@ class Variant:
 def samples(aquakids) -> dict[str, dict]:
     """Values to try for each input a family page reads; a page reading an
     input not listed here fails the test until its values are added."""
-    connection.set_tenant(aquakids)
+    use_provider(aquakids)
     mia = Student.objects.get(first_name="Mia", last_name="Novak")
     leo = Student.objects.get(first_name="Leo", last_name="Novak")
     locations = list(Location.objects.filter(is_active=True).values_list("pk", flat=True))
@@ -95,10 +96,14 @@ def query_params_read(client, url: str, monkeypatch) -> set[str]:
         read.add(key)
         return original_getitem(self, key)
 
+    def getlist(self, key, default=None):
+        read.add(key)
+        return []
+
     with monkeypatch.context() as patch:
         patch.setattr(QueryDict, "get", get)
         patch.setattr(QueryDict, "__getitem__", getitem)
-        patch.setattr(QueryDict, "getlist", lambda self, key, default=None: read.add(key) or [])
+        patch.setattr(QueryDict, "getlist", getlist)
         with override_settings(PAGE_CACHE=False):
             client.get(url)
             client.get(url, HTTP_HX_REQUEST="true")

@@ -10,12 +10,12 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from benefits import services as benefit_services
-from benefits.services import BenefitError
 from benefits.models import MakeupToken
-from conftest import client_for, login
+from benefits.services import BenefitError
 from enrollments.models import Location, Session
 from families.models import Guardian, Student
 from portal import clock, formatting
+from portal.tenancy import use_public_schema
 from providers.models import PolicyVersion, Provider
 from providers.services import policy_current, provider_settings_update
 
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 
 def fresh(provider) -> Provider:
-    connection.set_schema_to_public()
+    use_public_schema()
     return Provider.objects.get(pk=provider.pk)
 
 
