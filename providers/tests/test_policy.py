@@ -12,12 +12,14 @@ from django.db import DatabaseError, connection, transaction
 from benefits import services as benefit_services
 from benefits.models import MakeupToken
 from benefits.services import BenefitError
+from conftest import client_for, login
 from enrollments.models import Location, Session
 from families.models import Guardian, Student
 from portal import clock, formatting
 from portal.tenancy import use_public_schema
 from providers.models import PolicyVersion, Provider
 from providers.services import policy_current, provider_settings_update
+from tests.htmlforms import form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +134,17 @@ def test_a_token_expiring_within_a_week_is_flagged(aquakids, ana):
     assert f"Expires soon: book a make-up by {formatting.day(expires, 'long')}." in html
     row = html.split(f"/benefits/makeups/{later.pk}/book/")[0].rsplit("<li", 1)[1]
     assert "Needs attention" not in row
+
+
+def test_staff_saving_a_rule_on_the_settings_page_publish_the_next_version(aquakids, ana):
+    staff = login(client_for("aquakids"), aquakids, "staff@aquakids.test")
+    before = policy_current(provider=fresh(aquakids)).number
+    page = staff.get("/staff/settings/").content.decode()
+    assert "Make-up policy parents see" in page and f"Version {before}," in page
+    data = form_data(page, "settings-form")
+    data["makeup_notice_hours"] = "48"
+    assert staff.post("/staff/settings/", data).status_code == 302
+    after = policy_current(provider=fresh(aquakids))
+    assert after.number == before + 1 and after.published_by == "staff@aquakids.test"
+    assert "at least 48 hours before the session earns a make-up token" in after.text
+    assert f"Version {before + 1}," in ana.get("/policies/").content.decode()
