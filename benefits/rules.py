@@ -171,7 +171,7 @@ def token_advice(
             "No session has a free place before the token expires on %(date)s. Ask the "
             "office what they can offer."
         ) % {"date": until}
-    if (token.expires_on - today()).days < TOKEN_SOON_DAYS:
+    if (token.expires_on - today()).days <= TOKEN_SOON_DAYS:
         return _("Expires soon: book a make-up by %(date)s.") % {"date": until}
     return ""
 

@@ -148,3 +148,21 @@ def test_staff_saving_a_rule_on_the_settings_page_publish_the_next_version(aquak
     assert after.number == before + 1 and after.published_by == "staff@aquakids.test"
     assert "at least 48 hours before the session earns a make-up token" in after.text
     assert f"Version {before + 1}," in ana.get("/policies/").content.decode()
+
+
+def test_the_platform_admin_changing_a_rule_publishes_the_next_version(aquakids):
+    use_public_schema()
+    from accounts.models import User
+
+    operator = client_for("public")
+    operator.force_login(User.objects.get(email="admin@portal.test"))
+    before = policy_current(provider=fresh(aquakids)).number
+    url = f"/admin/providers/provider/{aquakids.pk}/change/"
+    data = form_data(operator.get(url).content.decode(), "provider_form")
+    assert operator.post(url, {**data, "makeup_policy": "New words."}).status_code == 302
+    after = policy_current(provider=fresh(aquakids))
+    assert after.number == before + 1 and after.text.startswith("New words.\n\n")
+    assert after.published_by == "admin@portal.test"
+    again = form_data(operator.get(url).content.decode(), "provider_form")
+    assert operator.post(url, again).status_code == 302  # nothing changed this time...
+    assert policy_current(provider=fresh(aquakids)).number == before + 1  # ...no new version
