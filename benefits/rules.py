@@ -160,19 +160,23 @@ def token_advice(
             check_location=check_location,
         )
 
-    until = formatting.day(token.expires_on, "long")
     if not any(not reasons(*offer) for offer in offers):
         if token.location is not None and any(not reasons(*offer, False) for offer in offers):
             return _(
-                "No session at %(location)s has a free place before the token expires on "
-                "%(date)s. Ask the office to book it at another location."
-            ) % {"location": token.location.name, "date": until}
+                "No suitable session at %(location)s has a free place before the token "
+                "expires on %(date)s. Ask the office to book it at another location."
+            ) % {
+                "location": token.location.name,
+                "date": formatting.day(token.expires_on, "long"),
+            }
         return _(
-            "No session has a free place before the token expires on %(date)s. Ask the "
-            "office what they can offer."
-        ) % {"date": until}
+            "No suitable session has a free place before the token expires on %(date)s. "
+            "Ask the office what they can offer."
+        ) % {"date": formatting.day(token.expires_on, "long")}
     if (token.expires_on - today()).days <= TOKEN_SOON_DAYS:
-        return _("Expires soon: book a make-up by %(date)s.") % {"date": until}
+        return _("Expires soon: book a make-up by %(date)s.") % {
+            "date": formatting.day(token.expires_on, "long")
+        }
     return ""
 
 

@@ -46,13 +46,7 @@ from portal import clock
 PAGE_SECONDS = 60
 CSRF_PLACEHOLDER = "csrf-token-of-this-request-0f3c9a"
 
-
 logger = logging.getLogger(__name__)
-
-# Session keys every cached page may read: those of Django and its apps
-# (starting with "_": the login, messages) and staff's "view as a family",
-# with which no page is cached (page_key).
-
 
 # Session choices the base template reads, in every page's key: a login made
 # by the pay hand-off (billing.views.PAY_ONLY_SESSION) shows a page without the
@@ -61,6 +55,9 @@ EVERY_PAGE_SESSION_INPUTS = ("pay_only",)
 
 
 def _session_key_handled(name: str) -> bool:
+    """Keys any cached page may read without declaring them: Django's own
+    (starting with "_": the login, messages) and staff's "view as a family",
+    with which no page is cached (page_key)."""
     return name.startswith("_") or name == VIEW_AS_SESSION_KEY
 
 

@@ -118,7 +118,7 @@ def test_a_token_no_session_can_take_is_flagged_with_what_to_do(aquakids, ana):
         expires_on=clock.today() + timedelta(days=30),
     )
     html = ana.get("/sections/benefits/").content.decode()
-    assert "No session at Closed Pool has a free place before the token expires" in html
+    assert "No suitable session at Closed Pool has a free place before the token expires" in html
     assert "Ask the office to book it at another location." in html
 
 
