@@ -8,11 +8,16 @@ class BenefitsConfig(AppConfig):
 
     def ready(self):
         from enrollments import services as enrollments
+        from providers.services import policy_sentence_writers
 
         from . import (
+            rules,
             sections,  # noqa: F401  (registers the dashboard section)
             services,
         )
+
+        # The make-up policy parents see states these rules (benefits.rules).
+        policy_sentence_writers.append(rules.policy_sentences)
 
         # Tokens come from the provider's rules when an absence is reported in
         # time or the school cancels a session, and go when the absence is cancelled.

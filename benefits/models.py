@@ -60,6 +60,7 @@ class MakeupToken(models.Model):
     # Not stored: benefits.selectors sets these on the tokens it lists.
     state: str
     applied: TokenEvent | None
+    advice: str  # what to do when it cannot be used or expires soon (token_advice)
 
     class Meta:
         verbose_name = _("make-up token")

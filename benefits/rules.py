@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from enrollments.models import Enrollment, Session
 from enrollments.selectors import booked_session
@@ -113,6 +114,72 @@ def student_levels_and_programmes(student: Student) -> tuple[set[int], set[int],
     )
 
 
+def students_levels_and_programmes(
+    students: list[Student],
+) -> dict[int, tuple[set[int], set[int], set[int]]]:
+    """student_levels_and_programmes for several students, in one query."""
+    found: dict[int, tuple[set[int], set[int], set[int]]] = {
+        s.pk: (set(), set(), set()) for s in students
+    }
+    day = today()
+    for enrollment in Enrollment.objects.filter(
+        student__in=students, status=Enrollment.Status.ACTIVE, kind=Enrollment.Kind.REGULAR
+    ).select_related("klass"):
+        if enrollment.end_date is not None and enrollment.end_date < day:
+            continue
+        levels, programmes, classes = found[enrollment.student_id]
+        if enrollment.klass.level_id:
+            levels.add(enrollment.klass.level_id)
+        programmes.add(enrollment.klass.programme_id)
+        classes.add(enrollment.klass_id)
+    return found
+
+
+TOKEN_SOON_DAYS = 7  # a token expiring within this many days is flagged
+
+
+def token_advice(
+    token: MakeupToken,
+    offers: list[tuple[Session, int, bool]],
+    levels: set[int],
+    programmes: set[int],
+) -> str:
+    """What the family should do about an available token ("" when nothing):
+    it cannot be used anywhere (no upcoming session it could book), or it
+    expires within a week. `offers`: (session, free places, student already
+    booked) for the sessions of the student's levels and programmes."""
+
+    def reasons(session: Session, free: int, booked: bool, check_location: bool = True):
+        return session_reasons(
+            session=session,
+            free=free,
+            student_booked=booked,
+            levels=levels,
+            programmes=programmes,
+            token=token,
+            check_location=check_location,
+        )
+
+    if not any(not reasons(*offer) for offer in offers):
+        if token.location is not None and any(not reasons(*offer, False) for offer in offers):
+            return _(
+                "No suitable session at %(location)s has a free place before the token "
+                "expires on %(date)s. Ask the office to book it at another location."
+            ) % {
+                "location": token.location.name,
+                "date": formatting.day(token.expires_on, "long"),
+            }
+        return _(
+            "No suitable session has a free place before the token expires on %(date)s. "
+            "Ask the office what they can offer."
+        ) % {"date": formatting.day(token.expires_on, "long")}
+    if (token.expires_on - today()).days <= TOKEN_SOON_DAYS:
+        return _("Expires soon: book a make-up by %(date)s.") % {
+            "date": formatting.day(token.expires_on, "long")
+        }
+    return ""
+
+
 def session_reasons(
     *,
     session: Session,
@@ -122,8 +189,11 @@ def session_reasons(
     programmes: set[int] | None = None,
     token: MakeupToken | None = None,
     pass_obj: Pass | None = None,
+    check_location: bool = True,
 ) -> list[str]:
-    """Why this session cannot be booked with this token or pass (empty: it can)."""
+    """Why this session cannot be booked with this token or pass (empty: it
+    can). `check_location=False`: whether it could, were it valid anywhere
+    (staff may issue such a token)."""
     provider = current_provider()
     reasons = []
     starts = local(session.starts_at)
@@ -141,7 +211,7 @@ def session_reasons(
                 % {"date": formatting.day(token.expires_on, "long")}
             )
         location = token.location  # joined by the callers
-        if location is not None and session.klass.location_id != location.pk:
+        if check_location and location is not None and session.klass.location_id != location.pk:
             reasons.append(
                 _("This token is for %(location)s; the session is at %(other)s.")
                 % {"location": location.name, "other": session.klass.location.name}
@@ -163,3 +233,76 @@ def session_reasons(
     if free <= 0:
         reasons.append(_("The class is full that day."))
     return reasons
+
+
+# --- The rules in plain words -----------------------------------------------------------
+# The make-up policy parents see (providers.services.policy_publish) ends with
+# these sentences: each states a rule this module or benefits.services applies,
+# from the same settings. Change a rule here and its sentence with it.
+
+MAKEUP_WEEKS_AHEAD = 6  # sessions offered for a make-up (benefits.selectors)
+
+
+def policy_sentences(provider) -> list[str]:
+    """The make-up rules of `provider`, from its settings alone."""
+    window = provider.makeup_booking_window_hours
+    closes = (
+        ngettext(
+            "Booking closes %(hours)d hour before the session starts.",
+            "Booking closes %(hours)d hours before the session starts.",
+            window,
+        )
+        % {"hours": window}
+        if window
+        else _("Booking is open until the session starts.")
+    )
+    if provider.makeup_tokens_enabled:
+        notice = provider.makeup_notice_hours
+        days = provider.makeup_token_days
+        sentences = [
+            ngettext(
+                "An absence reported at least %(hours)d hour before the session earns a "
+                "make-up token; a session we cancel always earns one.",
+                "An absence reported at least %(hours)d hours before the session earns a "
+                "make-up token; a session we cancel always earns one.",
+                notice,
+            )
+            % {"hours": notice},
+            ngettext(
+                "A token is valid for %(days)d day from the session missed, and only at "
+                "the location of that session.",
+                "A token is valid for %(days)d days from the session missed, and only at "
+                "the location of that session.",
+                days,
+            )
+            % {"days": days},
+            _(
+                "It books one place in a class of your child's level (or programme) "
+                "with a free place."
+            ),
+            closes,
+        ]
+        reminder = provider.expiry_reminder_days
+        if reminder:
+            sentences.append(
+                ngettext(
+                    "We remind you %(days)d day before a token expires.",
+                    "We remind you %(days)d days before a token expires.",
+                    reminder,
+                )
+                % {"days": reminder}
+            )
+        return sentences
+    if provider.makeup_requests_enabled:
+        return [
+            ngettext(
+                "Ask for a make-up in a class of your child's level (or programme) with a "
+                "free place, in the next %(weeks)d week; the office confirms each request.",
+                "Ask for a make-up in a class of your child's level (or programme) with a "
+                "free place, in the next %(weeks)d weeks; the office confirms each request.",
+                MAKEUP_WEEKS_AHEAD,
+            )
+            % {"weeks": MAKEUP_WEEKS_AHEAD},
+            closes,
+        ]
+    return []

@@ -14,13 +14,13 @@ def benefits_context(viewer: Viewer) -> dict:
     provider = viewer.provider
     students = viewer.focused_students
     location_id = viewer.request.session.get("location_id")
+    tokens = None
+    if provider.makeup_tokens_enabled:
+        tokens = selectors.token_groups(students, location_id, with_history=False)
+        selectors.token_advice(tokens.available)  # what to do with one hard to use
     return {
         # Summaries only, one query each; histories are a click away.
-        "tokens": (
-            selectors.token_groups(students, location_id, with_history=False)
-            if provider.makeup_tokens_enabled
-            else None
-        ),
+        "tokens": tokens,
         "requests_mode": provider.makeup_requests_enabled and not provider.makeup_tokens_enabled,
         "passes": selectors.pass_groups(viewer.family, students, with_history=False),
         "credit_balance": selectors.family_credit_balance(viewer.family),

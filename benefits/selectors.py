@@ -116,6 +116,46 @@ def token_groups(
     return groups
 
 
+ADVICE_WEEKS_AT_MOST = 26  # sessions looked at for a token's advice
+
+
+def token_advice(tokens: list[MakeupToken]) -> None:
+    """Set `advice` on each available token (rules.token_advice: what to do
+    when it cannot be used anywhere or expires soon). Five queries however
+    many tokens: the students' classes, the upcoming sessions of their levels
+    and programmes until the last token expires, and their places."""
+    for token in tokens:
+        token.advice = ""
+    if not tokens:
+        return
+    students = list({token.student_id: token.student for token in tokens}.values())
+    enrolled = rules.students_levels_and_programmes(students)
+    levels = set().union(*(found[0] for found in enrolled.values()))
+    programmes = set().union(*(found[1] for found in enrolled.values()))
+    now = clock.now()
+    last = max(token.expires_on for token in tokens) + timedelta(days=1)
+    until = min(
+        datetime.combine(last, datetime.min.time(), tzinfo=clock.provider_zone()),
+        now + timedelta(weeks=ADVICE_WEEKS_AT_MOST),
+    )
+    sessions = list(
+        Session.objects.filter(starts_at__gt=now, starts_at__lt=until, klass__is_active=True)
+        .exclude(status=Session.Status.CANCELLED)
+        .filter(Q(klass__programme_id__in=programmes) | Q(klass__level_id__in=levels))
+        .select_related("klass__location")
+        .order_by("starts_at")
+    )
+    places = session_places(sessions)
+    for token in tokens:
+        token_levels, token_programmes, own_classes = enrolled[token.student_id]
+        offers = [
+            (session, places[session.pk].free, token.student_id in places[session.pk].booked)
+            for session in sessions
+            if session.klass_id not in own_classes
+        ]
+        token.advice = rules.token_advice(token, offers, token_levels, token_programmes)
+
+
 def token_in_family(family: Family, pk: int | str) -> MakeupToken:
     token = get_object_or_404(
         MakeupToken.objects.select_related("student", "location").prefetch_related(EVENTS),
@@ -126,7 +166,9 @@ def token_in_family(family: Family, pk: int | str) -> MakeupToken:
     return token
 
 
-def makeup_offers(token: MakeupToken, *, weeks: int = 6) -> list[rules.Offer]:
+def makeup_offers(
+    token: MakeupToken, *, weeks: int = rules.MAKEUP_WEEKS_AHEAD
+) -> list[rules.Offer]:
     """Sessions a token could be used for, each with the reasons it cannot
     (the same rules the booking enforces)."""
     levels, programmes, own_classes = rules.student_levels_and_programmes(token.student)
@@ -160,7 +202,7 @@ def makeup_offers(token: MakeupToken, *, weeks: int = 6) -> list[rules.Offer]:
     return offers
 
 
-MAKEUP_REQUEST_WEEKS = 6  # how far ahead a family may ask for a make-up place
+MAKEUP_REQUEST_WEEKS = rules.MAKEUP_WEEKS_AHEAD  # how far ahead a family may ask for a make-up place
 
 
 def _request_offers(student: Student, sessions: list[Session]) -> list[rules.Offer]:

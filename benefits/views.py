@@ -16,6 +16,7 @@ from families.pagecache import family_page
 from families.selectors import family_students, student_in_family
 from families.views import family_member
 from portal.exceptions import PortalError
+from providers.services import policy_current
 
 from . import selectors, services
 from .forms import MakeupRequestForm, VoucherForm
@@ -48,15 +49,20 @@ def _partial(request, template: str, part: str | None) -> str:
 
 
 @require_GET
-@family_page
+@family_page(session_inputs=("location_id",))
 @family_member
 def makeups(request, guardian):
     provider = request.tenant
     _require(provider.makeups_enabled)
     students = family_students(guardian.family)
-    context = {"students": students, "may_book": guardian.may_manage_enrollments}
+    context = {
+        "students": students,
+        "may_book": guardian.may_manage_enrollments,
+        "policy": policy_current(provider=provider),
+    }
     if provider.makeup_tokens_enabled:
         context["tokens"] = selectors.token_groups(students, request.session.get("location_id"))
+        selectors.token_advice(context["tokens"].available)
         context.update(location_choice(request))
     else:
         context["requests"] = selectors.makeup_requests(students)

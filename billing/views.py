@@ -65,7 +65,7 @@ def _may_pay(guardian) -> None:
 
 
 @require_GET
-@family_page
+@family_page(session_inputs=("location_id",))
 @family_member
 def overview(request, guardian):
     """Financial: outstanding, credit, last payment, methods, history, documents."""

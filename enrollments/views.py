@@ -25,6 +25,7 @@ from families.views import family_member
 from portal import clock, formatting
 from portal.clock import today
 from portal.exceptions import PortalError
+from providers import services as provider_services
 
 from . import feeds, selectors, services
 from .forms import AbsenceByDateForm, AbsenceSessionsForm
@@ -464,4 +465,5 @@ def feed(request, token):
 
 @require_GET
 def policies(request):
-    return render(request, "enrollments/policies.html")
+    policy = provider_services.policy_current(provider=request.tenant)
+    return render(request, "enrollments/policies.html", {"policy": policy})

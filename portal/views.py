@@ -47,7 +47,7 @@ def no_family(request):
 
 
 @require_GET
-@family_page
+@family_page(session_inputs=("location_id",))
 def dashboard(request):
     viewer = viewer_for(request)
     if viewer is None:
@@ -70,7 +70,7 @@ def dashboard(request):
 
 
 @require_GET
-@family_page
+@family_page(session_inputs=("location_id",))
 def section(request, key: str):
     """One dashboard section: an HTMX fragment, or a page of its own."""
     viewer = viewer_for(request)

@@ -175,6 +175,8 @@ class ProviderAdmin(ModelAdmin):
         logo_changes, logo = form.logo_change()
         if logo_changes:
             services.provider_logo_set(provider=obj, logo=logo, changed_by=request.user.email)
+        # A changed make-up text or rule: parents see the next policy version.
+        services.policy_publish(provider=obj, published_by=request.user.email)
 
     @admin.display(description=_("logo"))
     def logo_current(self, provider):

@@ -389,6 +389,38 @@ class SettingsChange(AppendOnly):
         return f"{self.field}: {self.old} → {self.new}"
 
 
+class PolicyVersion(AppendOnly):
+    """The make-up policy as parents were shown it: the provider's own text
+    and the sentences generated from its rules (providers.services
+    policy_sentences), frozen when published. A settings change that changes
+    either publishes the next number; registration records the number a
+    family accepted."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="policy_versions")
+    number = models.PositiveIntegerField(_("version"))
+    own_text = models.TextField(_("the provider's text"), blank=True)
+    rules_text = models.TextField(_("from the rules"), blank=True)
+    published_at = models.DateTimeField(_("published"), default=clock.now, editable=False)
+    published_by = models.CharField(_("published by"), max_length=254)
+
+    class Meta:
+        verbose_name = _("make-up policy version")
+        verbose_name_plural = _("make-up policy versions")
+        ordering = ["provider", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "number"], name="one_policy_per_number")
+        ]
+        triggers = [append_only()]
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.number}"
+
+    @property
+    def text(self) -> str:
+        """The whole policy, as shown: the provider's text, then the rules."""
+        return "\n\n".join(part for part in (self.own_text, self.rules_text) if part)
+
+
 class FramingAttempt(models.Model):
     """A website that put the portal in a frame and was refused (it is not
     among the provider's allowed websites): shown to staff on the embed page

@@ -13,6 +13,7 @@ from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django_tenants.utils import schema_context, schema_exists, tenant_context
 
@@ -25,7 +26,7 @@ from portal.exceptions import PortalError
 from portal.tenancy import use_public_schema
 
 from .branding import origins_clean
-from .models import CURRENCIES, Domain, FramingAttempt, Provider, SettingsChange
+from .models import CURRENCIES, Domain, FramingAttempt, PolicyVersion, Provider, SettingsChange
 
 
 class ProviderError(PortalError):
@@ -56,6 +57,7 @@ def provider_create(*, slug: str, name: str, domains: list[str], **fields: Any) 
     with transaction.atomic():
         for index, domain in enumerate(domains):
             Domain.objects.create(tenant=provider, domain=domain.lower(), is_primary=index == 0)
+        policy_publish(provider=provider, published_by="set-up")
     return provider
 
 
@@ -193,7 +195,50 @@ def provider_settings_update(
         locked.full_clean()
         locked.save()
         SettingsChange.objects.bulk_create(recorded)
+        if recorded:
+            policy_publish(provider=locked, published_by=changed_by)
     return recorded
+
+
+# --- The make-up policy ------------------------------------------------------------------
+# Apps whose rules parents must know register a writer here from their
+# AppConfig.ready() (benefits: make-up tokens and requests). A writer reads
+# only the provider's settings and returns plain sentences in the active
+# language; what it says is what its app enforces.
+policy_sentence_writers: list[Callable[[Provider], list[str]]] = []
+
+
+def policy_sentences(provider: Provider) -> list[str]:
+    """The make-up rules in plain words, from the provider's settings, in the
+    provider's language."""
+    with translation.override(provider.language):
+        return [str(sentence) for write in policy_sentence_writers for sentence in write(provider)]
+
+
+def policy_publish(*, provider: Provider, published_by: str) -> PolicyVersion | None:
+    """Publish the next version of the make-up policy when the provider's
+    text or a sentence from its rules changed (None: nothing changed). Runs
+    in the settings change's transaction, with the provider's row locked."""
+    own_text = provider.makeup_policy.strip()
+    rules_text = " ".join(policy_sentences(provider))
+    with transaction.atomic():
+        current = policy_current(provider=provider)
+        if current is not None and (current.own_text, current.rules_text) == (own_text, rules_text):
+            return None
+        if current is None and not own_text and not rules_text:
+            return None
+        return PolicyVersion.objects.create(
+            provider=provider,
+            number=current.number + 1 if current else 1,
+            own_text=own_text,
+            rules_text=rules_text,
+            published_by=published_by,
+        )
+
+
+def policy_current(*, provider: Provider) -> PolicyVersion | None:
+    """The make-up policy parents see now (and accept at registration)."""
+    return PolicyVersion.objects.filter(provider_id=provider.pk).order_by("-number").first()
 
 
 # Apps that keep money register a check here from their AppConfig.ready()

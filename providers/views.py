@@ -13,7 +13,12 @@ from portal.theme import HEX, WHITE, Theme, contrast
 
 from .forms import ProviderSettingsForm
 from .models import Provider
-from .services import SETTINGS_FIELDS, provider_logo_set, provider_settings_update
+from .services import (
+    SETTINGS_FIELDS,
+    policy_current,
+    provider_logo_set,
+    provider_settings_update,
+)
 
 
 @staff_permission_required("providers.change_provider")
@@ -39,6 +44,7 @@ def settings_page(request):
         "form": form,
         "preview": _preview(provider.primary_colour, provider.accent_colour),
         "history": list(provider.settings_changes.all()[:15]),
+        "policy": policy_current(provider=provider),
     }
     return render(request, "providers/settings.html", context)
 

@@ -177,7 +177,7 @@ def test_billing_pages_queries_do_not_grow(aquakids, ana):
     after = {u: count(u) for u in urls}
     # Never more: a page of invoices may hold no credit note, which saves its query.
     assert all(after[u] <= before[u] for u in urls), (before, after)
-    assert before["/"] <= 15
+    assert before["/"] == 16  # portal/tests/test_dashboard.py DASHBOARD_QUERIES
 
 
 def test_every_billing_url_is_not_found_for_another_family(aquakids, ben):

@@ -160,7 +160,7 @@ def test_drop_journey(aquakids, ana):
     enrollment = Enrollment.objects.get(student=mia, status="active", kind="regular")
     confirm = ana.get(f"/enrolments/{enrollment.pk}/drop/").content.decode()
     assert "Drop Mia from Swim Level 2?" in confirm and "are released" in confirm
-    assert "Tell us 24 hours before" in confirm  # the provider's cancellation policy
+    assert "Tell us as early as you can" in confirm  # the provider's cancellation policy
     ana.post(f"/enrolments/{enrollment.pk}/drop/")
     assert Enrollment.objects.get(pk=enrollment.pk).status == "dropped"
     assert "No upcoming sessions" in ana.get(f"/sections/upcoming/?child={mia.pk}").content.decode()
@@ -268,8 +268,8 @@ def test_pages_queries_do_not_grow_with_enrolments(aquakids, ana):
         enrol(novak(aquakids, "Leo"), ClassFactory(weekday=weekday, capacity=5))
     after = {url: count(url) for url in urls}
     assert after == before
-    assert before["/"] <= 15, before
-    assert before[f"/?child={mia.pk}"] <= 15
+    assert before["/"] == 16, before  # portal/tests/test_dashboard.py DASHBOARD_QUERIES
+    assert before[f"/?child={mia.pk}"] <= 16
 
 
 def test_every_url_of_this_app_is_not_found_for_another_family(aquakids, ben):

@@ -18,7 +18,7 @@ from django_tenants.utils import tenant_context
 from accounts import roles
 from accounts.models import User
 from providers.models import Domain, Provider
-from providers.services import provider_create, staff_user_ensure
+from providers.services import provider_create, provider_settings_update, staff_user_ensure
 
 DEMO_PASSWORD = "portal-demo"
 DEMO_APPS = ["families", "enrollments", "benefits", "billing"]
@@ -37,13 +37,16 @@ PROVIDERS = [
         "support_email": "hello@aquakids.test",
         "support_phone": "+386 1 555 0100",
         "website": "https://aquakids.example",
+        # The rules themselves (notice, validity, which pool) are stated by the
+        # portal from the settings (benefits.rules.policy_sentences): the
+        # provider's own words must not repeat them, or they drift apart.
         "cancellation_policy": (
-            "Tell us 24 hours before a lesson and you get a make-up token for it. "
-            "Cancelled lessons by the school always give a token."
+            "Tell us as early as you can when your child cannot come: report the absence "
+            "on your child's page."
         ),
         "makeup_policy": (
-            "Make-up tokens are valid for 60 days at any of our pools, in a class of the "
-            "same level with a free place."
+            "Missed a lesson? Book a make-up with your token under Make-ups, at a time "
+            "that suits you."
         ),
         "online_payments": True,
         "invoices_enabled": True,
@@ -94,6 +97,20 @@ PROVIDERS = [
 ]
 
 
+# Demo texts of earlier versions that contradicted the rules (tokens "at any of
+# our pools" while a token books only at its own): replaced where unchanged.
+OUTDATED_TEXTS = {
+    "cancellation_policy": (
+        "Tell us 24 hours before a lesson and you get a make-up token for it. "
+        "Cancelled lessons by the school always give a token."
+    ),
+    "makeup_policy": (
+        "Make-up tokens are valid for 60 days at any of our pools, in a class of the "
+        "same level with a free place."
+    ),
+}
+
+
 class Command(BaseCommand):
     help = "Create or update the demo providers, families and data (idempotent)."
 
@@ -124,9 +141,20 @@ class Command(BaseCommand):
                 "admin@portal.test", DEMO_PASSWORD, full_name="Platform operator"
             )
 
+    def replace_outdated_texts(self, provider: Provider, spec: dict) -> None:
+        changes = {
+            field: spec[field]
+            for field, old in OUTDATED_TEXTS.items()
+            if getattr(provider, field) == old and field in spec
+        }
+        if changes:
+            provider_settings_update(provider=provider, changes=changes, changed_by="demo data")
+
     def ensure_provider(self, spec: dict) -> Provider:
         staff = spec.pop("staff")
         provider = Provider.objects.filter(slug=spec["slug"]).first()
+        if provider is not None:
+            self.replace_outdated_texts(provider, spec)
         if provider is None:
             provider = provider_create(
                 domains=[f"{spec['slug']}.{settings.PORTAL_BASE_DOMAIN}"], **spec
