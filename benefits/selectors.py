@@ -202,7 +202,7 @@ def makeup_offers(
     return offers
 
 
-MAKEUP_REQUEST_WEEKS = rules.MAKEUP_WEEKS_AHEAD  # how far ahead a family may ask for a make-up place
+MAKEUP_REQUEST_WEEKS = rules.MAKEUP_WEEKS_AHEAD  # how far ahead a make-up may be asked for
 
 
 def _request_offers(student: Student, sessions: list[Session]) -> list[rules.Offer]:
