@@ -331,16 +331,16 @@ class AbsenceReach:
     term: bool  # the end of the term sets it (not the weeks)
 
     def refusal(self) -> str:
-        day = formatting.moment(self.until - timedelta(minutes=1), "long")
+        last = self.until - timedelta(minutes=1)
         if self.term:
             return _(
                 "Absences can be reported up to the end of the term: %(day)s. "
                 "For a longer absence, please contact the office."
-            ) % {"day": day}
+            ) % {"day": formatting.moment(last, "long")}
         return _(
             "Absences can be reported up to %(weeks)d weeks ahead, until %(day)s. "
             "For a longer absence, please contact the office."
-        ) % {"weeks": _provider().absence_max_weeks, "day": day}
+        ) % {"weeks": _provider().absence_max_weeks, "day": formatting.moment(last, "long")}
 
 
 def absence_reach(*, klasses: Iterable[Class], actor: Actor) -> AbsenceReach | None:
