@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from enrollments.models import Enrollment, Location, Session
 from families.pagecache import family_page
+from families.rules import refusal
 from families.selectors import family_students, student_in_family
 from families.views import family_member
 from portal.exceptions import PortalError
@@ -70,7 +71,7 @@ def makeup_book(request, guardian, pk):
     _require(request.tenant.makeup_tokens_enabled)
     token = selectors.token_in_family(guardian.family, pk)
     if not guardian.may_manage_enrollments:
-        raise PermissionDenied(_("You may not book for this family."))
+        raise PermissionDenied(refusal(guardian, "manage_enrollments"))
     if request.method == "POST":
         raw = request.POST.get("session", "")
         session = get_object_or_404(Session, pk=raw) if raw.isdigit() else None
@@ -177,7 +178,7 @@ def pass_book(request, guardian, pk):
     _require(request.tenant.pass_redemption_enabled)
     pass_obj = selectors.pass_in_family(guardian.family, pk)
     if not guardian.may_manage_enrollments:
-        raise PermissionDenied(_("You may not book for this family."))
+        raise PermissionDenied(refusal(guardian, "manage_enrollments"))
     students = family_students(guardian.family)
     if pass_obj.student_id:
         students = [s for s in students if s.pk == pass_obj.student_id]

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from benefits.selectors import family_credit_balance
 from enrollments.views import current_location
 from families.pagecache import family_page
+from families.rules import refusal
 from families.views import family_member
 from portal import clock
 from portal.exceptions import PortalError
@@ -61,7 +62,7 @@ def online(provider) -> bool:
 
 def _may_pay(guardian) -> None:
     if not guardian.may_pay:
-        raise PermissionDenied(_("You may not pay for this family. Ask the primary guardian."))
+        raise PermissionDenied(refusal(guardian, "pay"))
 
 
 @require_GET

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from families.rules import refusal
 from families.selectors import family_students, student_in_family
 from families.staff import viewing_as
 from families.views import family_member
@@ -137,7 +138,7 @@ def student(request, guardian, pk, tab):
 def _managed_enrollment(guardian, pk) -> Enrollment:
     enrollment = selectors.enrollment_in_family(guardian.family, pk)
     if not guardian.may_manage_enrollments:
-        raise PermissionDenied(_("You may not change enrolments in this family."))
+        raise PermissionDenied(refusal(guardian, "manage_enrollments"))
     return enrollment
 
 

@@ -52,7 +52,7 @@ def family_member(view):
 
 def primary_only(guardian) -> None:
     if not guardian.is_primary:
-        raise PermissionDenied(_("Only the primary guardian can do this."))
+        raise PermissionDenied(rules.refusal(guardian, "primary"))
 
 
 def apply_error(form, error: PortalError) -> None:
@@ -104,7 +104,7 @@ def problem_report(request, guardian, pk):
 @family_member
 def student_add(request, guardian):
     if not rules.may_edit_students(guardian):
-        raise PermissionDenied(_("You may not add students to this family."))
+        raise PermissionDenied(rules.refusal(guardian, "edit_students"))
     form = StudentForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -124,7 +124,7 @@ def student_add(request, guardian):
 def student_edit(request, guardian, pk):
     student = selectors.student_in_family(guardian.family, pk)
     if not rules.may_edit_students(guardian):
-        raise PermissionDenied(_("You may not edit students of this family."))
+        raise PermissionDenied(rules.refusal(guardian, "edit_students"))
     form = StudentForm(request.POST or None, request.FILES or None, instance=student)
     if request.method == "POST" and form.is_valid():
         try:

@@ -121,15 +121,16 @@ class ProviderReadyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from django.http import HttpResponse
+        from portal.errors import unavailable
 
         provider = getattr(request, "tenant", None)
         status = getattr(provider, "status", "ready")
         if provider is not None and not provider.is_public and status != "ready":
-            return HttpResponse(
-                translation.gettext("This portal is being set up. Please try again in a minute."),
-                status=503,
-                content_type="text/plain; charset=utf-8",
-                headers={"Retry-After": "30"},
+            return unavailable(
+                request,
+                message=translation.gettext(
+                    "This portal is being set up. Please try again in a minute."
+                ),
+                retry_after=30,
             )
         return self.get_response(request)

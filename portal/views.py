@@ -114,21 +114,10 @@ def health(request):
 
 
 def server_error(request):
-    """An error page; while the database is unreachable (a restart, say) a
-    plain "try again in a moment" with Retry-After instead."""
-    import sys
+    """The 500 page (a 503 while the database is unreachable): portal.errors."""
+    from portal.errors import server_error as render
 
-    from django.db import InterfaceError, OperationalError
-    from django.views.defaults import server_error as default_server_error
-
-    if isinstance(sys.exc_info()[1], (OperationalError, InterfaceError)):
-        return HttpResponse(
-            "The portal is restarting. Please try again in a moment.",
-            status=503,
-            content_type="text/plain; charset=utf-8",
-            headers={"Retry-After": "5"},
-        )
-    return default_server_error(request)
+    return render(request)
 
 
 @login_not_required
