@@ -416,7 +416,8 @@ def feed(request, token):
         provider=request.tenant, students=students, host=request.get_host(), feed=found
     )
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
-    response.headers["Cache-Control"] = "private, max-age=900"
+    # A family's own schedule: no copy stays in a browser or proxy cache.
+    response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Disposition"] = 'inline; filename="sessions.ics"'
     return response
 

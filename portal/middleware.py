@@ -134,3 +134,26 @@ class ProviderReadyMiddleware:
                 retry_after=30,
             )
         return self.get_response(request)
+
+
+class PrivateResponseMiddleware:
+    """Whatever a logged-in person is shown (pages, fragments, PDFs, CSV
+    exports, photos, error pages, pages served from the page cache) is never
+    stored by the browser or a proxy: `Cache-Control: no-store`. Only a
+    response that says it is public (the provider's logo) keeps its own."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not is_public(response):
+            response.headers["Cache-Control"] = "no-store"
+            response.headers.pop("Expires", None)
+        return response
+
+
+def is_public(response) -> bool:
+    directives = {part.strip().lower() for part in response.get("Cache-Control", "").split(",")}
+    return "public" in directives

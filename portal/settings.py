@@ -155,6 +155,8 @@ MIDDLEWARE = [
     "portal.middleware.TenantMiddleware",
     "portal.middleware.ProviderReadyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Sees every response a logged-in person gets (no-store), whichever layer made it.
+    "portal.middleware.PrivateResponseMiddleware",
     # Before sessions and CSRF, so its response pass sees their cookies.
     "portal.middleware.EmbeddingMiddleware",
     "providers.middleware.FramingAttemptMiddleware",
