@@ -7,6 +7,7 @@ embedded servers and exports DATABASE_URL, REDIS_URL and STRIPE_* for them.
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any, overload
@@ -323,7 +324,18 @@ CELERY_BEAT_SCHEDULE = {
 
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", "")
-STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "").strip()
+if STRIPE_SECRET_KEY and not STRIPE_WEBHOOK_SECRET:
+    # With an empty secret no webhook could be trusted: Stripe's word that a
+    # payment succeeded or failed would never arrive (or anyone could forge it).
+    if not (DEBUG or TESTING):
+        raise ImproperlyConfigured(
+            "STRIPE_WEBHOOK_SECRET is empty while STRIPE_SECRET_KEY is set: online payments "
+            "need it. Copy the signing secret (whsec_...) of the webhook endpoint "
+            "/stripe/webhook/ from the Stripe dashboard."
+        )
+    # Development: a secret of this process only (signed events from elsewhere fail).
+    STRIPE_WEBHOOK_SECRET = "whsec_dev_" + secrets.token_hex(16)
 # Set only for the local stand-in; real Stripe uses the library's default.
 STRIPE_API_BASE = env("STRIPE_API_BASE", "")
 # Seconds to wait for Stripe's answer; an answer that does not come is ambiguous
