@@ -126,11 +126,12 @@ def public_home(request):
     return render(request, "portal/public_home.html")
 
 
-@login_not_required
 @require_GET
 def outbox(request):
-    """Development only: the e-mails this provider sent, newest first."""
-    if not settings.DEBUG:
+    """Development only: the e-mails this provider sent, newest first. They
+    hold live links (password resets, invitations): only this provider's
+    staff see them; a parent gets a 404, a visitor the login page."""
+    if not settings.DEBUG or not (request.user.is_active and request.user.is_staff):
         raise Http404
     folder = outbox_folder(current_schema())
     messages = []
