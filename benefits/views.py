@@ -17,6 +17,7 @@ from families.rules import refusal
 from families.selectors import family_students, student_in_family
 from families.views import family_member
 from portal.exceptions import PortalError
+from portal.params import int_param
 
 from . import selectors, services
 from .forms import MakeupRequestForm, VoucherForm
@@ -73,8 +74,8 @@ def makeup_book(request, guardian, pk):
     if not guardian.may_manage_enrollments:
         raise PermissionDenied(refusal(guardian, "manage_enrollments"))
     if request.method == "POST":
-        raw = request.POST.get("session", "")
-        session = get_object_or_404(Session, pk=raw) if raw.isdigit() else None
+        session_id = int_param(request, "session", source="POST")
+        session = get_object_or_404(Session, pk=session_id) if session_id else None
         if session is None:
             messages.error(request, _("Choose a session."))
             return redirect("benefits:makeup_book", token.pk)
@@ -126,9 +127,9 @@ def makeup_request(request, guardian, student_pk):
     student = student_in_family(guardian.family, student_pk)
     form = MakeupRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        raw = request.POST.get("session", "")
+        session_id = int_param(request, "session", source="POST")
         offers = {o.session.pk: o for o in selectors.makeup_request_sessions(student)}
-        offer = offers.get(int(raw)) if raw.isdigit() else None
+        offer = offers.get(session_id) if session_id else None
         if offer is None or not offer.bookable:
             form.add_error(None, _("Choose one of the sessions offered."))
         else:
@@ -182,13 +183,16 @@ def pass_book(request, guardian, pk):
     students = family_students(guardian.family)
     if pass_obj.student_id:
         students = [s for s in students if s.pk == pass_obj.student_id]
-    raw_student = request.POST.get("student") or request.GET.get("student") or str(students[0].pk)
-    student = student_in_family(guardian.family, raw_student)
+    if not students:
+        messages.info(request, _("Add a child to your family first: a pass is used for a child."))
+        return redirect("families:account")
+    student_id = int_param(request, "student") or students[0].pk
+    student = student_in_family(guardian.family, student_id)
     if pass_obj.student_id and student.pk != pass_obj.student_id:
         raise Http404
     if request.method == "POST":
-        raw = request.POST.get("session", "")
-        session = get_object_or_404(Session, pk=raw) if raw.isdigit() else None
+        session_id = int_param(request, "session", source="POST")
+        session = get_object_or_404(Session, pk=session_id) if session_id else None
         if session is None:
             messages.error(request, _("Choose a session."))
             return redirect("benefits:pass_book", pass_obj.pk)

@@ -23,6 +23,7 @@ from families.rules import refusal
 from families.views import family_member
 from portal import clock
 from portal.exceptions import PortalError
+from portal.params import int_param
 from portal.templatetags.portal import money
 
 from . import gateway, selectors, services
@@ -150,8 +151,8 @@ def apply_credit(request, guardian, pk=None):
     that can be applied by default) and confirms."""
     _may_pay(guardian)
     family = guardian.family
-    posted = request.POST.get("order", "")
-    if posted.isdigit():
+    posted = int_param(request, "order", source="POST")
+    if posted is not None:
         selectors.order_in_family(family, posted)  # another family's order: 404
     orders = selectors.order_groups(family, paid_limit=0).unpaid
     chosen = selectors.order_in_family(family, pk) if pk is not None else None
@@ -405,10 +406,7 @@ def payment(request, guardian, pk):
     found = get_object_or_404(
         Payment.objects.select_related("order"), pk=pk, family=guardian.family
     )
-    try:
-        wait = min(max(int(request.GET.get("wait", POLL_FIRST)), POLL_FIRST), POLL_MAX)
-    except ValueError:
-        wait = POLL_FIRST
+    wait = min(max(int_param(request, "wait", source="GET") or POLL_FIRST, POLL_FIRST), POLL_MAX)
     template = "billing/payment.html"
     if request.htmx:
         template += "#status"

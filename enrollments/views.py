@@ -26,6 +26,7 @@ from families.views import family_member
 from portal import clock
 from portal.clock import today
 from portal.exceptions import PortalError
+from portal.params import int_param
 
 from . import feeds, selectors, services
 from .forms import AbsenceByDateForm, AbsenceSessionsForm
@@ -229,11 +230,11 @@ def transfer(request, guardian, pk):
         messages.error(request, _("Only a current enrolment can be transferred."))
         return _back_to(enrollment)
     effective = today()
-    raw = request.POST.get("to") or request.GET.get("to")
-    if raw:
+    to = int_param(request, "to")
+    if to is not None:
         target = get_object_or_404(
             Class.objects.select_related("programme", "location", "instructor"),
-            pk=raw if str(raw).isdigit() else 0,
+            pk=to,
             programme_id=enrollment.klass.programme_id,
         )
         if request.method == "POST":
@@ -272,8 +273,10 @@ def transfer(request, guardian, pk):
 @family_member
 def location_choose(request, guardian):
     """Remember the parent's current location (where a provider has several)."""
-    raw = request.POST.get("location", "")
-    location = Location.objects.filter(pk=raw, is_active=True).first() if raw.isdigit() else None
+    location_id = int_param(request, "location", source="POST")
+    location = (
+        Location.objects.filter(pk=location_id, is_active=True).first() if location_id else None
+    )
     if location:
         request.session["location_id"] = location.pk
     else:
@@ -391,8 +394,8 @@ def calendar(request, guardian):
 @require_POST
 @family_member
 def calendar_reset(request, guardian):
-    raw = request.POST.get("student", "")
-    student = student_in_family(guardian.family, raw) if raw else None
+    student_id = int_param(request, "student", source="POST")
+    student = student_in_family(guardian.family, student_id) if student_id else None
     services.calendar_feed_reset(family=guardian.family, student=student)
     messages.success(
         request,

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.exceptions import PortalError
+from portal.params import parse_int
 
 from . import rules, selectors, services
 from .exceptions import InvitationInvalid
@@ -305,9 +306,7 @@ def contact_owner(guardian, raw: str | None):
     """The guardian a value goes to: `unassigned`, or a guardian of this family."""
     if raw in (None, "", "unassigned"):
         return None
-    if not str(raw).isdigit():
-        raise Http404("No such guardian.")
-    return selectors.guardian_in_family(guardian.family, raw)
+    return selectors.guardian_in_family(guardian.family, parse_int(raw, "guardian"))
 
 
 @require_http_methods(["GET", "POST"])
