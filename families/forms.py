@@ -7,6 +7,7 @@ from phonenumber_field.formfields import PhoneNumberField
 
 from portal.clock import today as portal_today
 from portal.tenancy import current_provider
+from portal.validators import validate_plain_name
 
 from .models import ContactEmail, ContactPhone, MailingAddress, Student
 
@@ -26,7 +27,7 @@ class StudentForm(forms.ModelForm):
         fields = ["first_name", "last_name", "date_of_birth", "gender", "medical_notes", "photo"]
         widgets = {
             "date_of_birth": DateInput(),
-            "medical_notes": forms.Textarea(attrs={"rows": 3}),
+            "medical_notes": forms.Textarea(attrs={"rows": 3, "data-counter": ""}),
             "photo": forms.ClearableFileInput(attrs={"accept": "image/*"}),
         }
         help_texts = {
@@ -63,8 +64,12 @@ class PermissionsMixin(forms.Form):
 
 
 class GuardianAddForm(PermissionsMixin):
-    first_name = forms.CharField(label=_("First name"), max_length=80)
-    last_name = forms.CharField(label=_("Last name"), max_length=80)
+    first_name = forms.CharField(
+        label=_("First name"), max_length=80, validators=[validate_plain_name]
+    )
+    last_name = forms.CharField(
+        label=_("Last name"), max_length=80, validators=[validate_plain_name]
+    )
     email = forms.EmailField(
         label=_("E-mail address"),
         required=False,
@@ -83,8 +88,12 @@ class GuardianAddForm(PermissionsMixin):
 
 
 class GuardianEditForm(PermissionsMixin):
-    first_name = forms.CharField(label=_("First name"), max_length=80)
-    last_name = forms.CharField(label=_("Last name"), max_length=80)
+    first_name = forms.CharField(
+        label=_("First name"), max_length=80, validators=[validate_plain_name]
+    )
+    last_name = forms.CharField(
+        label=_("Last name"), max_length=80, validators=[validate_plain_name]
+    )
     field_order = ["first_name", "last_name"]
 
     def __init__(self, *args, names_editable: bool, permissions_editable: bool, **kwargs):

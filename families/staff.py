@@ -88,8 +88,8 @@ class ProblemReportForm(forms.ModelForm):
         model = ProblemReport
         fields = ["clicked", "expected", "screenshot"]
         widgets = {
-            "clicked": forms.Textarea(attrs={"rows": 3}),
-            "expected": forms.Textarea(attrs={"rows": 3}),
+            "clicked": forms.Textarea(attrs={"rows": 3, "data-counter": ""}),
+            "expected": forms.Textarea(attrs={"rows": 3, "data-counter": ""}),
         }
         help_texts = {"screenshot": gettext_lazy("Optional. A picture of the screen helps a lot.")}
 

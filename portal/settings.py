@@ -164,6 +164,8 @@ MIDDLEWARE = [
     "portal.middleware.ProviderLocaleMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF (which reads the form first): a too-large form is shown again.
+    "portal.bodylimit.BodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
@@ -432,6 +434,14 @@ STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
 MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"
+# A file larger than this is not read at all (portal.bodylimit): the form comes
+# back with what was typed and a message. Forms check their own, smaller caps.
+UPLOAD_MAX_BYTES = int(env("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
+FILE_UPLOAD_HANDLERS = [
+    "portal.bodylimit.CappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 STORAGES = {
     # Files land under MEDIA_ROOT/<schema>/ and are served only through views
     # that check the provider (and the family where they are private).
