@@ -306,7 +306,7 @@ def contact_owner(guardian, raw: str | None):
     """The guardian a value goes to: `unassigned`, or a guardian of this family."""
     if raw in (None, "", "unassigned"):
         return None
-    return selectors.guardian_in_family(guardian.family, parse_int(raw, "guardian"))
+    return selectors.guardian_in_family(guardian.family, parse_int(raw, "guardian") or 0)
 
 
 @require_http_methods(["GET", "POST"])
