@@ -121,6 +121,20 @@ def permission_denied(request, exception=None):
     return render_error(request, "403.html", 403, reason=_reason(exception))
 
 
+def csrf_failure(request, reason: str = ""):
+    """403 for a form whose security token is missing or old (CSRF_FAILURE_VIEW)."""
+    return render_error(
+        request,
+        "403.html",
+        403,
+        reason=_(
+            "This form has expired or was sent from another page. Reload the page and send it "
+            "again. Inside a provider’s website, your browser may block the portal’s cookies: "
+            "open the portal in a new tab."
+        ),
+    )
+
+
 def page_not_found(request, exception=None):
     return render_error(request, "404.html", 404)
 

@@ -139,16 +139,22 @@ class ProviderReadyMiddleware:
 class PrivateResponseMiddleware:
     """Whatever a logged-in person is shown (pages, fragments, PDFs, CSV
     exports, photos, error pages, pages served from the page cache) is never
-    stored by the browser or a proxy: `Cache-Control: no-store`. Only a
-    response that says it is public (the provider's logo) keeps its own."""
+    stored by the browser or a proxy: `Cache-Control: no-store`; so is a
+    page reached by a secret link (an invitation, a pay hand-off, a calendar
+    feed: a `token` in its URL), logged in or not. Only a response that says
+    it is public (the provider's logo) keeps its own."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         response = self.get_response(request)
+        if is_public(response):
+            return response
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and not is_public(response):
+        match = getattr(request, "resolver_match", None)
+        by_secret_link = match is not None and "token" in match.kwargs
+        if by_secret_link or (user is not None and user.is_authenticated):
             response.headers["Cache-Control"] = "no-store"
             response.headers.pop("Expires", None)
         return response

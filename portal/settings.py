@@ -375,6 +375,7 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 CSRF_COOKIE_SAMESITE = "None"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
 # Cookies marked Partitioned (CHIPS) by portal.middleware.EmbeddingMiddleware.
 SESSION_COOKIE_NAME = "sessionid"
 # Sessions are read from the cache and written through to PostgreSQL: a

@@ -197,3 +197,21 @@ def test_a_provider_being_set_up_answers_the_branded_503(rf, aquakids):
     assert response.status_code == 503 and response["Retry-After"] == "30"
     html = response.content.decode()
     assert "This portal is being set up" in html and AQUA_BLUE in html
+
+
+def test_a_form_without_its_security_token_says_what_to_do(aquakids):
+    from django.test import Client
+
+    from conftest import HOSTS
+
+    client = login(
+        Client(enforce_csrf_checks=True, HTTP_HOST=HOSTS["aquakids"]),
+        aquakids,
+        "ana@aquakids.test",
+    )
+    response = client.post("/location/", {"location": "1"})
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "This form has expired or was sent from another page. Reload the page" in html
+    assert "Aqua Kids Swim School" in html
+    accessible(html)

@@ -101,3 +101,10 @@ def test_a_calendar_feed_is_no_store(aquakids, ana):
 def test_the_logo_stays_public_and_anonymous_pages_are_untouched(aquakids, ana):
     assert ana.get("/healthz")["Cache-Control"] == "no-store"
     assert "Cache-Control" not in client_for("aquakids").get("/healthz")
+
+
+def test_pages_reached_by_a_secret_link_are_no_store_without_a_login(aquakids):
+    visitor = client_for("aquakids")
+    for path in ("/invitations/not-a-real-token/", "/billing/continue/not-a-real-token/"):
+        response = visitor.get(path)
+        assert response["Cache-Control"] == "no-store", (path, response.status_code)
