@@ -28,6 +28,6 @@ class MakeupRequestForm(forms.Form):
         label=_("Message to the office"),
         max_length=300,
         required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=forms.Textarea(attrs={"rows": 2, "data-counter": ""}),
         help_text=_("Which session was missed, for example."),
     )

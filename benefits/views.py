@@ -13,9 +13,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from enrollments.models import Enrollment, Location, Session
 from families.pagecache import family_page
+from families.rules import refusal
 from families.selectors import family_students, student_in_family
 from families.views import family_member
 from portal.exceptions import PortalError
+from portal.params import int_param
 from providers.services import policy_current
 
 from . import selectors, services
@@ -78,10 +80,10 @@ def makeup_book(request, guardian, pk):
     _require(request.tenant.makeup_tokens_enabled)
     token = selectors.token_in_family(guardian.family, pk)
     if not guardian.may_manage_enrollments:
-        raise PermissionDenied(_("You may not book for this family."))
+        raise PermissionDenied(refusal(guardian, "manage_enrollments"))
     if request.method == "POST":
-        raw = request.POST.get("session", "")
-        session = get_object_or_404(Session, pk=raw) if raw.isdigit() else None
+        session_id = int_param(request, "session", source="POST")
+        session = get_object_or_404(Session, pk=session_id) if session_id else None
         if session is None:
             messages.error(request, _("Choose a session."))
             return redirect("benefits:makeup_book", token.pk)
@@ -134,11 +136,11 @@ def makeup_request(request, guardian, student_pk):
     _require(provider.makeup_requests_enabled and not provider.makeup_tokens_enabled)
     student = student_in_family(guardian.family, student_pk)
     if not guardian.may_manage_enrollments:
-        raise PermissionDenied(_("Only a guardian who may manage enrolments can ask for make-ups."))
+        raise PermissionDenied(refusal(guardian, "manage_enrollments"))
     form = MakeupRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        raw = request.POST.get("session", "")
-        session = Session.objects.filter(pk=raw).first() if raw.isdigit() else None
+        session_id = int_param(request, "session", source="POST")
+        session = Session.objects.filter(pk=session_id).first() if session_id else None
         if session is None:
             form.add_error(None, _("Choose one of the sessions offered."))
         else:
@@ -204,17 +206,20 @@ def pass_book(request, guardian, pk):
     _require(request.tenant.pass_redemption_enabled)
     pass_obj = selectors.pass_in_family(guardian.family, pk)
     if not guardian.may_manage_enrollments:
-        raise PermissionDenied(_("You may not book for this family."))
+        raise PermissionDenied(refusal(guardian, "manage_enrollments"))
     students = family_students(guardian.family)
     if pass_obj.student_id:
         students = [s for s in students if s.pk == pass_obj.student_id]
-    raw_student = request.POST.get("student") or request.GET.get("student") or str(students[0].pk)
-    student = student_in_family(guardian.family, raw_student)
+    if not students:
+        messages.info(request, _("Add a child to your family first: a pass is used for a child."))
+        return redirect("families:account")
+    student_id = int_param(request, "student") or students[0].pk
+    student = student_in_family(guardian.family, student_id)
     if pass_obj.student_id and student.pk != pass_obj.student_id:
         raise Http404
     if request.method == "POST":
-        raw = request.POST.get("session", "")
-        session = get_object_or_404(Session, pk=raw) if raw.isdigit() else None
+        session_id = int_param(request, "session", source="POST")
+        session = get_object_or_404(Session, pk=session_id) if session_id else None
         if session is None:
             messages.error(request, _("Choose a session."))
             return redirect("benefits:pass_book", pass_obj.pk)

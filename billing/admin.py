@@ -32,6 +32,7 @@ from families.selectors import family_search
 from portal.adminactions import ReadOnlyAdmin, action_form, form_for_user
 from portal.adminsample import AdminSample, first_pk
 from portal.exceptions import PortalError
+from portal.params import int_param
 from portal.templatetags.portal import money
 from portal.tenancy import current_provider
 
@@ -268,8 +269,8 @@ class OrderAdmin(OrderCreditActions, ModelAdmin):
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
             raise PermissionDenied
-        raw = request.POST.get("family") or request.GET.get("family") or ""
-        family = Family.objects.filter(pk=raw).first() if raw.isdigit() else None
+        family_id = int_param(request, "family")
+        family = Family.objects.filter(pk=family_id).first() if family_id else None
         if family is None:
             return self._family_first(request)
         post = request.POST if request.method == "POST" else None

@@ -19,9 +19,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from benefits.selectors import family_credit_balance
 from enrollments.views import current_location
 from families.pagecache import family_page
+from families.rules import refusal
 from families.views import family_member
 from portal import clock, limits
 from portal.exceptions import PortalError
+from portal.params import int_param
 from portal.templatetags.portal import money
 
 from . import gateway, selectors, services
@@ -61,7 +63,7 @@ def online(provider) -> bool:
 
 def _may_pay(guardian) -> None:
     if not guardian.may_pay:
-        raise PermissionDenied(_("You may not pay for this family. Ask the primary guardian."))
+        raise PermissionDenied(refusal(guardian, "pay"))
 
 
 @require_GET
@@ -149,8 +151,8 @@ def apply_credit(request, guardian, pk=None):
     that can be applied by default) and confirms."""
     _may_pay(guardian)
     family = guardian.family
-    posted = request.POST.get("order", "")
-    if posted.isdigit():
+    posted = int_param(request, "order", source="POST")
+    if posted is not None:
         selectors.order_in_family(family, posted)  # another family's order: 404
     orders = selectors.order_groups(family, paid_limit=0).unpaid
     chosen = selectors.order_in_family(family, pk) if pk is not None else None
@@ -420,10 +422,7 @@ def payment(request, guardian, pk):
     found = get_object_or_404(
         Payment.objects.select_related("order"), pk=pk, family=guardian.family
     )
-    try:
-        wait = min(max(int(request.GET.get("wait", POLL_FIRST)), POLL_FIRST), POLL_MAX)
-    except ValueError:
-        wait = POLL_FIRST
+    wait = min(max(int_param(request, "wait", source="GET") or POLL_FIRST, POLL_FIRST), POLL_MAX)
     template = "billing/payment.html"
     if request.htmx:
         template += "#status"

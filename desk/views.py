@@ -33,6 +33,7 @@ from families.models import Family, Student
 from portal import clock
 from portal.clock import local, today
 from portal.exceptions import PortalError
+from portal.params import parse_int
 from portal.permissions import staff_permission_required
 from portal.tenancy import current_provider
 
@@ -72,8 +73,8 @@ def _day(raw: str | None) -> date:
     return day if abs((day - today()).days) <= 3660 else today()
 
 
-def _pk(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdigit() and len(raw) < 12 else None
+def _pk(raw: str | None, name: str) -> int | None:
+    return parse_int(raw, name)
 
 
 # --- The day ------------------------------------------------------------------------------
@@ -241,16 +242,16 @@ def skills(request: HttpRequest, pk: int) -> HttpResponse:
     klass = get_object_or_404(
         Class.objects.select_related("programme", "location", "level", "instructor"), pk=pk
     )
-    session_pk = _pk(request.GET.get("session") or request.POST.get("session"))
+    session_pk = _pk(request.GET.get("session") or request.POST.get("session"), "session")
     back = reverse("desk:skills", args=[klass.pk])
     if session_pk:
         back += "?" + urlencode({"session": session_pk})
     if request.method == "POST":
         student = enrollment_selectors.class_student(
-            klass, _pk(request.POST.get("student")) or 0, on=today()
+            klass, _pk(request.POST.get("student"), "student") or 0, on=today()
         )
         skill = get_object_or_404(
-            Skill, pk=_pk(request.POST.get("skill")) or 0, level_id=klass.level_id
+            Skill, pk=_pk(request.POST.get("skill"), "skill") or 0, level_id=klass.level_id
         )
         error = ""
         evaluation: Evaluation | None

@@ -136,7 +136,8 @@ def print_welcome(host: str, port: int) -> None:
 
   Aqua Kids' website, portal embedded: http://127.0.0.1:{HOST_PAGE_PORT}/
 
-  E-mails sent in development: http://aquakids.{base}/dev/outbox/ (and {DATA / "mail"})
+  E-mails sent in development: http://aquakids.{base}/dev/outbox/ (log in as staff;
+  also in {DATA / "mail"})
   Ctrl-C stops everything.
 """,
         flush=True,

@@ -25,7 +25,12 @@ class AbsenceByDateForm(forms.Form):
         widget=LocalDateTimeInput(),
         help_text=_("Every session in between is marked, in all classes. A few hours is fine."),
     )
-    reason = forms.CharField(label=_("Reason"), max_length=200, required=False)
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"data-counter": ""}),
+    )
 
     def clean(self):
         cleaned = super().clean()
@@ -47,7 +52,12 @@ class AbsenceSessionsForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": _("Choose at least one session.")},
     )
-    reason = forms.CharField(label=_("Reason"), max_length=200, required=False)
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"data-counter": ""}),
+    )
 
     def __init__(self, *args, sessions, **kwargs):
         super().__init__(*args, **kwargs)

@@ -19,12 +19,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from families.rules import refusal
 from families.selectors import family_students, student_in_family
 from families.staff import viewing_as
 from families.views import family_member
 from portal import clock, formatting
 from portal.clock import today
 from portal.exceptions import PortalError
+from portal.params import int_param
 from providers import services as provider_services
 
 from . import feeds, selectors, services
@@ -139,7 +141,7 @@ def student(request, guardian, pk, tab):
 def _managed_enrollment(guardian, pk) -> Enrollment:
     enrollment = selectors.enrollment_in_family(guardian.family, pk)
     if not guardian.may_manage_enrollments:
-        raise PermissionDenied(_("You may not change enrolments in this family."))
+        raise PermissionDenied(refusal(guardian, "manage_enrollments"))
     return enrollment
 
 
@@ -230,11 +232,11 @@ def transfer(request, guardian, pk):
         messages.error(request, _("Only a current enrolment can be transferred."))
         return _back_to(enrollment)
     effective = today()
-    raw = request.POST.get("to") or request.GET.get("to")
-    if raw:
+    to = int_param(request, "to")
+    if to is not None:
         target = get_object_or_404(
             Class.objects.select_related("programme", "location", "instructor"),
-            pk=raw if str(raw).isdigit() else 0,
+            pk=to,
             programme_id=enrollment.klass.programme_id,
         )
         if request.method == "POST":
@@ -273,8 +275,10 @@ def transfer(request, guardian, pk):
 @family_member
 def location_choose(request, guardian):
     """Remember the parent's current location (where a provider has several)."""
-    raw = request.POST.get("location", "")
-    location = Location.objects.filter(pk=raw, is_active=True).first() if raw.isdigit() else None
+    location_id = int_param(request, "location", source="POST")
+    location = (
+        Location.objects.filter(pk=location_id, is_active=True).first() if location_id else None
+    )
     if location:
         request.session["location_id"] = location.pk
     else:
@@ -433,8 +437,8 @@ def calendar(request, guardian):
 @require_POST
 @family_member
 def calendar_reset(request, guardian):
-    raw = request.POST.get("student", "")
-    student = student_in_family(guardian.family, raw) if raw else None
+    student_id = int_param(request, "student", source="POST")
+    student = student_in_family(guardian.family, student_id) if student_id else None
     services.calendar_feed_reset(family=guardian.family, student=student)
     messages.success(
         request,
@@ -458,7 +462,8 @@ def feed(request, token):
         provider=request.tenant, students=students, host=request.get_host(), feed=found
     )
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
-    response.headers["Cache-Control"] = "private, max-age=900"
+    # A family's own schedule: no copy stays in a browser or proxy cache.
+    response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Disposition"] = 'inline; filename="sessions.ics"'
     return response
 

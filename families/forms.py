@@ -8,6 +8,7 @@ from phonenumber_field.formfields import PhoneNumberField
 from portal.clock import today as portal_today
 from portal.tenancy import current_provider
 from portal.uploads import MEGABYTE, ImageUploadField
+from portal.validators import validate_plain_name
 
 from .models import ContactEmail, ContactPhone, MailingAddress, Student
 
@@ -38,7 +39,7 @@ class StudentForm(forms.ModelForm):
         fields = ["first_name", "last_name", "date_of_birth", "gender", "medical_notes", "photo"]
         widgets = {
             "date_of_birth": DateInput(),
-            "medical_notes": forms.Textarea(attrs={"rows": 3}),
+            "medical_notes": forms.Textarea(attrs={"rows": 3, "data-counter": ""}),
         }
         help_texts = {
             "medical_notes": _("Allergies, conditions or anything the instructor should know."),
@@ -67,8 +68,12 @@ class PermissionsMixin(forms.Form):
 
 
 class GuardianAddForm(PermissionsMixin):
-    first_name = forms.CharField(label=_("First name"), max_length=80)
-    last_name = forms.CharField(label=_("Last name"), max_length=80)
+    first_name = forms.CharField(
+        label=_("First name"), max_length=80, validators=[validate_plain_name]
+    )
+    last_name = forms.CharField(
+        label=_("Last name"), max_length=80, validators=[validate_plain_name]
+    )
     email = forms.EmailField(
         label=_("E-mail address"),
         required=False,
@@ -87,8 +92,12 @@ class GuardianAddForm(PermissionsMixin):
 
 
 class GuardianEditForm(PermissionsMixin):
-    first_name = forms.CharField(label=_("First name"), max_length=80)
-    last_name = forms.CharField(label=_("Last name"), max_length=80)
+    first_name = forms.CharField(
+        label=_("First name"), max_length=80, validators=[validate_plain_name]
+    )
+    last_name = forms.CharField(
+        label=_("Last name"), max_length=80, validators=[validate_plain_name]
+    )
     field_order = ["first_name", "last_name"]
 
     def __init__(self, *args, names_editable: bool, permissions_editable: bool, **kwargs):

@@ -4,6 +4,7 @@ Every parent-facing lookup is scoped by the logged-in guardian's family."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
@@ -12,13 +13,18 @@ from phonenumber_field.modelfields import PhoneNumberField
 from accounts.emails import normalise
 from portal import clock, formatting
 from portal.models import AppendOnly, append_only
+from portal.validators import validate_country_code, validate_plain_name
+
+# Long free text is bounded (forms show a counter; the model checks it too).
+MEDICAL_NOTES_MAX = 1000
+REPORT_TEXT_MAX = 2000
 
 # Avatar colours for children; each carries white text at 4.5:1 or more.
 AVATAR_COLOURS = ["#1d6b4f", "#7b3fa0", "#b3261e", "#0b6e99", "#8a5300", "#3f51b5", "#ad1457"]
 
 
 class Family(models.Model):
-    name = models.CharField(_("family name"), max_length=120)
+    name = models.CharField(_("family name"), max_length=120, validators=[validate_plain_name])
     created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
@@ -43,8 +49,8 @@ class Guardian(models.Model):
         blank=True,
         related_name="guardian",
     )
-    first_name = models.CharField(_("first name"), max_length=80)
-    last_name = models.CharField(_("last name"), max_length=80)
+    first_name = models.CharField(_("first name"), max_length=80, validators=[validate_plain_name])
+    last_name = models.CharField(_("last name"), max_length=80, validators=[validate_plain_name])
     is_primary = models.BooleanField(_("primary guardian"), default=False)
     can_pay = models.BooleanField(_("may pay"), default=False)
     can_edit_students = models.BooleanField(_("may edit students"), default=False)
@@ -90,11 +96,16 @@ class Student(models.Model):
         OTHER = "x", _("Other")
 
     family = models.ForeignKey(Family, on_delete=models.CASCADE, related_name="students")
-    first_name = models.CharField(_("first name"), max_length=80)
-    last_name = models.CharField(_("last name"), max_length=80)
+    first_name = models.CharField(_("first name"), max_length=80, validators=[validate_plain_name])
+    last_name = models.CharField(_("last name"), max_length=80, validators=[validate_plain_name])
     date_of_birth = models.DateField(_("date of birth"), null=True, blank=True)
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True)
-    medical_notes = models.TextField(_("medical or allergy notes"), blank=True)
+    medical_notes = models.TextField(
+        _("medical or allergy notes"),
+        blank=True,
+        max_length=MEDICAL_NOTES_MAX,
+        validators=[MaxLengthValidator(MEDICAL_NOTES_MAX)],
+    )
     colour = models.CharField(_("colour"), max_length=7, blank=True)
     photo = models.ImageField(_("photo"), upload_to="students/", blank=True)
     # Opaque code in the check-in QR code (never the database id); made on first use.
@@ -211,7 +222,9 @@ class MailingAddress(models.Model):
     city = models.CharField(_("town or city"), max_length=80)
     postcode = models.CharField(_("postcode"), max_length=20)
     region = models.CharField(_("region"), max_length=80, blank=True)
-    country = models.CharField(_("country"), max_length=2, blank=True)
+    country = models.CharField(
+        _("country"), max_length=2, blank=True, validators=[validate_country_code]
+    )
     created_at = models.DateTimeField(default=clock.now, editable=False)
 
     class Meta:
@@ -281,8 +294,16 @@ class ProblemReport(models.Model):
     focused_child = models.ForeignKey(
         Student, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    clicked = models.TextField(_("what did you click or do?"))
-    expected = models.TextField(_("what did you expect to happen?"))
+    clicked = models.TextField(
+        _("what did you click or do?"),
+        max_length=REPORT_TEXT_MAX,
+        validators=[MaxLengthValidator(REPORT_TEXT_MAX)],
+    )
+    expected = models.TextField(
+        _("what did you expect to happen?"),
+        max_length=REPORT_TEXT_MAX,
+        validators=[MaxLengthValidator(REPORT_TEXT_MAX)],
+    )
     screenshot = models.ImageField(_("screenshot"), upload_to="problem-reports/", blank=True)
     user_agent = models.CharField(_("browser"), max_length=400, blank=True)
     created_at = models.DateTimeField(default=clock.now, editable=False)

@@ -54,3 +54,28 @@ def access_state(guardian: Guardian) -> str:
     if latest.expires_at <= clock.now():
         return INVITE_EXPIRED
     return INVITE_SENT
+
+
+# What a guardian without a permission is told, and whom to ask.
+_REFUSALS = {
+    "pay": _("Only a guardian who may pay can pay."),
+    "manage_enrollments": _("Only a guardian who may manage enrolments can do this."),
+    "edit_students": _("Only a guardian who may edit children’s details can do this."),
+    "primary": _("Only the primary guardian can do this."),
+}
+
+
+def refusal(guardian: Guardian, permission: str) -> str:
+    """The refusal's message, naming the family's primary guardian to ask:
+    "Only a guardian who may pay can pay. Ask Ana Novak, the primary guardian."."""
+    from django.utils.translation import gettext
+
+    text = str(_REFUSALS[permission])
+    primary = (
+        Guardian.objects.filter(family_id=guardian.family_id, is_primary=True)
+        .only("first_name", "last_name")
+        .first()
+    )
+    if primary is None or primary.pk == guardian.pk:
+        return text
+    return f"{text} " + gettext("Ask %(name)s, the primary guardian.") % {"name": primary.full_name}

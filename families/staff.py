@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.exceptions import PortalError
+from portal.params import int_param
 from portal.permissions import staff_permission_required
 from portal.uploads import ACCEPT, MEGABYTE, ImageUploadField, image_response
 
@@ -106,21 +107,19 @@ class ProblemReportForm(forms.ModelForm):
         model = ProblemReport
         fields = ["clicked", "expected", "screenshot"]
         widgets = {
-            "clicked": forms.Textarea(attrs={"rows": 3}),
-            "expected": forms.Textarea(attrs={"rows": 3}),
+            "clicked": forms.Textarea(attrs={"rows": 3, "data-counter": ""}),
+            "expected": forms.Textarea(attrs={"rows": 3, "data-counter": ""}),
         }
 
 
 @require_http_methods(["GET", "POST"])
 def report_problem(request):
     page = (request.POST.get("page") or request.GET.get("page") or "/")[:500]
-    raw_child = request.POST.get("child") or request.GET.get("child") or ""
+    child_id = int_param(request, "child")
     guardian = guardian_for_request(request)
     family = guardian.family if guardian else None
     child = (
-        Student.objects.filter(family=family, pk=raw_child).first()
-        if family and raw_child.isdigit()
-        else None
+        Student.objects.filter(family=family, pk=child_id).first() if family and child_id else None
     )
     form = ProblemReportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():

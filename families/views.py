@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.exceptions import PortalError
+from portal.params import parse_int
 from portal.uploads import image_response
 
 from . import rules, selectors, services
@@ -53,7 +54,7 @@ def family_member(view):
 
 def primary_only(guardian) -> None:
     if not guardian.is_primary:
-        raise PermissionDenied(_("Only the primary guardian can do this."))
+        raise PermissionDenied(rules.refusal(guardian, "primary"))
 
 
 def apply_error(form, error: PortalError) -> None:
@@ -105,7 +106,7 @@ def problem_report(request, guardian, pk):
 @family_member
 def student_add(request, guardian):
     if not rules.may_edit_students(guardian):
-        raise PermissionDenied(_("You may not add students to this family."))
+        raise PermissionDenied(rules.refusal(guardian, "edit_students"))
     form = StudentForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -125,7 +126,7 @@ def student_add(request, guardian):
 def student_edit(request, guardian, pk):
     student = selectors.student_in_family(guardian.family, pk)
     if not rules.may_edit_students(guardian):
-        raise PermissionDenied(_("You may not edit students of this family."))
+        raise PermissionDenied(rules.refusal(guardian, "edit_students"))
     form = StudentForm(request.POST or None, request.FILES or None, instance=student)
     if request.method == "POST" and form.is_valid():
         try:
@@ -306,9 +307,7 @@ def contact_owner(guardian, raw: str | None):
     """The guardian a value goes to: `unassigned`, or a guardian of this family."""
     if raw in (None, "", "unassigned"):
         return None
-    if not str(raw).isdigit():
-        raise Http404("No such guardian.")
-    return selectors.guardian_in_family(guardian.family, raw)
+    return selectors.guardian_in_family(guardian.family, parse_int(raw, "guardian") or 0)
 
 
 @require_http_methods(["GET", "POST"])

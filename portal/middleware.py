@@ -121,15 +121,45 @@ class ProviderReadyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        from django.http import HttpResponse
+        from portal.errors import unavailable
 
         provider = getattr(request, "tenant", None)
         status = getattr(provider, "status", "ready")
         if provider is not None and not provider.is_public and status != "ready":
-            return HttpResponse(
-                translation.gettext("This portal is being set up. Please try again in a minute."),
-                status=503,
-                content_type="text/plain; charset=utf-8",
-                headers={"Retry-After": "30"},
+            return unavailable(
+                request,
+                message=translation.gettext(
+                    "This portal is being set up. Please try again in a minute."
+                ),
+                retry_after=30,
             )
         return self.get_response(request)
+
+
+class PrivateResponseMiddleware:
+    """Whatever a logged-in person is shown (pages, fragments, PDFs, CSV
+    exports, photos, error pages, pages served from the page cache) is never
+    stored by the browser or a proxy: `Cache-Control: no-store`; so is a
+    page reached by a secret link (an invitation, a pay hand-off, a calendar
+    feed: a `token` in its URL), logged in or not. Only a response that says
+    it is public (the provider's logo) keeps its own."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if is_public(response):
+            return response
+        user = getattr(request, "user", None)
+        match = getattr(request, "resolver_match", None)
+        by_secret_link = match is not None and "token" in match.kwargs
+        if by_secret_link or (user is not None and user.is_authenticated):
+            response.headers["Cache-Control"] = "no-store"
+            response.headers.pop("Expires", None)
+        return response
+
+
+def is_public(response) -> bool:
+    directives = {part.strip().lower() for part in response.get("Cache-Control", "").split(",")}
+    return "public" in directives

@@ -7,6 +7,7 @@ embedded servers and exports DATABASE_URL, REDIS_URL and STRIPE_* for them.
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any, overload
@@ -155,12 +156,16 @@ MIDDLEWARE = [
     "portal.middleware.TenantMiddleware",
     "portal.middleware.ProviderReadyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Sees every response a logged-in person gets (no-store), whichever layer made it.
+    "portal.middleware.PrivateResponseMiddleware",
     # Before sessions and CSRF, so its response pass sees their cookies.
     "portal.middleware.EmbeddingMiddleware",
     "providers.middleware.FramingAttemptMiddleware",
     "portal.middleware.ProviderLocaleMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF (which reads the form first): a too-large form is shown again.
+    "portal.bodylimit.BodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
@@ -321,7 +326,18 @@ CELERY_BEAT_SCHEDULE = {
 
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", "")
-STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "").strip()
+if STRIPE_SECRET_KEY and not STRIPE_WEBHOOK_SECRET:
+    # With an empty secret no webhook could be trusted: Stripe's word that a
+    # payment succeeded or failed would never arrive (or anyone could forge it).
+    if not (DEBUG or TESTING):
+        raise ImproperlyConfigured(
+            "STRIPE_WEBHOOK_SECRET is empty while STRIPE_SECRET_KEY is set: online payments "
+            "need it. Copy the signing secret (whsec_...) of the webhook endpoint "
+            "/stripe/webhook/ from the Stripe dashboard."
+        )
+    # Development: a secret of this process only (signed events from elsewhere fail).
+    STRIPE_WEBHOOK_SECRET = "whsec_dev_" + secrets.token_hex(16)
 # Set only for the local stand-in; real Stripe uses the library's default.
 STRIPE_API_BASE = env("STRIPE_API_BASE", "")
 # Seconds to wait for Stripe's answer; an answer that does not come is ambiguous
@@ -359,6 +375,7 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 CSRF_COOKIE_SAMESITE = "None"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
 # Cookies marked Partitioned (CHIPS) by portal.middleware.EmbeddingMiddleware.
 SESSION_COOKIE_NAME = "sessionid"
 # Sessions are read from the cache and written through to PostgreSQL: a
@@ -418,6 +435,14 @@ STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "/media/"
 MULTITENANT_RELATIVE_MEDIA_ROOT = "%s"
+# A file larger than this is not read at all (portal.bodylimit): the form comes
+# back with what was typed and a message. Forms check their own, smaller caps.
+UPLOAD_MAX_BYTES = int(env("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
+FILE_UPLOAD_HANDLERS = [
+    "portal.bodylimit.CappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 STORAGES = {
     # Files land under MEDIA_ROOT/<schema>/ and are served only through views
     # that check the provider (and the family where they are private).

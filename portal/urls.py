@@ -45,4 +45,7 @@ urlpatterns = [
 if settings.BENCH_VIEWS:
     urlpatterns.append(path("bench/", include("devtools.urls")))
 
+handler400 = "portal.errors.bad_request"
+handler403 = "portal.errors.permission_denied"
+handler404 = "portal.errors.page_not_found"
 handler500 = "portal.views.server_error"

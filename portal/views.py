@@ -114,21 +114,10 @@ def health(request):
 
 
 def server_error(request):
-    """An error page; while the database is unreachable (a restart, say) a
-    plain "try again in a moment" with Retry-After instead."""
-    import sys
+    """The 500 page (a 503 while the database is unreachable): portal.errors."""
+    from portal.errors import server_error as render
 
-    from django.db import InterfaceError, OperationalError
-    from django.views.defaults import server_error as default_server_error
-
-    if isinstance(sys.exc_info()[1], (OperationalError, InterfaceError)):
-        return HttpResponse(
-            "The portal is restarting. Please try again in a moment.",
-            status=503,
-            content_type="text/plain; charset=utf-8",
-            headers={"Retry-After": "5"},
-        )
-    return default_server_error(request)
+    return render(request)
 
 
 @login_not_required
@@ -137,11 +126,12 @@ def public_home(request):
     return render(request, "portal/public_home.html")
 
 
-@login_not_required
 @require_GET
 def outbox(request):
-    """Development only: the e-mails this provider sent, newest first."""
-    if not settings.DEBUG:
+    """Development only: the e-mails this provider sent, newest first. They
+    hold live links (password resets, invitations): only this provider's
+    staff see them; a parent gets a 404, a visitor the login page."""
+    if not settings.DEBUG or not (request.user.is_active and request.user.is_staff):
         raise Http404
     folder = outbox_folder(current_schema())
     messages = []

@@ -23,6 +23,7 @@ from portal import clock
 from portal.middleware import host_key
 from portal.models import AppendOnly, append_only
 from portal.theme import Theme
+from portal.validators import validate_country_code
 
 from .branding import validate_embed_origins
 
@@ -94,6 +95,7 @@ class Provider(TenantMixin):
         _("country"),
         max_length=2,
         default="SI",
+        validators=[validate_country_code],
         help_text=_("Two-letter country code; the default region for phone numbers."),
     )
     created_at = models.DateTimeField(default=clock.now, editable=False)

@@ -134,6 +134,13 @@ def test_revoking_a_guardian_resets_the_calendar_links(aquakids, ana):
         assert client_for("aquakids").get(f"/calendar/{token}.ics").status_code == 404
 
 
-def test_bad_guardian_ids_are_not_found_not_errors(ana):
-    assert ana.get("/account/contacts/phone/add/?guardian=abc").status_code == 404
-    assert ana.post("/account/contacts/phone/1/assign/", {"guardian": "x"}).status_code == 404
+def test_bad_guardian_ids_are_refused_not_errors(ana):
+    # Not a number: a 400 page naming the parameter (portal.params); no such guardian: 404.
+    refused = ana.get("/account/contacts/phone/add/?guardian=abc")
+    assert refused.status_code == 400
+    assert "“guardian” must be a whole number" in refused.content.decode()
+    assert ana.get("/account/contacts/phone/add/?guardian=999999").status_code == 404
+    assert ana.post("/account/contacts/phone/1/assign/", {"guardian": "x"}).status_code in (
+        400,
+        404,
+    )

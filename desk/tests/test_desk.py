@@ -428,10 +428,15 @@ def test_bad_addresses_and_values_are_refused_without_errors(desk, aquakids, ton
     klass, skill = tonight["klass"], tonight["skills"][0]
     for day in ("9999-12-31", "0001-01-01", "yesterday"):
         assert desk.get("/staff/", {"day": day}).status_code == 200
-    assert desk.get(f"/staff/classes/{klass.pk}/skills/", {"session": "abc"}).status_code == 200
+    # A number that is not one: a 400 page naming the parameter (portal.params).
+    assert desk.get(f"/staff/classes/{klass.pk}/skills/", {"session": "abc"}).status_code == 400
     url = f"/staff/classes/{klass.pk}/skills/"
-    assert desk.post(url, {"student": "abc", "skill": skill.pk}).status_code == 404
-    assert desk.post(url, {"student": tonight["regular"].pk, "skill": "x"}).status_code == 404
+    assert desk.post(url, {"student": "abc", "skill": skill.pk}).status_code == 400
+    refused = desk.post(url, {"student": tonight["regular"].pk, "skill": "x"})
+    assert (
+        refused.status_code == 400 and "“skill” must be a whole number" in refused.content.decode()
+    )
+    assert desk.post(url, {"student": 999999, "skill": skill.pk}).status_code == 404
     # A child who is not in this class cannot be evaluated through it.
     connection.set_tenant(aquakids)
     stranger = StudentFactory()

@@ -116,3 +116,35 @@
     });
   }
 })();
+
+// Character counters under bounded text fields (components/form_fields.html):
+// the page says the limit without JavaScript; with it, the count follows
+// what is typed. Screen readers hear it only when the limit is near.
+(function () {
+  "use strict";
+  function update(counter, field, announce) {
+    var max = parseInt(counter.getAttribute("data-max"), 10);
+    var used = field.value.length;
+    var over = used - max;
+    var text = over > 0
+      ? counter.getAttribute("data-over").replace("{over}", over)
+      : counter.getAttribute("data-text").replace("{used}", used).replace("{max}", max);
+    counter.textContent = text;
+    counter.classList.toggle("is-over", over > 0);
+    counter.setAttribute("aria-live", announce && used >= max * 0.9 ? "polite" : "off");
+  }
+  function wire(root) {
+    (root || document).querySelectorAll(".char-count[data-for]").forEach(function (counter) {
+      var field = document.getElementById(counter.getAttribute("data-for"));
+      if (!field || field.dataset.counterWired) return;
+      field.dataset.counterWired = "1";
+      var described = (field.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+      if (described.indexOf(counter.id) === -1) described.push(counter.id);
+      field.setAttribute("aria-describedby", described.join(" "));
+      update(counter, field, false);
+      field.addEventListener("input", function () { update(counter, field, true); });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { wire(document); });
+  document.addEventListener("htmx:afterSwap", function (event) { wire(event.target); });
+})();
