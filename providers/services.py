@@ -181,6 +181,9 @@ def provider_settings_update(
             if field not in SETTINGS_FIELDS:
                 raise ValueError(f"{field} is not a provider setting")
             old = getattr(locked, field)
+            if isinstance(value, str):
+                # Browsers send a text area's lines ending in CRLF: the same text.
+                value = value.replace("\r\n", "\n")
             if old != value:
                 setattr(locked, field, value)
                 recorded.append(

@@ -196,3 +196,18 @@ def test_the_command_line_invites_the_first_owner(db, django_capture_on_commit_c
     assert Provider.objects.get(slug="orca").domains.get().domain == "orca.localhost"
     invitation = next(m for m in mail.outbox if m.to == ["kim@orca.test"])
     assert "https://orca.localhost/accounts/password/reset/" in invitation.body
+
+
+def test_a_text_area_sent_back_unchanged_records_no_change(aquakids):
+    """Browsers send a text area's lines ending in CRLF; the stored text ends
+    them in LF. Saving the page untouched changes nothing."""
+    from providers.services import provider_settings_update
+
+    provider_settings_update(
+        provider=aquakids, changes={"legal_address": "Street 1\n1000 Town"}, changed_by="a"
+    )
+    again = provider_settings_update(
+        provider=aquakids, changes={"legal_address": "Street 1\r\n1000 Town"}, changed_by="a"
+    )
+    assert again == []
+    assert SettingsChange.objects.filter(provider=aquakids, field="legal_address").count() == 1
