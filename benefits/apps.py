@@ -20,8 +20,10 @@ class BenefitsConfig(AppConfig):
         policy_sentence_writers.append(rules.policy_sentences)
 
         # Tokens come from the provider's rules when an absence is reported in
-        # time or the school cancels a session, and go when the absence is cancelled.
+        # time or the school cancels a session, and go when the absence is
+        # cancelled or the child leaves that class.
         enrollments.absence_reported_hooks.append(services.tokens_for_absence)
         enrollments.absence_cancelled_hooks.append(services.tokens_for_cancelled_absence)
+        enrollments.class_left_hooks.append(services.tokens_for_left_class)
         enrollments.session_cancelled_hooks.append(services.tokens_for_cancelled_session)
         enrollments.session_cancel_preview_hooks.append(services.cancellation_preview)

@@ -7,7 +7,7 @@ message."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -228,6 +228,52 @@ def tokens_for_cancelled_absence(*, absence: Absence, actor: Actor) -> list[Enro
     if cancelled:
         _send_makeups_cancelled(absence.student, cancelled)
     return cancelled
+
+
+def tokens_for_left_class(*, enrollment: Enrollment, since: date, actor: Actor) -> None:
+    """A child leaves a class (drop or transfer) from `since`: sessions of that
+    class from then on are no longer the child's, so the tokens absences from
+    them earned are revoked, and make-ups still to come booked with them are
+    cancelled (the family is told). A make-up that has taken place stays."""
+    # Sessions from `since` that had not started yet: those already held stay missed.
+    starts = max(datetime.combine(since, time.min, tzinfo=clock.provider_zone()), clock.now())
+    ids = (
+        MakeupToken.objects.filter(
+            student_id=enrollment.student_id,
+            reason=MakeupToken.Reason.ABSENCE,
+            source_session__klass_id=enrollment.klass_id,
+            source_session__starts_at__gte=starts,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    tokens = [_token_locked(pk) for pk in ids]  # in one order: no deadlock
+    user = actor_user(actor)
+    cancelled: list[Enrollment] = []
+    for token in tokens:
+        state = rules.token_state(token)
+        if state == rules.PENDING:
+            applied = rules.applied_event(token)
+            assert applied is not None and applied.enrollment is not None
+            booking = (
+                Enrollment.objects.select_for_update(of=("self",))
+                .select_related("session__klass__programme", "session__klass__location")
+                .get(pk=applied.enrollment.pk)
+            )
+            enrollment_services.single_booking_cancel(enrollment=booking, actor_user=user)
+            TokenEvent.objects.create(
+                token=token, kind=TokenEvent.Kind.RETURNED, enrollment=booking, actor=user
+            )
+            cancelled.append(booking)
+        if state in (rules.AVAILABLE, rules.PENDING):
+            TokenEvent.objects.create(
+                token=token,
+                kind=TokenEvent.Kind.REVOKED,
+                actor=user,
+                note=_("The child left the class of the missed session"),
+            )
+    if cancelled:
+        _send_makeups_cancelled(enrollment.student, cancelled)
 
 
 @provider_language()

@@ -61,6 +61,10 @@ class AbsenceCancelledHook(Protocol):
     def __call__(self, *, absence: Absence, actor: Actor) -> object: ...
 
 
+class ClassLeftHook(Protocol):
+    def __call__(self, *, enrollment: Enrollment, since: date, actor: Actor) -> object: ...
+
+
 class SessionCancelledHook(Protocol):
     def __call__(self, *, session: Session, students: list[Student]) -> object: ...
 
@@ -71,6 +75,10 @@ class SessionCancelledHook(Protocol):
 # raises refuses the whole action.
 absence_reported_hooks: list[AbsenceReportedHook] = []
 absence_cancelled_hooks: list[AbsenceCancelledHook] = []
+# A child leaves a class (drop, transfer) from a day on: what absences there
+# earned for sessions from that day is taken back. Runs first in the action's
+# transaction, before any class is locked (the order make-up booking uses).
+class_left_hooks: list[ClassLeftHook] = []
 session_cancelled_hooks: list[SessionCancelledHook] = []
 
 
@@ -222,6 +230,8 @@ def enrollment_drop(*, enrollment: Enrollment, actor: Actor) -> Enrollment:
     _require_manager(actor, enrollment.student.family_id)
     effective = drop_effective_date()
     with transaction.atomic():
+        for hook in class_left_hooks:
+            hook(enrollment=enrollment, since=effective, actor=actor)
         enrollment = _lock_enrollment(enrollment)
         if enrollment.status != Enrollment.Status.ACTIVE or enrollment.kind != "regular":
             raise EnrollmentError(_("Only a current enrolment can be dropped."))
@@ -240,6 +250,8 @@ def enrollment_transfer(*, enrollment: Enrollment, to_class: Class, actor: Actor
     _require_manager(actor, enrollment.student.family_id)
     effective = today()
     with transaction.atomic():
+        for hook in class_left_hooks:
+            hook(enrollment=enrollment, since=effective, actor=actor)
         # Lock in a fixed order (by id) so two opposite transfers cannot deadlock.
         for klass in sorted([enrollment.klass, to_class], key=lambda k: k.pk):
             _lock_class(klass)

@@ -160,3 +160,41 @@ def test_a_token_of_a_session_the_school_cancelled_stays(in_aquakids):
     enrollment_services.absence_cancel(absence=absence, actor=guardian)
     (token,) = absence_tokens(student)
     assert state(token) == rules.AVAILABLE
+
+
+@pytest.mark.parametrize("leave", ["transfer", "drop"])
+def test_leaving_the_class_takes_back_the_tokens_of_its_sessions_still_to_come(
+    in_aquakids, aquakids, django_capture_on_commit_callbacks, leave
+):
+    """Report the term away, then transfer or drop: the child no longer
+    misses those sessions, so their tokens go, with the make-up booked with
+    one; a token for a session before the move stays."""
+    Provider.objects.filter(pk=aquakids.pk).update(transfer_enabled=True, drop_enabled=True)
+    connection.set_tenant(Provider.objects.get(pk=aquakids.pk))
+    family, guardian, student, home = family_with_child(login=f"{leave}@example.test")
+    other = sibling_class(home)
+    enrollment = Enrollment.objects.get(student=student)
+    first, *later = upcoming(home, after=clock.now() + timedelta(days=1))[:4]
+    absence = enrollment_services.absence_report_by_enrollment(
+        enrollment=enrollment, actor=guardian, sessions=[first, *later]
+    )
+    kept, booked_with, *unused = absence_tokens(student)
+    makeup = services.makeup_book(token=booked_with, session=upcoming(other)[0], actor=guardian)
+    mail.outbox.clear()
+    # The day of the first missed session: it is past, the others still to come.
+    clock.travel_to(local(first.ends_at) + timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        if leave == "transfer":
+            enrollment_services.enrollment_transfer(
+                enrollment=enrollment, to_class=other, actor=guardian
+            )
+        else:
+            enrollment_services.enrollment_drop(enrollment=enrollment, actor=guardian)
+    assert state(kept) == rules.AVAILABLE
+    assert state(booked_with) == rules.REVOKED
+    assert [state(t) for t in unused] == [rules.REVOKED] * len(unused)
+    assert Enrollment.objects.get(pk=makeup.pk).status == "cancelled"
+    assert [m.to for m in mail.outbox if m.subject.startswith("Make-up cancelled")] == [
+        [f"{leave}@example.test"]
+    ]
+    assert Absence.objects.filter(pk=absence.pk).exists()
