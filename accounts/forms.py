@@ -17,30 +17,31 @@ THROTTLED = _("Too many failed attempts. Try again in %(wait)s, or reset your pa
 
 
 class ThrottledLogin:
-    """Failed attempts are counted per e-mail address (normalised: the
-    address any spelling of it logs in to) and per client address
-    (portal.limits); past the limit the form refuses even the right password
-    until the window passes. Fails open when the cache is down."""
+    """Every attempt is counted before the password is checked, per e-mail
+    address (normalised: the address any spelling of it logs in to) and per
+    client address (portal.limits): attempts sent at once each get their own
+    number, so a burst checks no more passwords than the limit allows. A
+    successful login clears the address's failures and gives its own try
+    back. Past the limit the form refuses even the right password until the
+    window passes. Fails open when the cache is down."""
 
     def clean(self):
         email = normalise(self.cleaned_data.get("username"))
         address = limits.client_address(self.request)
-        try:
-            if email:
-                limits.check(limits.LOGIN_EMAIL, email)
-                limits.check(limits.LOGIN_ADDRESS, address)
-        except limits.LimitReached as refused:
-            raise forms.ValidationError(
-                THROTTLED, code="throttled", params={"wait": limits.wait_text(refused.retry_after)}
-            ) from None
-        try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            if email:
-                limits.record(limits.LOGIN_EMAIL, email)
-                limits.record(limits.LOGIN_ADDRESS, address)
-            raise
-        limits.clear(limits.LOGIN_EMAIL, email)
+        if email:
+            try:
+                limits.take(limits.LOGIN_EMAIL, email)
+                limits.take(limits.LOGIN_ADDRESS, address)
+            except limits.LimitReached as refused:
+                raise forms.ValidationError(
+                    THROTTLED,
+                    code="throttled",
+                    params={"wait": limits.wait_text(refused.retry_after)},
+                ) from None
+        cleaned = super().clean()
+        if email:
+            limits.clear(limits.LOGIN_EMAIL, email)
+            limits.give_back(limits.LOGIN_ADDRESS, address)
         return cleaned
 
 

@@ -160,6 +160,21 @@ def take(limit: Limit, key: object, *, field: str | None = None) -> None:
         raise LimitReached(limit, _retry_after(limit, limit.key(key)), field=field)
 
 
+def give_back(limit: Limit, key: object) -> None:
+    """Uncount one try taken with `take` that turned out well (a login that
+    succeeded: only failures stay counted)."""
+    try:
+        left = cache.decr(limit.key(key))
+    except ValueError:  # the window has passed: nothing to give back
+        return
+    except OUTAGE:
+        left = None
+    if not isinstance(left, int):  # the cache answered nothing (ignored outage)
+        log.warning("limit %s: cache unavailable, try not given back", limit.name)
+    elif left <= 0:
+        cache.delete(limit.key(key))
+
+
 def clear(limit: Limit, key: object) -> None:
     """Forget the tries of this key (a successful login clears its failures)."""
     try:

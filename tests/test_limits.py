@@ -113,3 +113,55 @@ def test_parents_are_not_refused_anything_while_the_cache_is_down(
             response = client.post("/accounts/password/reset/", {"email": "ana@aquakids.test"})
         assert response.status_code == 302
     assert len(mail.outbox) == limits.RESET_EMAIL.allowed + 2
+
+
+def test_a_burst_of_logins_checks_no_more_passwords_than_the_limit(aquakids, rf):
+    """Wrong passwords sent all at once: each attempt is counted before its
+    password is checked, so only the limit's number are checked at all."""
+    from accounts.forms import LoginForm
+
+    connection.set_tenant(aquakids)
+    codes: list[str] = []
+    start = threading.Barrier(12)
+
+    def try_once():
+        connection.set_tenant(aquakids)
+        request = rf.post("/accounts/login/")
+        form = LoginForm(request, data={"username": "burst@aquakids.test", "password": "guess"})
+        start.wait()
+        try:
+            form.is_valid()
+            codes.extend(e.code or "" for e in form.non_field_errors().as_data())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=try_once) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(codes) == ["invalid_login"] * limits.LOGIN_EMAIL.allowed + ["throttled"] * 7
+
+
+def test_a_successful_login_gives_its_try_back_to_the_client_address(aquakids, rf):
+    """Only failures stay counted: a school's shared address is not used up
+    by parents logging in."""
+    from django.core.cache import cache
+
+    from accounts.forms import LoginForm
+    from accounts.models import User
+
+    connection.set_tenant(aquakids)
+    user = User.objects.create_user("welcome@aquakids.test", "long-enough-pass")
+    for _ in range(3):
+        form = LoginForm(
+            rf.post("/accounts/login/"),
+            data={"username": user.email, "password": "long-enough-pass"},
+        )
+        assert form.is_valid(), form.errors
+    wrong = LoginForm(
+        rf.post("/accounts/login/"), data={"username": user.email, "password": "nope"}
+    )
+    assert not wrong.is_valid()
+    assert cache.get(limits.LOGIN_ADDRESS.key("127.0.0.1")) == 1
+    assert cache.get(limits.LOGIN_EMAIL.key(user.email)) == 1
