@@ -311,6 +311,8 @@ def makeup_book(*, token: MakeupToken, session: Session, actor: Guardian) -> Enr
         raise BenefitError(_("Make-up tokens are not used here."))
     if not actor.may_manage_enrollments:
         raise BenefitError(_("You may not book for this family."))
+    if token.student.family_id != actor.family_id:
+        raise BenefitError(_("This token belongs to another family."))
     with transaction.atomic():
         token = _token_locked(token.pk)
         state = rules.token_state(token)
@@ -580,6 +582,8 @@ def pass_book(*, pass_obj: Pass, student: Student, session: Session, actor: Guar
         raise BenefitError(_("Passes are redeemed at the front desk here."))
     if not actor.may_manage_enrollments:
         raise BenefitError(_("You may not book for this family."))
+    if pass_obj.family_id != actor.family_id or student.family_id != actor.family_id:
+        raise BenefitError(_("This pass or child belongs to another family."))
     if pass_obj.student_id and pass_obj.student_id != student.pk:
         raise BenefitError(_("This pass belongs to another child."))
     with transaction.atomic():

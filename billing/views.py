@@ -23,7 +23,7 @@ from families.rules import refusal
 from families.views import family_member
 from portal import clock, limits
 from portal.exceptions import PortalError
-from portal.params import int_param
+from portal.params import BadParameter, int_param, parse_int
 from portal.templatetags.portal import money
 
 from . import gateway, selectors, services
@@ -330,9 +330,11 @@ def _chosen_method(guardian, raw: str) -> PaymentMethod | None:
     if raw in ("", "new", "bank"):
         return None
     try:
-        pk = int(raw)
-    except ValueError as error:
+        pk = parse_int(raw, name="method")
+    except BadParameter as error:
         raise Http404("No such payment method.") from error
+    if pk is None:
+        return None
     return selectors.payment_method_in_family(guardian.family, pk)
 
 

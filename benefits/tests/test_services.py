@@ -260,3 +260,25 @@ def test_credit_grants_are_append_only(in_aquakids):
     with pytest.raises(RuntimeError):
         grant.save()
     assert CreditGrant.objects.get(pk=grant.pk).amount == Decimal("1.00")
+
+
+def test_a_guardian_books_only_with_their_own_family_s_tokens_and_passes(in_aquakids):
+    """The services check the family themselves, whoever calls them."""
+    family, guardian, student, home = family_with_child()
+    _, stranger, strangers_child, _ = family_with_child()
+    other = sibling_class(home)
+    token = services.token_issue(student=student, reason=MakeupToken.Reason.GOODWILL, note="Test")
+    with pytest.raises(BenefitError, match="belongs to another family"):
+        services.makeup_book(token=token, session=next_session(other), actor=stranger)
+    card = services.pass_create(family=family, kind=Pass.Kind.PUNCH, name="Ten", punches=10)
+    with pytest.raises(BenefitError, match="belongs to another family"):
+        services.pass_book(
+            pass_obj=card, student=strangers_child, session=next_session(other), actor=stranger
+        )
+    with pytest.raises(BenefitError, match="belongs to another family"):
+        services.pass_book(
+            pass_obj=card, student=strangers_child, session=next_session(other), actor=guardian
+        )
+    assert not Enrollment.objects.filter(
+        student__in=[student, strangers_child], session__isnull=False
+    ).exists()
