@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal import limits
 from portal.exceptions import PortalError
 from portal.params import int_param
 from portal.permissions import staff_permission_required
@@ -121,8 +122,17 @@ def report_problem(request):
     child = (
         Student.objects.filter(family=family, pk=child_id).first() if family and child_id else None
     )
-    form = ProblemReportForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    limited = None
+    if request.method == "POST":
+        try:  # past the limit, a screenshot is not even decoded
+            limits.check(limits.PROBLEM_REPORT, request.user.pk)
+        except limits.LimitReached as refused:
+            limited = refused
+    form = ProblemReportForm(request.POST or None, None if limited else request.FILES or None)
+    if limited is not None:
+        form.is_valid()
+        form.add_error(None, str(limited))
+    elif request.method == "POST" and form.is_valid():
         try:
             services.problem_report_create(
                 reporter=request.user,

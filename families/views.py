@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal import limits
 from portal.exceptions import PortalError
 from portal.params import parse_int
 from portal.uploads import image_response
@@ -102,13 +103,29 @@ def problem_report(request, guardian, pk):
 # --- Students ----------------------------------------------------------------------
 
 
+def _photo_within_limit(request) -> tuple[object, limits.LimitReached | None]:
+    """The files to read: a photo posted counts against the login's limit
+    (portal.limits.PHOTO) before it is decoded; past it, it is not read."""
+    if request.method != "POST" or not request.FILES:
+        return None, None
+    try:
+        limits.take(limits.PHOTO, request.user.pk, field="photo")
+    except limits.LimitReached as refused:
+        return None, refused
+    return request.FILES, None
+
+
 @require_http_methods(["GET", "POST"])
 @family_member
 def student_add(request, guardian):
     if not rules.may_edit_students(guardian):
         raise PermissionDenied(rules.refusal(guardian, "edit_students"))
-    form = StudentForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    files, refused = _photo_within_limit(request)
+    form = StudentForm(request.POST or None, files)
+    if refused is not None:
+        form.is_valid()
+        form.add_error("photo", str(refused))
+    elif request.method == "POST" and form.is_valid():
         try:
             student = services.student_create(
                 family=guardian.family, actor=guardian, **form.cleaned_data
@@ -127,8 +144,12 @@ def student_edit(request, guardian, pk):
     student = selectors.student_in_family(guardian.family, pk)
     if not rules.may_edit_students(guardian):
         raise PermissionDenied(rules.refusal(guardian, "edit_students"))
-    form = StudentForm(request.POST or None, request.FILES or None, instance=student)
-    if request.method == "POST" and form.is_valid():
+    files, refused = _photo_within_limit(request)
+    form = StudentForm(request.POST or None, files, instance=student)
+    if refused is not None:
+        form.is_valid()
+        form.add_error("photo", str(refused))
+    elif request.method == "POST" and form.is_valid():
         try:
             services.student_update(student=student, actor=guardian, **form.cleaned_data)
         except (PortalError, ValidationError) as error:

@@ -84,6 +84,8 @@ INVITATION = Limit("invitation", 10, DAY)
 PDF = Limit("pdf", 10, MINUTE)
 # Problem reports a login sends (each one e-mails the office).
 PROBLEM_REPORT = Limit("problem-report", 5, HOUR)
+# Children's photos a login uploads (each one is decoded and re-encoded).
+PHOTO = Limit("photo", 20, HOUR)
 
 
 def wait_text(seconds: int) -> str:

@@ -147,3 +147,34 @@ def test_a_childs_photo_is_re_encoded_and_served_by_its_content(aquakids, ana):
     too_big = dict(data, photo=upload("mia.png", b"\x89PNG" + b"\0" * (6 * 1024 * 1024)))
     refused = ana.post(f"/account/students/{mia.pk}/edit/", too_big).content.decode()
     assert "The photo is too large: at most 5 MB is accepted" in refused
+
+
+def test_past_the_report_limit_a_screenshot_is_not_even_opened(aquakids, ana):
+    for _ in range(limits.PROBLEM_REPORT.allowed):
+        assert report(ana).status_code == 302
+    refused = report(ana, upload("screen.png", b"not an image at all"), clicked="Again")
+    html = refused.content.decode()
+    assert "Too many tries. Try again in 60 minutes." in html and "Again" in html
+    assert "not a picture" not in html.lower() and "id_screenshot_error" not in html
+
+
+def test_children_s_photos_are_limited_per_login_and_not_opened_past_it(aquakids, ana):
+    connection.set_tenant(aquakids)
+    mia = Student.objects.get(first_name="Mia", family__name="Novak")
+
+    def send(photo):
+        data = {
+            "first_name": "Mia",
+            "last_name": mia.last_name,
+            "date_of_birth": mia.date_of_birth.isoformat(),
+            "photo": photo,
+        }
+        return ana.post(f"/account/students/{mia.pk}/edit/", data)
+
+    for _ in range(limits.PHOTO.allowed):
+        assert send(upload("mia.png", image_bytes())).status_code == 302
+    refused = send(upload("mia.png", b"not an image at all"))
+    html = refused.content.decode()
+    assert refused.status_code == 200
+    assert "Too many tries. Try again in 60 minutes." in html and 'id="id_photo_error"' in html
+    assert "is not a PNG, JPEG or WebP" not in html
