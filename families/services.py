@@ -6,6 +6,7 @@ one place (`families.rules`), so views stay thin and the rules are testable.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 from typing import Any, Protocol
@@ -152,6 +153,9 @@ def _invitation_token(invitation: Invitation) -> str:
 
 
 INVITER_NAME_MAX = 80
+# A web address in a name: a scheme, "www.", or a host name ending in a top
+# level domain ("evil.example", "pay-here.com"). "St. John" and "J.R.R." pass.
+WEB_ADDRESS = re.compile(r"://|\bwww\.|[\w-]+\.[a-z]{2,}\b|@", re.IGNORECASE)
 
 
 def _inviter_name(actor: Guardian | None, provider_name: str) -> str:
@@ -161,7 +165,7 @@ def _inviter_name(actor: Guardian | None, provider_name: str) -> str:
         return provider_name
     name = actor.full_name
     _require(
-        "://" not in name and len(name) <= INVITER_NAME_MAX,
+        not WEB_ADDRESS.search(name) and len(name) <= INVITER_NAME_MAX,
         _(
             "Your name as this portal has it cannot go into an invitation: it is longer "
             "than %(max)d characters or holds a web address. Correct your name under "

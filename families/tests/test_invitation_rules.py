@@ -72,8 +72,13 @@ def test_the_same_answer_whether_or_not_the_address_has_a_login(
 
 @pytest.mark.parametrize(
     "first,last",
-    [("Visit https://prizes.example", "Now"), ("A" * 45, "B" * 40)],
-    ids=["link-in-name", "name-over-80"],
+    [
+        ("Visit https://prizes.example", "Now"),
+        ("Refund at", "www.evil.example"),
+        ("Pay", "refunds-desk.com"),
+        ("A" * 45, "B" * 40),
+    ],
+    ids=["link-in-name", "www-in-name", "host-in-name", "name-over-80"],
 )
 def test_an_inviter_name_that_could_pass_for_a_link_or_a_message_is_refused(
     aquakids, ana, django_capture_on_commit_callbacks, first, last
