@@ -538,12 +538,20 @@ def method_edit(request, guardian, pk):
     return render(request, "billing/method_edit.html", context, status=400 if errors else 200)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @family_member
 def method_delete(request, guardian, pk):
+    """Asks first (what deleting changes), then deletes on the POST."""
     method = get_object_or_404(PaymentMethod, pk=pk, guardian=guardian)
     if request.tenant.require_recurring_authorisation:
         raise Http404("Deleting saved methods is switched off.")
+    if request.method == "GET":
+        others = PaymentMethod.objects.filter(guardian=guardian).exclude(pk=method.pk).exists()
+        return render(
+            request,
+            "billing/confirm_method_delete.html",
+            {"method": method, "others": others},
+        )
     try:
         services.payment_method_delete(method=method, actor=guardian)
     except (PortalError, gateway.GatewayUnavailable) as error:

@@ -135,6 +135,14 @@ def test_saved_methods_edit_delete_and_the_recurring_rule(aquakids, ana):
         not in ana.get(f"/billing/methods/{first.pk}/").content.decode()
     )
     Provider.objects.filter(pk=aquakids.pk).update(require_recurring_authorisation=False)
+    # Deleting asks first, and says what it changes; asking deletes nothing.
+    confirm = ana.get(f"/billing/methods/{second.pk}/delete/").content.decode()
+    assert re.search(r"<h1[^>]*>Delete \w+ •••• 4444\?</h1>", confirm)
+    assert "primary method" in confirm
+    assert "recurring billing" in confirm and 'method="post"' in confirm
+    assert PaymentMethod.objects.filter(pk=second.pk).exists()
+    ben = login(client_for("aquakids"), aquakids, "ben@aquakids.test")
+    assert ben.get(f"/billing/methods/{second.pk}/delete/").status_code == 404
     ana.post(f"/billing/methods/{second.pk}/delete/")
     assert list(PaymentMethod.objects.filter(guardian=ana_g)) == [first]
     first.refresh_from_db()
