@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -11,9 +12,11 @@ from icalendar import Calendar
 from conftest import client_for, login
 from enrollments.models import CalendarFeed, Class, Enrollment, Session
 from families.models import Student
+from portal import formatting
+from portal.clock import today
 from providers.models import Provider
 
-from .factories import ClassFactory, enrol
+from .factories import ClassFactory, StudentFactory, enrol
 
 pytestmark = pytest.mark.django_db
 
@@ -312,3 +315,23 @@ def test_every_url_of_this_app_is_not_found_for_another_family(aquakids, ben):
     assert ben.post("/calendar/reset/", {"student": mia.pk}).status_code == 404
     assert Enrollment.objects.get(pk=enrollment.pk).status == "active"
     assert absence.marks.count() == 1 and not type(absence).objects.get(pk=absence.pk).cancelled_at
+
+
+def test_past_enrolments_read_plainly(aquakids, ana):
+    """No "Show 0 past enrolments" link; an enrolment dropped before it began
+    says so instead of "3 Dec 2026 to 2 Dec 2026"."""
+    mia = novak(aquakids, "Mia")
+    kid = StudentFactory(family=mia.family, first_name="Ivy")
+    enrollment = enrol(kid, ClassFactory(capacity=5))
+    page = ana.get(f"/students/{kid.pk}/enrollments/").content.decode()
+    assert "No past enrolments." in page and "Show 0 past" not in page
+    Enrollment.objects.filter(pk=enrollment.pk).update(
+        status="dropped", start_date=today(), end_date=today() - timedelta(days=1)
+    )
+    page = ana.get(f"/students/{kid.pk}/enrollments/?past=1").content.decode()
+    assert f"Cancelled before it started ({formatting.day(today())})" in page
+    assert " to " + formatting.day(today() - timedelta(days=1)) not in page
+
+
+def test_the_portal_has_a_favicon(aquakids, ana):
+    assert re.search(r'<link rel="icon" href="[^"]+favicon\.svg"', ana.get("/").content.decode())
