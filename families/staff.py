@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import parse_qs, urlsplit
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -15,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from portal import limits
 from portal.exceptions import PortalError
-from portal.params import int_param
+from portal.params import BadParameter, int_param, parse_int
 from portal.permissions import staff_permission_required
 from portal.uploads import ACCEPT, MEGABYTE, ImageUploadField, image_response
 
@@ -113,10 +116,26 @@ class ProblemReportForm(forms.ModelForm):
         }
 
 
+def _child_on_page(page: str) -> int | None:
+    """The child the reported page shows: `?child=5` or `/students/5/...`
+    (the link is rewritten to the page the parent is on when clicked, after
+    any in-page navigation). Looked up in the family only."""
+    parts = urlsplit(page)
+    found = STUDENT_PATH.match(parts.path)
+    raw = found.group(1) if found else (parse_qs(parts.query).get("child") or [None])[0]
+    try:
+        return parse_int(raw, "child")
+    except BadParameter:
+        return None
+
+
+STUDENT_PATH = re.compile(r"^/students/(\d+)/")
+
+
 @require_http_methods(["GET", "POST"])
 def report_problem(request):
     page = (request.POST.get("page") or request.GET.get("page") or "/")[:500]
-    child_id = int_param(request, "child")
+    child_id = int_param(request, "child") or _child_on_page(page)
     guardian = guardian_for_request(request)
     family = guardian.family if guardian else None
     child = (

@@ -104,3 +104,30 @@ def test_another_providers_family_cannot_reach_the_report(
 ):
     report = report_from_ana(ana, aquakids, django_capture_on_commit_callbacks)
     assert cara.get(f"/account/problem-reports/{report.pk}/").status_code == 404
+
+
+def test_a_report_names_the_child_of_the_page_it_was_sent_from(aquakids, ana, ben):
+    """The link sends the page the parent is on (rewritten when clicked, after
+    in-page navigation); the child comes from that page's address, looked up
+    in the family only."""
+    from families.models import Student
+
+    connection.set_tenant(aquakids)
+    mia = Student.objects.get(first_name="Mia", family__name="Novak")
+    leo = Student.objects.get(first_name="Leo", family__name="Novak")
+    for page, child in [
+        (f"/students/{mia.pk}/attendance/", mia),
+        (f"/?child={leo.pk}", leo),
+        (f"/sections/upcoming/?child={leo.pk}&x=1", leo),
+    ]:
+        form = ana.get("/report-a-problem/", {"page": page}).content.decode()
+        assert f'name="child" value="{child.pk}"' in form and f"Child: {child.first_name}" in form
+    # Another family's child, or nonsense, names no child.
+    for page in [f"/students/{mia.pk}/attendance/", "/?child=%C2%B2", "/students/x/"]:
+        form = ben.get("/report-a-problem/", {"page": page}).content.decode()
+        assert 'name="child"' not in form
+
+
+def test_the_report_link_is_marked_for_rewriting_to_the_current_page(ana):
+    page = ana.get("/").content.decode()
+    assert "data-report-problem" in page

@@ -22,6 +22,17 @@
   }
   document.addEventListener("DOMContentLoaded", revealActiveChip);
 
+  // "Report a problem" describes the page the parent is on now, also after
+  // in-page navigation (htmx) changed the address: the server reads the
+  // child from the page's address.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-report-problem]");
+    if (!link) return;
+    var url = new URL(link.href, window.location.href);
+    url.search = "?page=" + encodeURIComponent(window.location.pathname + window.location.search);
+    link.href = url.toString();
+  });
+
   // A link whose swap failed (network, server error, or no answer in time)
   // still goes where it says: a full page load shows the page or the error,
   // never a click that silently did nothing.
