@@ -122,7 +122,7 @@ def _child_on_page(page: str) -> int | None:
     any in-page navigation). Looked up in the family only."""
     parts = urlsplit(page)
     found = STUDENT_PATH.match(parts.path)
-    raw = found.group(1) if found else (parse_qs(parts.query).get("child") or [None])[0]
+    raw = found.group(1) if found else next(iter(parse_qs(parts.query).get("child", [])), None)
     try:
         return parse_int(raw, "child")
     except BadParameter:
