@@ -201,6 +201,18 @@ def tokens_for_cancelled_absence(*, absence: Absence, actor: Actor) -> list[Enro
                 )
                 % {"day": formatting.moment(booked_session(applied.enrollment).starts_at, "long")}
             )
+    return _tokens_take_back(
+        tokens, student=absence.student, actor=actor, note=_("The absence was cancelled")
+    )
+
+
+def _tokens_take_back(
+    tokens: list[MakeupToken], *, student: Student, actor: Actor, note: str
+) -> list[Enrollment]:
+    """Revoke these tokens (locked by the caller, in one order); a make-up
+    still to come booked with one is cancelled first and the family told.
+    Spent and already revoked or expired tokens are left as they are.
+    Returns the make-ups cancelled."""
     user = actor_user(actor)
     cancelled: list[Enrollment] = []
     for token in tokens:
@@ -220,13 +232,10 @@ def tokens_for_cancelled_absence(*, absence: Absence, actor: Actor) -> list[Enro
             cancelled.append(booking)
         if state in (rules.AVAILABLE, rules.PENDING):
             TokenEvent.objects.create(
-                token=token,
-                kind=TokenEvent.Kind.REVOKED,
-                actor=user,
-                note=_("The absence was cancelled"),
+                token=token, kind=TokenEvent.Kind.REVOKED, actor=user, note=note
             )
     if cancelled:
-        _send_makeups_cancelled(absence.student, cancelled)
+        _send_makeups_cancelled(student, cancelled)
     return cancelled
 
 
@@ -248,32 +257,12 @@ def tokens_for_left_class(*, enrollment: Enrollment, since: date, actor: Actor) 
         .values_list("pk", flat=True)
     )
     tokens = [_token_locked(pk) for pk in ids]  # in one order: no deadlock
-    user = actor_user(actor)
-    cancelled: list[Enrollment] = []
-    for token in tokens:
-        state = rules.token_state(token)
-        if state == rules.PENDING:
-            applied = rules.applied_event(token)
-            assert applied is not None and applied.enrollment is not None
-            booking = (
-                Enrollment.objects.select_for_update(of=("self",))
-                .select_related("session__klass__programme", "session__klass__location")
-                .get(pk=applied.enrollment.pk)
-            )
-            enrollment_services.single_booking_cancel(enrollment=booking, actor_user=user)
-            TokenEvent.objects.create(
-                token=token, kind=TokenEvent.Kind.RETURNED, enrollment=booking, actor=user
-            )
-            cancelled.append(booking)
-        if state in (rules.AVAILABLE, rules.PENDING):
-            TokenEvent.objects.create(
-                token=token,
-                kind=TokenEvent.Kind.REVOKED,
-                actor=user,
-                note=_("The child left the class of the missed session"),
-            )
-    if cancelled:
-        _send_makeups_cancelled(enrollment.student, cancelled)
+    _tokens_take_back(
+        tokens,
+        student=enrollment.student,
+        actor=actor,
+        note=_("The child left the class of the missed session"),
+    )
 
 
 @provider_language()
